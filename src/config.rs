@@ -1,0 +1,370 @@
+//! The function's configuration: read from the environment once per cold start and checked
+//! before the first request, so a mistake stops start-up with an error naming the variable
+//! instead of failing (or, worse, accepting) events later.
+//!
+//! AWS SDK settings (`AWS_REGION`, `AWS_ENDPOINT_URL*`, credentials) are not read here; the SDK
+//! reads them itself.
+
+use crate::routing::{RoutesError, RoutingTable, Target};
+use crate::signature::{SecretListError, SecretSet};
+
+pub const MOMENTO_SIGNING_SECRET: &str = "MOMENTO_SIGNING_SECRET";
+pub const MOMENTO_SIGNING_SECRET_ID: &str = "MOMENTO_SIGNING_SECRET_ID";
+pub const ALLOW_UNSIGNED_WEBHOOKS: &str = "ALLOW_UNSIGNED_WEBHOOKS";
+pub const MAX_EVENT_AGE_SECONDS: &str = "MAX_EVENT_AGE_SECONDS";
+pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
+pub const ROUTES: &str = "ROUTES";
+pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+
+const DEFAULT_MAX_EVENT_AGE_SECONDS: u64 = 60;
+const DEFAULT_EVENT_BUS_NAME: &str = "default";
+const DEFAULT_EVENT_SOURCE: &str = "Momento";
+/// EventBridge's limit on `Source`.
+const MAX_EVENT_SOURCE_LEN: usize = 256;
+
+/// Everything the receiver needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub signing: Signing,
+    /// `None`: freshness check off.
+    pub max_event_age_ms: Option<u64>,
+    pub delivery: DeliveryConfig,
+    pub dead_letter_queue_url: Option<String>,
+}
+
+/// How request signatures are checked.
+#[derive(Debug, Clone)]
+pub enum Signing {
+    /// Secrets given directly in `MOMENTO_SIGNING_SECRET` (local use).
+    Secrets(SecretSet),
+    /// Secrets read from AWS Secrets Manager (`MOMENTO_SIGNING_SECRET_ID`) at start-up.
+    SecretsManager { secret_id: String },
+    /// `ALLOW_UNSIGNED_WEBHOOKS=true`: no check at all. Local experiments only.
+    Unsigned,
+}
+
+/// What routing and forwarding need; shared by the webhook function and the `redrive` tool.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub event_source: String,
+    pub routes: RoutingTable,
+}
+
+/// A configuration mistake. The message names the variable and never repeats a secret.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{variable} is not set: {hint}")]
+    Missing {
+        variable: &'static str,
+        hint: &'static str,
+    },
+    #[error("{variable} is invalid: {reason}")]
+    Invalid {
+        variable: &'static str,
+        reason: String,
+    },
+    #[error("{first} and {second} are both set: {hint}")]
+    Conflict {
+        first: &'static str,
+        second: &'static str,
+        hint: &'static str,
+    },
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`; tests pass a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let signing = signing(&lookup)?;
+        let max_event_age_ms = match non_empty(&lookup, MAX_EVENT_AGE_SECONDS) {
+            None => Some(DEFAULT_MAX_EVENT_AGE_SECONDS * 1000),
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(0) => None,
+                Ok(seconds) => Some(seconds.saturating_mul(1000)),
+                Err(_) => {
+                    return Err(ConfigError::Invalid {
+                        variable: MAX_EVENT_AGE_SECONDS,
+                        reason: format!(
+                            "{raw:?} is not a whole number of seconds (use 0 to turn the check off)"
+                        ),
+                    });
+                }
+            },
+        };
+        let dead_letter_queue_url = non_empty(&lookup, DEAD_LETTER_QUEUE_URL);
+        if let Some(url) = &dead_letter_queue_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::Invalid {
+                    variable: DEAD_LETTER_QUEUE_URL,
+                    reason: format!(
+                        "{url:?} is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
+                    ),
+                });
+            }
+        }
+        Ok(Self {
+            signing,
+            max_event_age_ms,
+            delivery: DeliveryConfig::from_lookup(&lookup)?,
+            dead_letter_queue_url,
+        })
+    }
+}
+
+impl DeliveryConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let event_source =
+            non_empty(&lookup, EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned());
+        if event_source.len() > MAX_EVENT_SOURCE_LEN || event_source.starts_with("aws.") {
+            return Err(ConfigError::Invalid {
+                variable: EVENT_SOURCE,
+                reason: format!(
+                    "{event_source:?} must be at most {MAX_EVENT_SOURCE_LEN} characters and must not start with \"aws.\" (reserved for AWS services)"
+                ),
+            });
+        }
+        let event_bus =
+            non_empty(&lookup, EVENT_BUS_NAME).unwrap_or_else(|| DEFAULT_EVENT_BUS_NAME.to_owned());
+        let routes = match non_empty(&lookup, ROUTES) {
+            None => RoutingTable::single(Target::EventBus(event_bus)),
+            Some(json) => {
+                RoutingTable::parse(&json).map_err(|e: RoutesError| ConfigError::Invalid {
+                    variable: ROUTES,
+                    reason: e.to_string(),
+                })?
+            }
+        };
+        Ok(Self {
+            event_source,
+            routes,
+        })
+    }
+}
+
+fn signing(lookup: &impl Fn(&str) -> Option<String>) -> Result<Signing, ConfigError> {
+    let allow_unsigned = match non_empty(lookup, ALLOW_UNSIGNED_WEBHOOKS)
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+    {
+        None => false,
+        Some(v) if v == "false" => false,
+        Some(v) if v == "true" => true,
+        Some(_) => {
+            return Err(ConfigError::Invalid {
+                variable: ALLOW_UNSIGNED_WEBHOOKS,
+                reason: "must be \"true\" or \"false\"".to_owned(),
+            });
+        }
+    };
+    let secret = lookup(MOMENTO_SIGNING_SECRET).filter(|s| !s.is_empty());
+    let secret_id = non_empty(lookup, MOMENTO_SIGNING_SECRET_ID);
+    match (secret, secret_id, allow_unsigned) {
+        (Some(_), Some(_), _) => Err(ConfigError::Conflict {
+            first: MOMENTO_SIGNING_SECRET,
+            second: MOMENTO_SIGNING_SECRET_ID,
+            hint: "set only one source for the signing secret",
+        }),
+        (Some(_), None, true) | (None, Some(_), true) => Err(ConfigError::Conflict {
+            first: ALLOW_UNSIGNED_WEBHOOKS,
+            second: if lookup(MOMENTO_SIGNING_SECRET).is_some() {
+                MOMENTO_SIGNING_SECRET
+            } else {
+                MOMENTO_SIGNING_SECRET_ID
+            },
+            hint: "a signing secret is configured, so do not also turn signature checks off",
+        }),
+        (Some(list), None, false) => {
+            SecretSet::parse(&list)
+                .map(Signing::Secrets)
+                .map_err(|e: SecretListError| ConfigError::Invalid {
+                    variable: MOMENTO_SIGNING_SECRET,
+                    reason: e.to_string(),
+                })
+        }
+        (None, Some(secret_id), false) => Ok(Signing::SecretsManager { secret_id }),
+        (None, None, true) => Ok(Signing::Unsigned),
+        (None, None, false) => Err(ConfigError::Missing {
+            variable: MOMENTO_SIGNING_SECRET,
+            hint: "set it to the webhook's signing secret (or MOMENTO_SIGNING_SECRET_ID to a Secrets Manager secret); \
+                   refusing to start without one. For local experiments only, ALLOW_UNSIGNED_WEBHOOKS=true skips the check",
+        }),
+    }
+}
+
+fn non_empty(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_secret_is_set() {
+        let c = config(&[(MOMENTO_SIGNING_SECRET, "s")]).unwrap();
+        assert!(matches!(c.signing, Signing::Secrets(ref s) if s.len() == 1));
+        assert_eq!(c.max_event_age_ms, Some(60_000));
+        assert_eq!(c.delivery.event_source, "Momento");
+        assert_eq!(
+            c.delivery.routes,
+            RoutingTable::single(Target::EventBus("default".into()))
+        );
+        assert_eq!(c.dead_letter_queue_url, None);
+    }
+
+    #[test]
+    fn without_a_secret_start_up_is_refused_naming_the_variable() {
+        let err = config(&[]).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Missing {
+                variable: MOMENTO_SIGNING_SECRET,
+                ..
+            }
+        ));
+        assert!(
+            err.to_string()
+                .starts_with("MOMENTO_SIGNING_SECRET is not set"),
+            "{err}"
+        );
+        assert!(config(&[(MOMENTO_SIGNING_SECRET, "")]).is_err());
+        assert!(config(&[(ALLOW_UNSIGNED_WEBHOOKS, "false")]).is_err());
+    }
+
+    #[test]
+    fn unsigned_mode_needs_an_explicit_true_and_no_secret() {
+        assert!(matches!(
+            config(&[(ALLOW_UNSIGNED_WEBHOOKS, "TRUE")])
+                .unwrap()
+                .signing,
+            Signing::Unsigned
+        ));
+        let err = config(&[(ALLOW_UNSIGNED_WEBHOOKS, "yes")]).unwrap_err();
+        assert!(err.to_string().contains(ALLOW_UNSIGNED_WEBHOOKS), "{err}");
+        let err = config(&[
+            (ALLOW_UNSIGNED_WEBHOOKS, "true"),
+            (MOMENTO_SIGNING_SECRET, "s"),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Conflict { .. }), "{err}");
+    }
+
+    #[test]
+    fn secret_rotation_lists_are_accepted_and_bad_lists_never_echo_the_secret() {
+        let c = config(&[(MOMENTO_SIGNING_SECRET, "new-one,old-one")]).unwrap();
+        assert!(matches!(c.signing, Signing::Secrets(ref s) if s.len() == 2));
+        let err = config(&[(MOMENTO_SIGNING_SECRET, "topsecret,,")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(MOMENTO_SIGNING_SECRET) && !err.contains("topsecret"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_manager_id_is_an_alternative_to_the_plain_secret() {
+        let c = config(&[(
+            MOMENTO_SIGNING_SECRET_ID,
+            "arn:aws:secretsmanager:us-east-1:1:secret:x",
+        )])
+        .unwrap();
+        assert!(matches!(c.signing, Signing::SecretsManager { .. }));
+        let err = config(&[
+            (MOMENTO_SIGNING_SECRET_ID, "x"),
+            (MOMENTO_SIGNING_SECRET, "s"),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Conflict { .. }));
+    }
+
+    #[test]
+    fn max_event_age_accepts_whole_seconds_and_zero_turns_it_off() {
+        let age = |v: &str| {
+            config(&[(MOMENTO_SIGNING_SECRET, "s"), (MAX_EVENT_AGE_SECONDS, v)])
+                .map(|c| c.max_event_age_ms)
+        };
+        assert_eq!(age("300"), Ok(Some(300_000)));
+        assert_eq!(age("0"), Ok(None));
+        assert_eq!(
+            age(&u64::MAX.to_string()),
+            Ok(Some(u64::MAX)),
+            "saturates, never overflows"
+        );
+        for bad in ["abc", "-1", "1.5", "60s"] {
+            let err = age(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("MAX_EVENT_AGE_SECONDS is invalid"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn bus_and_source_are_configurable_and_checked() {
+        let c = config(&[
+            (MOMENTO_SIGNING_SECRET, "s"),
+            (EVENT_BUS_NAME, "chat"),
+            (EVENT_SOURCE, "my.app"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.delivery.routes.route("a", "b"),
+            Some(&Target::EventBus("chat".into()))
+        );
+        assert_eq!(c.delivery.event_source, "my.app");
+        let err =
+            config(&[(MOMENTO_SIGNING_SECRET, "s"), (EVENT_SOURCE, "aws.events")]).unwrap_err();
+        assert!(err.to_string().starts_with(EVENT_SOURCE), "{err}");
+    }
+
+    #[test]
+    fn routes_errors_name_the_variable_and_the_route() {
+        let err = config(&[
+            (MOMENTO_SIGNING_SECRET, "s"),
+            (ROUTES, r#"[{"target": {}}]"#),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("ROUTES is invalid: route 1:"), "{err}");
+    }
+
+    #[test]
+    fn dead_letter_queue_url_must_look_like_a_url() {
+        let c = config(&[
+            (MOMENTO_SIGNING_SECRET, "s"),
+            (DEAD_LETTER_QUEUE_URL, "http://127.0.0.1:5000/123/dlq"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.dead_letter_queue_url.as_deref(),
+            Some("http://127.0.0.1:5000/123/dlq")
+        );
+        let err = config(&[
+            (MOMENTO_SIGNING_SECRET, "s"),
+            (DEAD_LETTER_QUEUE_URL, "dlq"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().starts_with(DEAD_LETTER_QUEUE_URL));
+    }
+}

@@ -1,0 +1,160 @@
+//! The dead-letter queue: where a verified event goes when its target would not take it, so
+//! that nothing authentic is lost. Holds the message format (shared with `redrive`), the port
+//! and the SQS adapter.
+
+use std::future::Future;
+use std::time::SystemTime;
+
+use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_smithy_types::date_time::Format;
+use serde::{Deserialize, Serialize};
+
+use crate::forward::ForwardError;
+use crate::routing::Target;
+
+/// Format version of [`DeadLetter`], for readers written later.
+pub const DEAD_LETTER_VERSION: u32 = 1;
+
+/// One dead-lettered event: the SQS message body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub version: u32,
+    /// The webhook body exactly as received (it was valid JSON, hence valid UTF-8).
+    pub raw_body: String,
+    /// Where it was meant to go, in the `ROUTES` shape.
+    pub target: Target,
+    pub error: FailureReason,
+    /// RFC 3339, UTC.
+    pub failed_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureReason {
+    /// The AWS error code, or `Timeout` / `DispatchFailure` when AWS did not answer.
+    pub code: String,
+    pub message: String,
+}
+
+impl DeadLetter {
+    pub fn new(
+        raw_body: &[u8],
+        target: &Target,
+        error: &ForwardError,
+        failed_at: SystemTime,
+    ) -> Self {
+        Self {
+            version: DEAD_LETTER_VERSION,
+            raw_body: String::from_utf8_lossy(raw_body).into_owned(),
+            target: target.clone(),
+            error: FailureReason {
+                code: error.code.clone(),
+                message: error.message.clone(),
+            },
+            failed_at: aws_smithy_types::DateTime::from(failed_at)
+                .fmt(Format::DateTime)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The port: keep a dead letter somewhere durable.
+pub trait KeepDeadLetter: Send + Sync {
+    /// `cache` and `topic` become message attributes so operators can filter without parsing.
+    fn keep(
+        &self,
+        letter: &DeadLetter,
+        cache: &str,
+        topic: &str,
+    ) -> impl Future<Output = Result<(), ForwardError>> + Send;
+}
+
+/// The SQS dead-letter queue (`DEAD_LETTER_QUEUE_URL`).
+#[derive(Debug, Clone)]
+pub struct SqsDeadLetterQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsDeadLetterQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+impl KeepDeadLetter for SqsDeadLetterQueue {
+    async fn keep(
+        &self,
+        letter: &DeadLetter,
+        cache: &str,
+        topic: &str,
+    ) -> Result<(), ForwardError> {
+        let body = serde_json::to_string(letter)
+            .map_err(|e| ForwardError::new("SerializationFailed", e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes("cache", string_attribute(cache)?)
+            .message_attributes("topic", string_attribute(topic)?)
+            .send()
+            .await
+            .map_err(|e| ForwardError::from_sdk(&e))?;
+        Ok(())
+    }
+}
+
+/// SQS refuses attribute values with characters outside its XML-safe set; an odd cache name
+/// must not cost us the event, so those characters become U+FFFD (the body keeps the original).
+fn string_attribute(value: &str) -> Result<MessageAttributeValue, ForwardError> {
+    let safe: String = value
+        .chars()
+        .map(|c| match c {
+            '\t'
+            | '\n'
+            | '\r'
+            | '\u{20}'..='\u{D7FF}'
+            | '\u{E000}'..='\u{FFFD}'
+            | '\u{10000}'..='\u{10FFFF}' => c,
+            _ => '\u{FFFD}',
+        })
+        .collect();
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(safe)
+        .build()
+        .map_err(|e| ForwardError::new("ConstructionFailure", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_dead_letter_keeps_the_raw_body_target_error_and_time() {
+        let raw = b"{ \"cache\": \"c\" ,\"text\":\"\\u00e9\" }";
+        let letter = DeadLetter::new(
+            raw,
+            &Target::EventBus("bus".into()),
+            &ForwardError::new("ResourceNotFoundException", "Event bus bus does not exist."),
+            UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+        );
+        let json: serde_json::Value = serde_json::to_value(&letter).unwrap();
+        assert_eq!(json["raw_body"].as_str().unwrap().as_bytes(), raw);
+        assert_eq!(json["target"], serde_json::json!({"event_bus": "bus"}));
+        assert_eq!(json["error"]["code"], "ResourceNotFoundException");
+        assert_eq!(json["failed_at"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(json["version"], 1);
+        let back: DeadLetter = serde_json::from_value(json).unwrap();
+        assert_eq!(back, letter);
+    }
+
+    #[test]
+    fn attribute_values_drop_characters_sqs_refuses() {
+        let attr = string_attribute("a\u{0}b\u{1}c\té").unwrap();
+        assert_eq!(attr.string_value(), Some("a\u{FFFD}b\u{FFFD}c\té"));
+    }
+}

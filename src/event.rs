@@ -1,0 +1,432 @@
+//! The Momento Topics webhook event: its validation, its freshness check, and the JSON object
+//! that downstream targets receive (`Detail` for EventBridge, input for Step Functions).
+//!
+//! Parsing happens only after the signature has been checked over the raw bytes. This module
+//! does not know where the event goes next.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The field this receiver adds to the forwarded object when `text` holds a JSON object or
+/// array, so that EventBridge rules and state machines can match on the message's content.
+pub const TEXT_JSON_FIELD: &str = "text_json";
+
+/// A webhook event whose fields have been checked. Fields Momento may add in future are kept
+/// in `extra` and passed through unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookEvent {
+    pub cache: String,
+    pub topic: String,
+    pub event_timestamp: i64,
+    pub publish_timestamp: i64,
+    pub topic_sequence_number: u64,
+    pub token_id: String,
+    pub text: String,
+    text_json: Option<Value>,
+    extra: Map<String, Value>,
+}
+
+/// Why a body is not a valid webhook event. Each variant names the offending field.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("the body is not valid JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("the body must be a JSON object")]
+    NotAnObject,
+    #[error("field `{0}` is missing")]
+    MissingField(&'static str),
+    #[error("field `{field}` must be {expected}")]
+    InvalidField {
+        field: &'static str,
+        expected: &'static str,
+    },
+}
+
+impl EventError {
+    /// The field at fault, for clients and logs.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::MissingField(field) | Self::InvalidField { field, .. } => Some(field),
+            Self::NotJson(_) | Self::NotAnObject => None,
+        }
+    }
+}
+
+impl WebhookEvent {
+    /// Parses and validates a webhook body.
+    pub fn parse(body: &[u8]) -> Result<Self, EventError> {
+        let value: Value = serde_json::from_slice(body).map_err(EventError::NotJson)?;
+        let Value::Object(mut fields) = value else {
+            return Err(EventError::NotAnObject);
+        };
+        let cache = take_non_empty_string(&mut fields, "cache")?;
+        let topic = take_non_empty_string(&mut fields, "topic")?;
+        let event_timestamp = take_i64(&mut fields, "event_timestamp")?;
+        let publish_timestamp = take_i64(&mut fields, "publish_timestamp")?;
+        let topic_sequence_number = match take(&mut fields, "topic_sequence_number")? {
+            Value::Number(n) if n.is_u64() => n.as_u64(),
+            _ => None,
+        }
+        .ok_or(EventError::InvalidField {
+            field: "topic_sequence_number",
+            expected: "a non-negative integer",
+        })?;
+        let token_id = take_string(&mut fields, "token_id")?;
+        let text = take_string(&mut fields, "text")?;
+        // Ours is authoritative: a `text_json` arriving in the body would otherwise shadow or
+        // duplicate the one derived from `text`.
+        fields.remove(TEXT_JSON_FIELD);
+        let text_json = parse_text_json(&text);
+        Ok(Self {
+            cache,
+            topic,
+            event_timestamp,
+            publish_timestamp,
+            topic_sequence_number,
+            token_id,
+            text,
+            text_json,
+            extra: fields,
+        })
+    }
+
+    /// `text` parsed as JSON when it is a JSON object or array.
+    pub fn text_json(&self) -> Option<&Value> {
+        self.text_json.as_ref()
+    }
+
+    /// The object forwarded downstream: every field as received, unknown ones included, plus
+    /// `text_json` when present.
+    pub fn detail(&self) -> Detail<'_> {
+        Detail {
+            cache: &self.cache,
+            topic: &self.topic,
+            event_timestamp: self.event_timestamp,
+            publish_timestamp: self.publish_timestamp,
+            topic_sequence_number: self.topic_sequence_number,
+            token_id: &self.token_id,
+            text: &self.text,
+            text_json: self.text_json.as_ref(),
+            extra: &self.extra,
+        }
+    }
+
+    /// [`Self::detail`] as a JSON string.
+    pub fn detail_json(&self) -> String {
+        // Serialising a struct of strings, integers and `Value`s cannot fail.
+        serde_json::to_string(&self.detail()).unwrap_or_default()
+    }
+}
+
+/// The forwarded object; see [`WebhookEvent::detail`].
+#[derive(Debug, Serialize)]
+pub struct Detail<'a> {
+    pub cache: &'a str,
+    pub topic: &'a str,
+    pub event_timestamp: i64,
+    pub publish_timestamp: i64,
+    pub topic_sequence_number: u64,
+    pub token_id: &'a str,
+    pub text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_json: Option<&'a Value>,
+    #[serde(flatten)]
+    pub extra: &'a Map<String, Value>,
+}
+
+fn take(fields: &mut Map<String, Value>, field: &'static str) -> Result<Value, EventError> {
+    fields.remove(field).ok_or(EventError::MissingField(field))
+}
+
+fn take_string(fields: &mut Map<String, Value>, field: &'static str) -> Result<String, EventError> {
+    match take(fields, field)? {
+        Value::String(s) => Ok(s),
+        _ => Err(EventError::InvalidField {
+            field,
+            expected: "a string",
+        }),
+    }
+}
+
+fn take_non_empty_string(
+    fields: &mut Map<String, Value>,
+    field: &'static str,
+) -> Result<String, EventError> {
+    match take(fields, field)? {
+        Value::String(s) if !s.is_empty() => Ok(s),
+        _ => Err(EventError::InvalidField {
+            field,
+            expected: "a non-empty string",
+        }),
+    }
+}
+
+fn take_i64(fields: &mut Map<String, Value>, field: &'static str) -> Result<i64, EventError> {
+    match take(fields, field)? {
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+    .ok_or(EventError::InvalidField {
+        field,
+        expected: "an integer (milliseconds since the Unix epoch)",
+    })
+}
+
+fn parse_text_json(text: &str) -> Option<Value> {
+    // Only containers: a bare `42` or `"hi"` in `text` is plain text to most publishers, and
+    // checking the first byte avoids a parse attempt for ordinary messages.
+    match text.trim_start().as_bytes().first() {
+        Some(b'{' | b'[') => serde_json::from_str::<Value>(text).ok(),
+        _ => None,
+    }
+}
+
+/// An event published too long ago, or too far in the future, to be trusted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "publish_timestamp is {skew_ms} ms {direction} this function's clock; at most {max_age_ms} ms is accepted"
+)]
+pub struct StaleEvent {
+    pub skew_ms: u64,
+    pub direction: &'static str,
+    pub max_age_ms: u64,
+}
+
+/// Replay protection: refuses events whose `publish_timestamp` is more than `max_age_ms` away
+/// from `now_ms` in either direction. `None` turns the check off.
+///
+/// Both directions count because a far-future timestamp would otherwise stay "fresh" forever.
+pub fn check_freshness(
+    publish_ms: i64,
+    now_ms: i64,
+    max_age_ms: Option<u64>,
+) -> Result<(), StaleEvent> {
+    let Some(max_age_ms) = max_age_ms else {
+        return Ok(());
+    };
+    // `abs_diff` on i64 yields u64 and cannot overflow, whatever the client sent.
+    let skew_ms = now_ms.abs_diff(publish_ms);
+    if skew_ms <= max_age_ms {
+        return Ok(());
+    }
+    let direction = if publish_ms < now_ms {
+        "behind"
+    } else {
+        "ahead of"
+    };
+    Err(StaleEvent {
+        skew_ms,
+        direction,
+        max_age_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(value: Value) -> Vec<u8> {
+        serde_json::to_vec(&value).unwrap()
+    }
+
+    fn valid() -> Value {
+        json!({
+            "cache": "orders",
+            "topic": "checkout",
+            "event_timestamp": 1_700_000_000_123_i64,
+            "publish_timestamp": 1_700_000_000_100_i64,
+            "topic_sequence_number": 7,
+            "token_id": "",
+            "text": "hello"
+        })
+    }
+
+    fn with(field: &str, value: Value) -> Vec<u8> {
+        let mut v = valid();
+        v[field] = value;
+        body(v)
+    }
+
+    fn without(field: &str) -> Vec<u8> {
+        let mut v = valid();
+        v.as_object_mut().unwrap().remove(field);
+        body(v)
+    }
+
+    #[test]
+    fn a_valid_event_parses_with_every_field() {
+        let e = WebhookEvent::parse(&body(valid())).unwrap();
+        assert_eq!(e.cache, "orders");
+        assert_eq!(e.topic, "checkout");
+        assert_eq!(e.event_timestamp, 1_700_000_000_123);
+        assert_eq!(e.publish_timestamp, 1_700_000_000_100);
+        assert_eq!(e.topic_sequence_number, 7);
+        assert_eq!(e.token_id, "");
+        assert_eq!(e.text, "hello");
+        assert_eq!(e.text_json(), None);
+    }
+
+    #[test]
+    fn detail_reproduces_every_field_and_passes_unknown_ones_through() {
+        let mut v = valid();
+        v["future_field"] = json!({"nested": [1, 2.5, null]});
+        let e = WebhookEvent::parse(&body(v.clone())).unwrap();
+        let detail: Value = serde_json::from_str(&e.detail_json()).unwrap();
+        assert_eq!(detail, v);
+    }
+
+    #[test]
+    fn text_json_is_added_for_json_objects_and_arrays_only() {
+        for (text, expected) in [
+            (
+                r#"{"order":42,"items":["a"]}"#,
+                Some(json!({"order": 42, "items": ["a"]})),
+            ),
+            (" [1,2]", Some(json!([1, 2]))),
+            ("42", None),
+            (r#""quoted""#, None),
+            ("{not json", None),
+            ("plain text", None),
+            ("", None),
+        ] {
+            let e = WebhookEvent::parse(&with("text", json!(text))).unwrap();
+            assert_eq!(e.text_json(), expected.as_ref(), "{text:?}");
+            let detail: Value = serde_json::from_str(&e.detail_json()).unwrap();
+            assert_eq!(detail.get(TEXT_JSON_FIELD), expected.as_ref(), "{text:?}");
+            assert_eq!(
+                detail["text"],
+                json!(text),
+                "text itself is kept as received"
+            );
+        }
+    }
+
+    #[test]
+    fn a_text_json_field_in_the_body_never_reaches_the_detail_unchecked() {
+        let mut v = valid();
+        v[TEXT_JSON_FIELD] = json!({"forged": true});
+        let detail: Value =
+            serde_json::from_str(&WebhookEvent::parse(&body(v)).unwrap().detail_json()).unwrap();
+        assert_eq!(detail.get(TEXT_JSON_FIELD), None);
+        let raw = WebhookEvent::parse(&body({
+            let mut v = valid();
+            v["text"] = json!("{\"real\":1}");
+            v[TEXT_JSON_FIELD] = json!("forged");
+            v
+        }))
+        .unwrap()
+        .detail_json();
+        assert_eq!(raw.matches(TEXT_JSON_FIELD).count(), 1, "{raw}");
+        assert!(raw.contains(r#""text_json":{"real":1}"#), "{raw}");
+    }
+
+    #[test]
+    fn unicode_text_survives_unchanged() {
+        let text = "héllo 世界 🚀 \u{0000} \"quotes\" \\ end";
+        let e = WebhookEvent::parse(&with("text", json!(text))).unwrap();
+        assert_eq!(e.text, text);
+        let detail: Value = serde_json::from_str(&e.detail_json()).unwrap();
+        assert_eq!(detail["text"], json!(text));
+    }
+
+    #[test]
+    fn each_missing_field_is_named() {
+        for field in [
+            "cache",
+            "topic",
+            "event_timestamp",
+            "publish_timestamp",
+            "topic_sequence_number",
+            "token_id",
+            "text",
+        ] {
+            let err = WebhookEvent::parse(&without(field)).unwrap_err();
+            assert_eq!(err.field(), Some(field));
+            assert!(err.to_string().contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn each_wrongly_typed_field_is_named() {
+        let cases: &[(&str, Value)] = &[
+            ("cache", json!("")),
+            ("cache", json!(1)),
+            ("topic", json!("")),
+            ("topic", json!(null)),
+            ("event_timestamp", json!("1700000000000")),
+            ("event_timestamp", json!(1.5)),
+            ("publish_timestamp", json!(1e300)),
+            ("publish_timestamp", json!(u64::MAX)),
+            ("topic_sequence_number", json!(-1)),
+            ("topic_sequence_number", json!(2.0)),
+            ("token_id", json!(null)),
+            ("text", json!({"a": 1})),
+        ];
+        for (field, value) in cases {
+            let err = WebhookEvent::parse(&with(field, value.clone())).unwrap_err();
+            assert_eq!(err.field(), Some(*field), "{field} = {value}");
+        }
+    }
+
+    #[test]
+    fn non_objects_and_non_json_are_refused() {
+        assert!(matches!(
+            WebhookEvent::parse(b"[1,2]"),
+            Err(EventError::NotAnObject)
+        ));
+        assert!(matches!(
+            WebhookEvent::parse(b"\"x\""),
+            Err(EventError::NotAnObject)
+        ));
+        assert!(matches!(
+            WebhookEvent::parse(b"{"),
+            Err(EventError::NotJson(_))
+        ));
+        assert!(matches!(
+            WebhookEvent::parse(b""),
+            Err(EventError::NotJson(_))
+        ));
+        assert!(matches!(
+            WebhookEvent::parse(&[0xff, 0xfe]),
+            Err(EventError::NotJson(_))
+        ));
+    }
+
+    #[test]
+    fn freshness_accepts_up_to_the_limit_in_both_directions() {
+        let now = 1_700_000_060_000;
+        assert_eq!(check_freshness(now, now, Some(60_000)), Ok(()));
+        assert_eq!(
+            check_freshness(now - 60_000, now, Some(60_000)),
+            Ok(()),
+            "just inside, past"
+        );
+        assert_eq!(
+            check_freshness(now + 60_000, now, Some(60_000)),
+            Ok(()),
+            "just inside, future"
+        );
+    }
+
+    #[test]
+    fn freshness_refuses_just_outside_the_limit() {
+        let now = 1_700_000_060_000;
+        let past = check_freshness(now - 60_001, now, Some(60_000)).unwrap_err();
+        assert_eq!((past.skew_ms, past.direction), (60_001, "behind"));
+        let future = check_freshness(now + 60_001, now, Some(60_000)).unwrap_err();
+        assert_eq!((future.skew_ms, future.direction), (60_001, "ahead of"));
+    }
+
+    #[test]
+    fn freshness_handles_extreme_timestamps_without_overflow() {
+        assert!(check_freshness(i64::MIN, i64::MAX, Some(60_000)).is_err());
+        assert!(check_freshness(i64::MAX, i64::MIN, Some(u64::MAX - 1)).is_err());
+        assert_eq!(check_freshness(i64::MIN, i64::MAX, Some(u64::MAX)), Ok(()));
+        assert_eq!(
+            check_freshness(0, 1_700_000_000_000, None),
+            Ok(()),
+            "None disables the check"
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Delivery of a verified event to its target: the port ([`Forward`]) and the AWS adapters
+//! behind it, one per service, each owning its SDK client.
+//!
+//! Turning an event into an SDK request is a pure function in each adapter module so it can be
+//! tested without a network. Retrying, timeouts and dead-lettering policy live with the caller
+//! and in [`crate::aws`], not here.
+
+pub mod eventbridge;
+pub mod stepfunctions;
+
+use std::future::Future;
+
+use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::event::WebhookEvent;
+use crate::routing::Target;
+
+/// What a successful delivery produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    EventBridge {
+        event_id: String,
+    },
+    /// `duplicate`: this event had already started this execution earlier; nothing new ran.
+    StepFunctions {
+        execution_arn: String,
+        duplicate: bool,
+    },
+}
+
+/// A delivery that did not happen. `code` is the AWS error code when AWS answered (e.g.
+/// `ResourceNotFoundException`), or a name for a failure before any answer (`Timeout`,
+/// `DispatchFailure`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ForwardError {
+    pub code: String,
+    pub message: String,
+}
+
+impl ForwardError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Classifies any AWS SDK error (every service crate re-exports the same `SdkError`).
+    pub fn from_sdk<E, R>(err: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let code = match err {
+            SdkError::TimeoutError(_) => "Timeout".to_owned(),
+            SdkError::DispatchFailure(_) => "DispatchFailure".to_owned(),
+            SdkError::ResponseError(_) => "ResponseError".to_owned(),
+            SdkError::ConstructionFailure(_) => "ConstructionFailure".to_owned(),
+            SdkError::ServiceError(e) => e.err().code().unwrap_or("ServiceError").to_owned(),
+            _ => err.code().unwrap_or("Unknown").to_owned(),
+        };
+        let message = match err {
+            SdkError::ServiceError(e) => e.err().message().map(str::to_owned),
+            _ => None,
+        }
+        .unwrap_or_else(|| DisplayErrorContext(err).to_string());
+        Self { code, message }
+    }
+}
+
+/// The port: deliver one event to one target.
+pub trait Forward: Send + Sync {
+    fn forward(
+        &self,
+        event: &WebhookEvent,
+        target: &Target,
+    ) -> impl Future<Output = Result<Delivered, ForwardError>> + Send;
+}
+
+/// The production adapter: EventBridge and Step Functions clients, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct AwsForwarder {
+    eventbridge: eventbridge::EventBridgeForwarder,
+    stepfunctions: stepfunctions::StepFunctionsForwarder,
+}
+
+impl AwsForwarder {
+    pub fn new(
+        eventbridge: eventbridge::EventBridgeForwarder,
+        stepfunctions: stepfunctions::StepFunctionsForwarder,
+    ) -> Self {
+        Self {
+            eventbridge,
+            stepfunctions,
+        }
+    }
+}
+
+impl Forward for AwsForwarder {
+    async fn forward(
+        &self,
+        event: &WebhookEvent,
+        target: &Target,
+    ) -> Result<Delivered, ForwardError> {
+        match target {
+            Target::EventBus(bus) => self.eventbridge.put(event, bus).await,
+            Target::StateMachine(arn) => self.stepfunctions.start(event, arn).await,
+        }
+    }
+}

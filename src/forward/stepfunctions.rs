@@ -1,0 +1,210 @@
+//! The Step Functions adapter: one `StartExecution` per event, named so that a second start of
+//! the same event cannot create a second execution.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_sfn::error::ProvideErrorMetadata;
+use sha3::{Digest, Sha3_256};
+
+use super::{Delivered, ForwardError};
+use crate::event::WebhookEvent;
+
+/// Step Functions' limit on execution names.
+pub const MAX_EXECUTION_NAME_LEN: usize = 80;
+const HASH_HEX_LEN: usize = 16;
+/// A returned execution that started this long before our request is an earlier one (Step
+/// Functions answers a repeated name + input on a running standard workflow with the original
+/// execution). The margin absorbs clock differences between this function and AWS.
+const DUPLICATE_MARGIN: Duration = Duration::from_millis(250);
+
+/// The deterministic execution name for an event: `<cache>_<topic>-<seq>-<hash>`.
+///
+/// Only `[A-Za-z0-9_-]`, at most 80 characters. Cache and topic are kept as far as they fit
+/// (other characters become `_`), and the hash covers the exact (`cache`, `topic`,
+/// `topic_sequence_number`, `publish_timestamp`) tuple, so names that look alike after
+/// replacement or cutting still differ.
+pub fn execution_name(cache: &str, topic: &str, sequence: u64, publish_timestamp: i64) -> String {
+    let mut hasher = Sha3_256::new();
+    // Length-prefixed, so ("ab", "c") and ("a", "bc") hash differently.
+    for part in [cache.as_bytes(), topic.as_bytes()] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.update(sequence.to_be_bytes());
+    hasher.update(publish_timestamp.to_be_bytes());
+    let hash = hex::encode(&hasher.finalize()[..HASH_HEX_LEN / 2]);
+
+    let suffix = format!("-{sequence}-{hash}");
+    // At most 1 + 20 + 1 + 16 = 38, so at least 42 characters remain for cache and topic.
+    let budget = MAX_EXECUTION_NAME_LEN - suffix.len() - 1;
+    let cache = sanitize(cache);
+    let topic = sanitize(topic);
+    // Share the room fairly when both are long; give the spare to whichever needs it.
+    let cache_len = cache
+        .len()
+        .min(budget.saturating_sub(topic.len()).max(budget / 2));
+    let topic_len = topic.len().min(budget - cache_len);
+    format!("{}_{}{suffix}", &cache[..cache_len], &topic[..topic_len])
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The ARN Step Functions gives an execution, derived from the state machine's ARN so that a
+/// duplicate can be reported without another API call.
+pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
+/// Owns the Step Functions client.
+#[derive(Debug, Clone)]
+pub struct StepFunctionsForwarder {
+    client: aws_sdk_sfn::Client,
+}
+
+impl StepFunctionsForwarder {
+    pub fn new(client: aws_sdk_sfn::Client) -> Self {
+        Self { client }
+    }
+
+    /// Starts (at most once per event) an execution of `state_machine_arn` whose input is the
+    /// event's detail object.
+    pub async fn start(
+        &self,
+        event: &WebhookEvent,
+        state_machine_arn: &str,
+    ) -> Result<Delivered, ForwardError> {
+        let name = execution_name(
+            &event.cache,
+            &event.topic,
+            event.topic_sequence_number,
+            event.publish_timestamp,
+        );
+        let requested_at = SystemTime::now();
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(state_machine_arn)
+            .name(&name)
+            .input(event.detail_json())
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let started = SystemTime::try_from(*output.start_date()).ok();
+                let duplicate = started.is_some_and(|s| s + DUPLICATE_MARGIN < requested_at);
+                Ok(Delivered::StepFunctions {
+                    execution_arn: output.execution_arn().to_owned(),
+                    duplicate,
+                })
+            }
+            Err(err) if err.code() == Some("ExecutionAlreadyExists") => {
+                Ok(Delivered::StepFunctions {
+                    execution_arn: execution_arn(state_machine_arn, &name),
+                    duplicate: true,
+                })
+            }
+            Err(err) => Err(ForwardError::from_sdk(&err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid_alphabet(name: &str) -> bool {
+        name.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+
+    #[test]
+    fn names_are_readable_and_deterministic() {
+        let name = execution_name("orders", "checkout-eu", 42, 1_700_000_000_000);
+        assert!(name.starts_with("orders_checkout-eu-42-"), "{name}");
+        assert_eq!(
+            name,
+            execution_name("orders", "checkout-eu", 42, 1_700_000_000_000)
+        );
+        assert_eq!(name.len(), "orders_checkout-eu-42-".len() + HASH_HEX_LEN);
+    }
+
+    #[test]
+    fn names_obey_the_length_and_alphabet_rule_for_every_kind_of_input() {
+        let long = "x".repeat(300);
+        let cases: &[(&str, &str, u64, i64)] = &[
+            ("a", "b", 0, 0),
+            ("a#b", "c/d", u64::MAX, i64::MIN),
+            (&long, &long, u64::MAX, i64::MAX),
+            (&long, "t", 1, 1),
+            ("c", &long, 1, 1),
+            ("🚀 caché", "tópic with spaces\n", 5, -5),
+            ("", "", 0, 0),
+        ];
+        for (cache, topic, seq, ts) in cases {
+            let name = execution_name(cache, topic, *seq, *ts);
+            assert!(
+                name.len() <= MAX_EXECUTION_NAME_LEN,
+                "{} chars: {name}",
+                name.len()
+            );
+            assert!(valid_alphabet(&name), "{name}");
+        }
+    }
+
+    #[test]
+    fn long_cache_and_topic_both_stay_visible() {
+        let name = execution_name(&"c".repeat(100), &"t".repeat(100), 7, 1);
+        assert!(name.starts_with("ccccccccccccccccccc"), "{name}");
+        assert!(name.contains("_tttttttttttttttttt"), "{name}");
+        let short_cache = execution_name("orders", &"t".repeat(100), 7, 1);
+        assert!(short_cache.starts_with("orders_tttt"), "{short_cache}");
+    }
+
+    #[test]
+    fn names_differ_whenever_the_tuple_differs() {
+        let long_a = format!("{}a", "x".repeat(200));
+        let long_b = format!("{}b", "x".repeat(200));
+        let tuples: Vec<(&str, &str, u64, i64)> = vec![
+            ("a#b", "t", 1, 1),
+            ("a/b", "t", 1, 1),
+            ("a_b", "t", 1, 1),
+            ("a", "b_t", 1, 1),
+            ("a_b_t", "", 1, 1),
+            (&long_a, "t", 1, 1),
+            (&long_b, "t", 1, 1),
+            ("a_b", "t", 2, 1),
+            ("a_b", "t", 1, 2),
+            ("é", "t", 1, 1),
+            ("è", "t", 1, 1),
+        ];
+        let names: std::collections::HashSet<String> = tuples
+            .iter()
+            .map(|(c, t, s, p)| execution_name(c, t, *s, *p))
+            .collect();
+        assert_eq!(names.len(), tuples.len(), "{names:#?}");
+    }
+
+    #[test]
+    fn execution_arns_follow_the_state_machine_arn() {
+        assert_eq!(
+            execution_arn(
+                "arn:aws:states:us-east-1:123456789012:stateMachine:fulfil",
+                "n-1"
+            ),
+            "arn:aws:states:us-east-1:123456789012:execution:fulfil:n-1"
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! A webhook receiver for Momento Topics, run as an AWS Lambda function behind a Function URL.
+//!
+//! Each request is checked (method, size, HMAC-SHA3-256 signature over the raw body, event
+//! fields, freshness), routed by cache and topic, and forwarded to Amazon EventBridge or AWS
+//! Step Functions. What cannot be delivered is kept in an SQS dead-letter queue for `redrive`.
+
+pub mod clients;
+pub mod config;
+pub mod dead_letter;
+pub mod error;
+pub mod event;
+pub mod forward;
+pub mod function_url;
+pub mod http_handler;
+pub mod routing;
+pub mod signature;
+pub mod signing_secrets;

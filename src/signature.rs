@@ -1,0 +1,283 @@
+//! Momento webhook signatures: HMAC-SHA3-256 over the raw request body.
+//!
+//! The verifier only ever sees bytes, never parsed JSON: re-serialising a parsed body would
+//! change whitespace or key order and break (or worse, loosen) the check. This module knows
+//! nothing about HTTP or where the secrets come from.
+
+use std::fmt;
+
+use hmac::{KeyInit, Mac, SimpleHmac};
+use sha3::Sha3_256;
+
+// `SimpleHmac`: `sha3` 0.12 does not expose the block-level API that `Hmac` needs.
+type HmacSha3 = SimpleHmac<Sha3_256>;
+
+/// Length of a hex-encoded HMAC-SHA3-256 tag.
+const SIGNATURE_HEX_LEN: usize = 64;
+
+/// One webhook signing secret, already turned into a keyed HMAC state.
+///
+/// Keying is done once (at start-up or on a secret refresh) and the state is cloned per
+/// request. `Debug` never prints the key.
+#[derive(Clone)]
+pub struct SigningSecret {
+    keyed: HmacSha3,
+}
+
+impl SigningSecret {
+    /// Keys an HMAC with the secret's UTF-8 bytes, exactly as Momento does.
+    pub fn new(secret: &str) -> Self {
+        // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
+        let keyed = match HmacSha3::new_from_slice(secret.as_bytes()) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC takes keys of any length"),
+        };
+        Self { keyed }
+    }
+
+    /// The lower-case hex signature Momento would send for `body`.
+    pub fn sign(&self, body: &[u8]) -> String {
+        let mut mac = self.keyed.clone();
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn verifies(&self, body: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.keyed.clone();
+        mac.update(body);
+        // `verify_slice` compares in constant time.
+        mac.verify_slice(tag).is_ok()
+    }
+}
+
+impl fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningSecret([REDACTED])")
+    }
+}
+
+/// Every secret currently accepted. Several exist only during a rotation window.
+#[derive(Clone, Debug)]
+pub struct SecretSet {
+    secrets: Vec<SigningSecret>,
+}
+
+/// Why a comma-separated secret list was refused. Never carries the secret itself.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecretListError {
+    #[error("it holds no secret")]
+    Empty,
+    #[error("entry {position} is empty (check for a stray comma)")]
+    EmptyEntry { position: usize },
+}
+
+impl SecretSet {
+    /// Parses `secret` or `new,old` (surrounding white space is ignored, as it is never part
+    /// of a Momento secret but easily pasted along with one).
+    pub fn parse(list: &str) -> Result<Self, SecretListError> {
+        if list.trim().is_empty() {
+            return Err(SecretListError::Empty);
+        }
+        let secrets = list
+            .split(',')
+            .enumerate()
+            .map(|(i, s)| match s.trim() {
+                "" => Err(SecretListError::EmptyEntry { position: i + 1 }),
+                s => Ok(SigningSecret::new(s)),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { secrets })
+    }
+
+    pub fn len(&self) -> usize {
+        self.secrets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    /// The secret Momento signs with after a rotation is listed first by convention; signing
+    /// tools use it.
+    pub fn first(&self) -> Option<&SigningSecret> {
+        self.secrets.first()
+    }
+}
+
+/// Why a request's signature was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SignatureError {
+    #[error("the momento-signature header is missing")]
+    Missing,
+    #[error("the momento-signature header is not 64 hexadecimal characters")]
+    Malformed,
+    #[error("the momento-signature header does not match the body for any configured secret")]
+    Mismatch,
+}
+
+/// Checks `header` (the `momento-signature` value) against the HMAC of `body` under every
+/// secret in `secrets`; accepts if any matches.
+///
+/// Upper-case hex is accepted. Every secret is tried even after a match so the time taken does
+/// not reveal which secret (old or new) signed the request.
+pub fn verify(
+    secrets: &SecretSet,
+    body: &[u8],
+    header: Option<&[u8]>,
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let header = header.trim_ascii();
+    if header.is_empty() {
+        return Err(SignatureError::Missing);
+    }
+    if header.len() != SIGNATURE_HEX_LEN {
+        return Err(SignatureError::Malformed);
+    }
+    let mut tag = [0u8; SIGNATURE_HEX_LEN / 2];
+    hex::decode_to_slice(header, &mut tag).map_err(|_| SignatureError::Malformed)?;
+
+    let matched = secrets.secrets.iter().fold(false, |matched, secret| {
+        secret.verifies(body, &tag) | matched
+    });
+    if matched {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Expected tags computed independently with Python:
+    //   hmac.new(key, body, hashlib.sha3_256).hexdigest()
+    const KAT: &[(&str, &[u8], &str)] = &[
+        (
+            "test-secret",
+            b"{\"cache\":\"c\",\"topic\":\"t\"}",
+            "f224917e789023a0dfef0c5baf7e8f83ff5cebfca1f0181fca185dd6c4679302",
+        ),
+        (
+            "key",
+            b"The quick brown fox jumps over the lazy dog",
+            "8c6e0683409427f8931711b10ca92a506eb1fafa48fadd66d76126f47ac2c333",
+        ),
+        (
+            "",
+            b"",
+            "e841c164e5b4f10c9f3985587962af72fd607a951196fc92fb3a5251941784ea",
+        ),
+    ];
+
+    fn set(list: &str) -> SecretSet {
+        SecretSet::parse(list).unwrap()
+    }
+
+    #[test]
+    fn known_answer_vectors_match_python_hmac_sha3_256() {
+        for (key, body, expected) in KAT {
+            assert_eq!(SigningSecret::new(key).sign(body), *expected, "key {key:?}");
+        }
+    }
+
+    #[test]
+    fn when_signature_matches_should_accept_lower_and_upper_case_hex() {
+        let secrets = set("test-secret");
+        let body = KAT[0].1;
+        let sig = KAT[0].2;
+        assert_eq!(verify(&secrets, body, Some(sig.as_bytes())), Ok(()));
+        assert_eq!(
+            verify(&secrets, body, Some(sig.to_uppercase().as_bytes())),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn when_header_is_missing_or_blank_should_refuse_as_missing() {
+        let secrets = set("s");
+        assert_eq!(verify(&secrets, b"{}", None), Err(SignatureError::Missing));
+        assert_eq!(
+            verify(&secrets, b"{}", Some(b"  ")),
+            Err(SignatureError::Missing)
+        );
+    }
+
+    #[test]
+    fn when_header_is_not_64_hex_chars_should_refuse_as_malformed() {
+        let secrets = set("s");
+        let good = SigningSecret::new("s").sign(b"{}");
+        for bad in [
+            &good[..63],
+            &format!("{good}0"),
+            &format!("sha256={good}"),
+            &good.replace('a', "g"),
+        ] {
+            if bad == good {
+                continue;
+            }
+            assert_eq!(
+                verify(&secrets, b"{}", Some(bad.as_bytes())),
+                Err(SignatureError::Malformed),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn when_body_or_secret_differs_should_refuse_as_mismatch() {
+        let sig = SigningSecret::new("s").sign(b"{\"a\":1}");
+        assert_eq!(
+            verify(&set("s"), b"{\"a\":2}", Some(sig.as_bytes())),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(&set("other"), b"{\"a\":1}", Some(sig.as_bytes())),
+            Err(SignatureError::Mismatch)
+        );
+        // Same JSON, different bytes: the check is over the raw body.
+        assert_eq!(
+            verify(&set("s"), b"{ \"a\":1}", Some(sig.as_bytes())),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn when_any_of_several_secrets_matches_should_accept() {
+        let secrets = set("new-secret, old-secret");
+        assert_eq!(secrets.len(), 2);
+        for key in ["new-secret", "old-secret"] {
+            let sig = SigningSecret::new(key).sign(b"body");
+            assert_eq!(
+                verify(&secrets, b"body", Some(sig.as_bytes())),
+                Ok(()),
+                "{key}"
+            );
+        }
+        let sig = SigningSecret::new("retired").sign(b"body");
+        assert_eq!(
+            verify(&secrets, b"body", Some(sig.as_bytes())),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn secret_lists_with_empty_entries_are_refused() {
+        assert_eq!(SecretSet::parse("").unwrap_err(), SecretListError::Empty);
+        assert_eq!(
+            SecretSet::parse(" , ").unwrap_err(),
+            SecretListError::EmptyEntry { position: 1 }
+        );
+        assert_eq!(
+            SecretSet::parse("a,,b").unwrap_err(),
+            SecretListError::EmptyEntry { position: 2 }
+        );
+    }
+
+    #[test]
+    fn debug_output_never_contains_the_secret() {
+        let printed = format!("{:?}", set("hunter2-very-secret"));
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("REDACTED"));
+    }
+}

@@ -1,0 +1,205 @@
+//! Helpers shared by the integration tests: signed Function URL requests, and AWS SDK clients
+//! pointed at the moto server that `make test` starts (`MOTO_ENDPOINT`).
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_eventbridge::config::Credentials;
+use lambda_http::Request;
+use momento_webhook_receiver::function_url::request_event;
+use momento_webhook_receiver::signature::SigningSecret;
+use serde_json::{Value, json};
+
+pub const SECRET: &str = "test-signing-secret";
+pub const REGION: &str = "us-east-1";
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A valid webhook body for `cache`/`topic`, published now.
+pub fn event_body(cache: &str, topic: &str, sequence: u64, text: &str) -> Value {
+    let now = now_ms();
+    json!({
+        "cache": cache,
+        "topic": topic,
+        "event_timestamp": now,
+        "publish_timestamp": now - 5,
+        "topic_sequence_number": sequence,
+        "token_id": "token-1",
+        "text": text,
+    })
+}
+
+pub fn sign(body: &[u8]) -> String {
+    SigningSecret::new(SECRET).sign(body)
+}
+
+pub fn request(method: &str, body: &[u8], signature: Option<&str>, base64: bool) -> Request {
+    let event = request_event(method, body, signature, base64);
+    lambda_http::request::from_str(&event.to_string()).expect("a valid Function URL event")
+}
+
+/// A POST of `body` signed with [`SECRET`].
+pub fn signed(body: &[u8]) -> Request {
+    request("POST", body, Some(&sign(body)), false)
+}
+
+pub fn signed_json(body: &Value) -> (Vec<u8>, Request) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let request = signed(&bytes);
+    (bytes, request)
+}
+
+pub async fn json_of(response: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body: Value =
+        serde_json::from_slice(response.body().as_ref()).expect("a JSON response body");
+    (status, body)
+}
+
+/// A name no other test (or earlier run against the same moto) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{n}-{nanos}", std::process::id())
+}
+
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: integration tests need a moto server; run them with `make test`",
+    )
+}
+
+/// SDK configuration for moto: fixed region, dummy credentials, moto's endpoint.
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+pub async fn moto_sdk_config() -> SdkConfig {
+    sdk_config_for(&moto_endpoint()).await
+}
+
+/// An SQS queue that receives every event a rule on `bus` matches for `source`.
+pub async fn bus_with_queue(sdk: &SdkConfig, bus: &str, source: &str) -> String {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    if bus != "default" {
+        events.create_event_bus().name(bus).send().await.unwrap();
+    }
+    let queue_url = create_queue(sdk, &unique("target")).await;
+    let queue_arn = queue_arn(sdk, &queue_url).await;
+    let rule = unique("rule");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus)
+        .event_pattern(json!({"source": [source]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let _ = sqs;
+    queue_url
+}
+
+pub async fn create_queue(sdk: &SdkConfig, name: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned()
+}
+
+pub async fn queue_arn(sdk: &SdkConfig, queue_url: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone()
+}
+
+/// Every message currently in the queue (received and deleted).
+pub async fn drain(sdk: &SdkConfig, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut all = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages().to_vec();
+        if messages.is_empty() {
+            return all;
+        }
+        for m in &messages {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        all.extend(messages);
+    }
+}
+
+/// How many messages are in the queue, visible or not.
+pub async fn queue_depth(sdk: &SdkConfig, queue_url: &str) -> usize {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        )
+        .send()
+        .await
+        .unwrap();
+    attributes
+        .attributes()
+        .unwrap()
+        .values()
+        .map(|v| v.parse::<usize>().unwrap())
+        .sum()
+}
