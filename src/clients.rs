@@ -22,9 +22,7 @@ use crate::forward::AwsForwarder;
 use crate::forward::eventbridge::EventBridgeForwarder;
 use crate::forward::stepfunctions::StepFunctionsForwarder;
 use crate::http_handler::Receiver;
-use crate::signing_secrets::{
-    DEFAULT_MIN_REFRESH_INTERVAL, RefreshingSecrets, SecretFetchError, SignatureCheck,
-};
+use crate::signing_secrets::{DEFAULT_MIN_REFRESH_INTERVAL, RefreshingSecrets, SecretFetchError, SignatureCheck};
 
 /// Whole-delivery bound, including our own retries of failed PutEvents entries.
 pub const DELIVERY_BUDGET: Duration = Duration::from_millis(2000);
@@ -50,9 +48,7 @@ fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
 }
 
 fn retries() -> RetryConfig {
-    RetryConfig::standard()
-        .with_max_attempts(MAX_ATTEMPTS)
-        .with_initial_backoff(INITIAL_BACKOFF)
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS).with_initial_backoff(INITIAL_BACKOFF)
 }
 
 pub fn eventbridge(sdk: &SdkConfig) -> aws_sdk_eventbridge::Client {
@@ -104,8 +100,7 @@ pub async fn receiver(
         Signing::Unsigned => SignatureCheck::Unsigned,
         Signing::Secrets(secrets) => SignatureCheck::Fixed(secrets.clone()),
         Signing::SecretsManager { secret_id } => SignatureCheck::SecretsManager(
-            RefreshingSecrets::load(secretsmanager(sdk), secret_id, DEFAULT_MIN_REFRESH_INTERVAL)
-                .await?,
+            RefreshingSecrets::load(secretsmanager(sdk), secret_id, DEFAULT_MIN_REFRESH_INTERVAL).await?,
         ),
     };
     Ok(Receiver {

@@ -55,21 +55,11 @@ pub struct DeliveryConfig {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{variable} is not set: {hint}")]
-    Missing {
-        variable: &'static str,
-        hint: &'static str,
-    },
+    Missing { variable: &'static str, hint: &'static str },
     #[error("{variable} is invalid: {reason}")]
-    Invalid {
-        variable: &'static str,
-        reason: String,
-    },
+    Invalid { variable: &'static str, reason: String },
     #[error("{first} and {second} are both set: {hint}")]
-    Conflict {
-        first: &'static str,
-        second: &'static str,
-        hint: &'static str,
-    },
+    Conflict { first: &'static str, second: &'static str, hint: &'static str },
 }
 
 impl Config {
@@ -89,9 +79,7 @@ impl Config {
                 Err(_) => {
                     return Err(ConfigError::Invalid {
                         variable: MAX_EVENT_AGE_SECONDS,
-                        reason: format!(
-                            "{raw:?} is not a whole number of seconds (use 0 to turn the check off)"
-                        ),
+                        reason: format!("{raw:?} is not a whole number of seconds (use 0 to turn the check off)"),
                     });
                 }
             },
@@ -107,12 +95,7 @@ impl Config {
                 });
             }
         }
-        Ok(Self {
-            signing,
-            max_event_age_ms,
-            delivery: DeliveryConfig::from_lookup(&lookup)?,
-            dead_letter_queue_url,
-        })
+        Ok(Self { signing, max_event_age_ms, delivery: DeliveryConfig::from_lookup(&lookup)?, dead_letter_queue_url })
     }
 }
 
@@ -122,8 +105,7 @@ impl DeliveryConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let event_source =
-            non_empty(&lookup, EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned());
+        let event_source = non_empty(&lookup, EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned());
         if event_source.len() > MAX_EVENT_SOURCE_LEN || event_source.starts_with("aws.") {
             return Err(ConfigError::Invalid {
                 variable: EVENT_SOURCE,
@@ -132,29 +114,18 @@ impl DeliveryConfig {
                 ),
             });
         }
-        let event_bus =
-            non_empty(&lookup, EVENT_BUS_NAME).unwrap_or_else(|| DEFAULT_EVENT_BUS_NAME.to_owned());
+        let event_bus = non_empty(&lookup, EVENT_BUS_NAME).unwrap_or_else(|| DEFAULT_EVENT_BUS_NAME.to_owned());
         let routes = match non_empty(&lookup, ROUTES) {
             None => RoutingTable::single(Target::EventBus(event_bus)),
-            Some(json) => {
-                RoutingTable::parse(&json).map_err(|e: RoutesError| ConfigError::Invalid {
-                    variable: ROUTES,
-                    reason: e.to_string(),
-                })?
-            }
+            Some(json) => RoutingTable::parse(&json)
+                .map_err(|e: RoutesError| ConfigError::Invalid { variable: ROUTES, reason: e.to_string() })?,
         };
-        Ok(Self {
-            event_source,
-            routes,
-        })
+        Ok(Self { event_source, routes })
     }
 }
 
 fn signing(lookup: &impl Fn(&str) -> Option<String>) -> Result<Signing, ConfigError> {
-    let allow_unsigned = match non_empty(lookup, ALLOW_UNSIGNED_WEBHOOKS)
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-    {
+    let allow_unsigned = match non_empty(lookup, ALLOW_UNSIGNED_WEBHOOKS).as_deref().map(str::to_ascii_lowercase) {
         None => false,
         Some(v) if v == "false" => false,
         Some(v) if v == "true" => true,
@@ -182,14 +153,9 @@ fn signing(lookup: &impl Fn(&str) -> Option<String>) -> Result<Signing, ConfigEr
             },
             hint: "a signing secret is configured, so do not also turn signature checks off",
         }),
-        (Some(list), None, false) => {
-            SecretSet::parse(&list)
-                .map(Signing::Secrets)
-                .map_err(|e: SecretListError| ConfigError::Invalid {
-                    variable: MOMENTO_SIGNING_SECRET,
-                    reason: e.to_string(),
-                })
-        }
+        (Some(list), None, false) => SecretSet::parse(&list).map(Signing::Secrets).map_err(|e: SecretListError| {
+            ConfigError::Invalid { variable: MOMENTO_SIGNING_SECRET, reason: e.to_string() }
+        }),
         (None, Some(secret_id), false) => Ok(Signing::SecretsManager { secret_id }),
         (None, None, true) => Ok(Signing::Unsigned),
         (None, None, false) => Err(ConfigError::Missing {
@@ -201,9 +167,7 @@ fn signing(lookup: &impl Fn(&str) -> Option<String>) -> Result<Signing, ConfigEr
 }
 
 fn non_empty(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
-    lookup(name)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+    lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -212,10 +176,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -225,47 +186,25 @@ mod tests {
         assert!(matches!(c.signing, Signing::Secrets(ref s) if s.len() == 1));
         assert_eq!(c.max_event_age_ms, Some(60_000));
         assert_eq!(c.delivery.event_source, "Momento");
-        assert_eq!(
-            c.delivery.routes,
-            RoutingTable::single(Target::EventBus("default".into()))
-        );
+        assert_eq!(c.delivery.routes, RoutingTable::single(Target::EventBus("default".into())));
         assert_eq!(c.dead_letter_queue_url, None);
     }
 
     #[test]
     fn without_a_secret_start_up_is_refused_naming_the_variable() {
         let err = config(&[]).unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::Missing {
-                variable: MOMENTO_SIGNING_SECRET,
-                ..
-            }
-        ));
-        assert!(
-            err.to_string()
-                .starts_with("MOMENTO_SIGNING_SECRET is not set"),
-            "{err}"
-        );
+        assert!(matches!(err, ConfigError::Missing { variable: MOMENTO_SIGNING_SECRET, .. }));
+        assert!(err.to_string().starts_with("MOMENTO_SIGNING_SECRET is not set"), "{err}");
         assert!(config(&[(MOMENTO_SIGNING_SECRET, "")]).is_err());
         assert!(config(&[(ALLOW_UNSIGNED_WEBHOOKS, "false")]).is_err());
     }
 
     #[test]
     fn unsigned_mode_needs_an_explicit_true_and_no_secret() {
-        assert!(matches!(
-            config(&[(ALLOW_UNSIGNED_WEBHOOKS, "TRUE")])
-                .unwrap()
-                .signing,
-            Signing::Unsigned
-        ));
+        assert!(matches!(config(&[(ALLOW_UNSIGNED_WEBHOOKS, "TRUE")]).unwrap().signing, Signing::Unsigned));
         let err = config(&[(ALLOW_UNSIGNED_WEBHOOKS, "yes")]).unwrap_err();
         assert!(err.to_string().contains(ALLOW_UNSIGNED_WEBHOOKS), "{err}");
-        let err = config(&[
-            (ALLOW_UNSIGNED_WEBHOOKS, "true"),
-            (MOMENTO_SIGNING_SECRET, "s"),
-        ])
-        .unwrap_err();
+        let err = config(&[(ALLOW_UNSIGNED_WEBHOOKS, "true"), (MOMENTO_SIGNING_SECRET, "s")]).unwrap_err();
         assert!(matches!(err, ConfigError::Conflict { .. }), "{err}");
     }
 
@@ -273,98 +212,52 @@ mod tests {
     fn secret_rotation_lists_are_accepted_and_bad_lists_never_echo_the_secret() {
         let c = config(&[(MOMENTO_SIGNING_SECRET, "new-one,old-one")]).unwrap();
         assert!(matches!(c.signing, Signing::Secrets(ref s) if s.len() == 2));
-        let err = config(&[(MOMENTO_SIGNING_SECRET, "topsecret,,")])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains(MOMENTO_SIGNING_SECRET) && !err.contains("topsecret"),
-            "{err}"
-        );
+        let err = config(&[(MOMENTO_SIGNING_SECRET, "topsecret,,")]).unwrap_err().to_string();
+        assert!(err.contains(MOMENTO_SIGNING_SECRET) && !err.contains("topsecret"), "{err}");
     }
 
     #[test]
     fn secrets_manager_id_is_an_alternative_to_the_plain_secret() {
-        let c = config(&[(
-            MOMENTO_SIGNING_SECRET_ID,
-            "arn:aws:secretsmanager:us-east-1:1:secret:x",
-        )])
-        .unwrap();
+        let c = config(&[(MOMENTO_SIGNING_SECRET_ID, "arn:aws:secretsmanager:us-east-1:1:secret:x")]).unwrap();
         assert!(matches!(c.signing, Signing::SecretsManager { .. }));
-        let err = config(&[
-            (MOMENTO_SIGNING_SECRET_ID, "x"),
-            (MOMENTO_SIGNING_SECRET, "s"),
-        ])
-        .unwrap_err();
+        let err = config(&[(MOMENTO_SIGNING_SECRET_ID, "x"), (MOMENTO_SIGNING_SECRET, "s")]).unwrap_err();
         assert!(matches!(err, ConfigError::Conflict { .. }));
     }
 
     #[test]
     fn max_event_age_accepts_whole_seconds_and_zero_turns_it_off() {
-        let age = |v: &str| {
-            config(&[(MOMENTO_SIGNING_SECRET, "s"), (MAX_EVENT_AGE_SECONDS, v)])
-                .map(|c| c.max_event_age_ms)
-        };
+        let age =
+            |v: &str| config(&[(MOMENTO_SIGNING_SECRET, "s"), (MAX_EVENT_AGE_SECONDS, v)]).map(|c| c.max_event_age_ms);
         assert_eq!(age("300"), Ok(Some(300_000)));
         assert_eq!(age("0"), Ok(None));
-        assert_eq!(
-            age(&u64::MAX.to_string()),
-            Ok(Some(u64::MAX)),
-            "saturates, never overflows"
-        );
+        assert_eq!(age(&u64::MAX.to_string()), Ok(Some(u64::MAX)), "saturates, never overflows");
         for bad in ["abc", "-1", "1.5", "60s"] {
             let err = age(bad).unwrap_err().to_string();
-            assert!(
-                err.starts_with("MAX_EVENT_AGE_SECONDS is invalid"),
-                "{bad}: {err}"
-            );
+            assert!(err.starts_with("MAX_EVENT_AGE_SECONDS is invalid"), "{bad}: {err}");
         }
     }
 
     #[test]
     fn bus_and_source_are_configurable_and_checked() {
-        let c = config(&[
-            (MOMENTO_SIGNING_SECRET, "s"),
-            (EVENT_BUS_NAME, "chat"),
-            (EVENT_SOURCE, "my.app"),
-        ])
-        .unwrap();
-        assert_eq!(
-            c.delivery.routes.route("a", "b"),
-            Some(&Target::EventBus("chat".into()))
-        );
+        let c = config(&[(MOMENTO_SIGNING_SECRET, "s"), (EVENT_BUS_NAME, "chat"), (EVENT_SOURCE, "my.app")]).unwrap();
+        assert_eq!(c.delivery.routes.route("a", "b"), Some(&Target::EventBus("chat".into())));
         assert_eq!(c.delivery.event_source, "my.app");
-        let err =
-            config(&[(MOMENTO_SIGNING_SECRET, "s"), (EVENT_SOURCE, "aws.events")]).unwrap_err();
+        let err = config(&[(MOMENTO_SIGNING_SECRET, "s"), (EVENT_SOURCE, "aws.events")]).unwrap_err();
         assert!(err.to_string().starts_with(EVENT_SOURCE), "{err}");
     }
 
     #[test]
     fn routes_errors_name_the_variable_and_the_route() {
-        let err = config(&[
-            (MOMENTO_SIGNING_SECRET, "s"),
-            (ROUTES, r#"[{"target": {}}]"#),
-        ])
-        .unwrap_err()
-        .to_string();
+        let err = config(&[(MOMENTO_SIGNING_SECRET, "s"), (ROUTES, r#"[{"target": {}}]"#)]).unwrap_err().to_string();
         assert!(err.starts_with("ROUTES is invalid: route 1:"), "{err}");
     }
 
     #[test]
     fn dead_letter_queue_url_must_look_like_a_url() {
-        let c = config(&[
-            (MOMENTO_SIGNING_SECRET, "s"),
-            (DEAD_LETTER_QUEUE_URL, "http://127.0.0.1:5000/123/dlq"),
-        ])
-        .unwrap();
-        assert_eq!(
-            c.dead_letter_queue_url.as_deref(),
-            Some("http://127.0.0.1:5000/123/dlq")
-        );
-        let err = config(&[
-            (MOMENTO_SIGNING_SECRET, "s"),
-            (DEAD_LETTER_QUEUE_URL, "dlq"),
-        ])
-        .unwrap_err();
+        let c =
+            config(&[(MOMENTO_SIGNING_SECRET, "s"), (DEAD_LETTER_QUEUE_URL, "http://127.0.0.1:5000/123/dlq")]).unwrap();
+        assert_eq!(c.dead_letter_queue_url.as_deref(), Some("http://127.0.0.1:5000/123/dlq"));
+        let err = config(&[(MOMENTO_SIGNING_SECRET, "s"), (DEAD_LETTER_QUEUE_URL, "dlq")]).unwrap_err();
         assert!(err.to_string().starts_with(DEAD_LETTER_QUEUE_URL));
     }
 }

@@ -36,23 +36,13 @@ pub struct FailureReason {
 }
 
 impl DeadLetter {
-    pub fn new(
-        raw_body: &[u8],
-        target: &Target,
-        error: &ForwardError,
-        failed_at: SystemTime,
-    ) -> Self {
+    pub fn new(raw_body: &[u8], target: &Target, error: &ForwardError, failed_at: SystemTime) -> Self {
         Self {
             version: DEAD_LETTER_VERSION,
             raw_body: String::from_utf8_lossy(raw_body).into_owned(),
             target: target.clone(),
-            error: FailureReason {
-                code: error.code.clone(),
-                message: error.message.clone(),
-            },
-            failed_at: aws_smithy_types::DateTime::from(failed_at)
-                .fmt(Format::DateTime)
-                .unwrap_or_default(),
+            error: FailureReason { code: error.code.clone(), message: error.message.clone() },
+            failed_at: aws_smithy_types::DateTime::from(failed_at).fmt(Format::DateTime).unwrap_or_default(),
         }
     }
 }
@@ -77,22 +67,14 @@ pub struct SqsDeadLetterQueue {
 
 impl SqsDeadLetterQueue {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self {
-            client,
-            queue_url: queue_url.into(),
-        }
+        Self { client, queue_url: queue_url.into() }
     }
 }
 
 impl KeepDeadLetter for SqsDeadLetterQueue {
-    async fn keep(
-        &self,
-        letter: &DeadLetter,
-        cache: &str,
-        topic: &str,
-    ) -> Result<(), ForwardError> {
-        let body = serde_json::to_string(letter)
-            .map_err(|e| ForwardError::new("SerializationFailed", e.to_string()))?;
+    async fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), ForwardError> {
+        let body =
+            serde_json::to_string(letter).map_err(|e| ForwardError::new("SerializationFailed", e.to_string()))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
@@ -112,12 +94,7 @@ fn string_attribute(value: &str) -> Result<MessageAttributeValue, ForwardError> 
     let safe: String = value
         .chars()
         .map(|c| match c {
-            '\t'
-            | '\n'
-            | '\r'
-            | '\u{20}'..='\u{D7FF}'
-            | '\u{E000}'..='\u{FFFD}'
-            | '\u{10000}'..='\u{10FFFF}' => c,
+            '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}' => c,
             _ => '\u{FFFD}',
         })
         .collect();

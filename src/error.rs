@@ -25,18 +25,11 @@ pub enum RequestError {
     #[error("The event is refused as a possible replay: {0}.")]
     Stale(#[from] StaleEvent),
     #[error("{target} did not accept the event ({source}); it was not delivered.")]
-    DeliveryFailed {
-        target: &'static str,
-        source: ForwardError,
-    },
+    DeliveryFailed { target: &'static str, source: ForwardError },
     #[error(
         "{target} did not accept the event ({source}), and neither did the dead-letter queue ({dead_letter}); the event is in this function's error log."
     )]
-    DeadLetterFailed {
-        target: &'static str,
-        source: ForwardError,
-        dead_letter: ForwardError,
-    },
+    DeadLetterFailed { target: &'static str, source: ForwardError, dead_letter: ForwardError },
 }
 
 fn signature_message(e: &SignatureError) -> String {
@@ -50,9 +43,7 @@ fn signature_message(e: &SignatureError) -> String {
 fn event_message(e: &EventError) -> String {
     match e {
         EventError::NotJson(err) => format!("The body is not valid JSON ({err})."),
-        EventError::NotAnObject => {
-            "The body must be a JSON object with the Momento webhook fields.".to_owned()
-        }
+        EventError::NotAnObject => "The body must be a JSON object with the Momento webhook fields.".to_owned(),
         other => format!("The body is not a Momento webhook event: {other}."),
     }
 }
@@ -95,8 +86,7 @@ impl RequestError {
                     body["field"] = json!(field);
                 }
             }
-            Self::DeliveryFailed { target, source }
-            | Self::DeadLetterFailed { target, source, .. } => {
+            Self::DeliveryFailed { target, source } | Self::DeadLetterFailed { target, source, .. } => {
                 body["target"] = json!(target);
                 body["aws_error_code"] = json!(source.code);
             }
@@ -120,24 +110,13 @@ mod tests {
             SignatureError::Mismatch.into(),
             EventError::MissingField("cache").into(),
             EventError::NotAnObject.into(),
-            StaleEvent {
-                skew_ms: 61_000,
-                direction: "behind",
-                max_age_ms: 60_000,
-            }
-            .into(),
-            RequestError::DeliveryFailed {
-                target: "eventbridge",
-                source: ForwardError::new("Timeout", "slow"),
-            },
+            StaleEvent { skew_ms: 61_000, direction: "behind", max_age_ms: 60_000 }.into(),
+            RequestError::DeliveryFailed { target: "eventbridge", source: ForwardError::new("Timeout", "slow") },
         ];
         for e in errors {
             let body = e.body();
             let code = body["error"].as_str().unwrap();
-            assert!(
-                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
-                "{code}"
-            );
+            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{code}");
             let message = body["message"].as_str().unwrap();
             assert!(message.ends_with('.') && message.len() > 20, "{message}");
             assert!(e.status().is_client_error() || e.status().is_server_error());
@@ -146,18 +125,11 @@ mod tests {
 
     #[test]
     fn a_400_names_the_field_and_a_502_the_aws_error_code() {
-        let body = RequestError::from(EventError::InvalidField {
-            field: "topic",
-            expected: "a string",
-        })
-        .body();
+        let body = RequestError::from(EventError::InvalidField { field: "topic", expected: "a string" }).body();
         assert_eq!(body["field"], "topic");
         let body = RequestError::DeliveryFailed {
             target: "eventbridge",
-            source: ForwardError::new(
-                "ResourceNotFoundException",
-                "Event bus nope does not exist.",
-            ),
+            source: ForwardError::new("ResourceNotFoundException", "Event bus nope does not exist."),
         }
         .body();
         assert_eq!(body["aws_error_code"], "ResourceNotFoundException");

@@ -36,10 +36,7 @@ pub enum EventError {
     #[error("field `{0}` is missing")]
     MissingField(&'static str),
     #[error("field `{field}` must be {expected}")]
-    InvalidField {
-        field: &'static str,
-        expected: &'static str,
-    },
+    InvalidField { field: &'static str, expected: &'static str },
 }
 
 impl EventError {
@@ -67,10 +64,7 @@ impl WebhookEvent {
             Value::Number(n) if n.is_u64() => n.as_u64(),
             _ => None,
         }
-        .ok_or(EventError::InvalidField {
-            field: "topic_sequence_number",
-            expected: "a non-negative integer",
-        })?;
+        .ok_or(EventError::InvalidField { field: "topic_sequence_number", expected: "a non-negative integer" })?;
         let token_id = take_string(&mut fields, "token_id")?;
         let text = take_string(&mut fields, "text")?;
         // Ours is authoritative: a `text_json` arriving in the body would otherwise shadow or
@@ -141,23 +135,14 @@ fn take(fields: &mut Map<String, Value>, field: &'static str) -> Result<Value, E
 fn take_string(fields: &mut Map<String, Value>, field: &'static str) -> Result<String, EventError> {
     match take(fields, field)? {
         Value::String(s) => Ok(s),
-        _ => Err(EventError::InvalidField {
-            field,
-            expected: "a string",
-        }),
+        _ => Err(EventError::InvalidField { field, expected: "a string" }),
     }
 }
 
-fn take_non_empty_string(
-    fields: &mut Map<String, Value>,
-    field: &'static str,
-) -> Result<String, EventError> {
+fn take_non_empty_string(fields: &mut Map<String, Value>, field: &'static str) -> Result<String, EventError> {
     match take(fields, field)? {
         Value::String(s) if !s.is_empty() => Ok(s),
-        _ => Err(EventError::InvalidField {
-            field,
-            expected: "a non-empty string",
-        }),
+        _ => Err(EventError::InvalidField { field, expected: "a non-empty string" }),
     }
 }
 
@@ -166,10 +151,7 @@ fn take_i64(fields: &mut Map<String, Value>, field: &'static str) -> Result<i64,
         Value::Number(n) => n.as_i64(),
         _ => None,
     }
-    .ok_or(EventError::InvalidField {
-        field,
-        expected: "an integer (milliseconds since the Unix epoch)",
-    })
+    .ok_or(EventError::InvalidField { field, expected: "an integer (milliseconds since the Unix epoch)" })
 }
 
 fn parse_text_json(text: &str) -> Option<Value> {
@@ -183,9 +165,7 @@ fn parse_text_json(text: &str) -> Option<Value> {
 
 /// An event published too long ago, or too far in the future, to be trusted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error(
-    "publish_timestamp is {skew_ms} ms {direction} this function's clock; at most {max_age_ms} ms is accepted"
-)]
+#[error("publish_timestamp is {skew_ms} ms {direction} this function's clock; at most {max_age_ms} ms is accepted")]
 pub struct StaleEvent {
     pub skew_ms: u64,
     pub direction: &'static str,
@@ -196,11 +176,7 @@ pub struct StaleEvent {
 /// from `now_ms` in either direction. `None` turns the check off.
 ///
 /// Both directions count because a far-future timestamp would otherwise stay "fresh" forever.
-pub fn check_freshness(
-    publish_ms: i64,
-    now_ms: i64,
-    max_age_ms: Option<u64>,
-) -> Result<(), StaleEvent> {
+pub fn check_freshness(publish_ms: i64, now_ms: i64, max_age_ms: Option<u64>) -> Result<(), StaleEvent> {
     let Some(max_age_ms) = max_age_ms else {
         return Ok(());
     };
@@ -209,16 +185,8 @@ pub fn check_freshness(
     if skew_ms <= max_age_ms {
         return Ok(());
     }
-    let direction = if publish_ms < now_ms {
-        "behind"
-    } else {
-        "ahead of"
-    };
-    Err(StaleEvent {
-        skew_ms,
-        direction,
-        max_age_ms,
-    })
+    let direction = if publish_ms < now_ms { "behind" } else { "ahead of" };
+    Err(StaleEvent { skew_ms, direction, max_age_ms })
 }
 
 #[cfg(test)]
@@ -279,10 +247,7 @@ mod tests {
     #[test]
     fn text_json_is_added_for_json_objects_and_arrays_only() {
         for (text, expected) in [
-            (
-                r#"{"order":42,"items":["a"]}"#,
-                Some(json!({"order": 42, "items": ["a"]})),
-            ),
+            (r#"{"order":42,"items":["a"]}"#, Some(json!({"order": 42, "items": ["a"]}))),
             (" [1,2]", Some(json!([1, 2]))),
             ("42", None),
             (r#""quoted""#, None),
@@ -294,11 +259,7 @@ mod tests {
             assert_eq!(e.text_json(), expected.as_ref(), "{text:?}");
             let detail: Value = serde_json::from_str(&e.detail_json()).unwrap();
             assert_eq!(detail.get(TEXT_JSON_FIELD), expected.as_ref(), "{text:?}");
-            assert_eq!(
-                detail["text"],
-                json!(text),
-                "text itself is kept as received"
-            );
+            assert_eq!(detail["text"], json!(text), "text itself is kept as received");
         }
     }
 
@@ -306,8 +267,7 @@ mod tests {
     fn a_text_json_field_in_the_body_never_reaches_the_detail_unchecked() {
         let mut v = valid();
         v[TEXT_JSON_FIELD] = json!({"forged": true});
-        let detail: Value =
-            serde_json::from_str(&WebhookEvent::parse(&body(v)).unwrap().detail_json()).unwrap();
+        let detail: Value = serde_json::from_str(&WebhookEvent::parse(&body(v)).unwrap().detail_json()).unwrap();
         assert_eq!(detail.get(TEXT_JSON_FIELD), None);
         let raw = WebhookEvent::parse(&body({
             let mut v = valid();
@@ -332,15 +292,9 @@ mod tests {
 
     #[test]
     fn each_missing_field_is_named() {
-        for field in [
-            "cache",
-            "topic",
-            "event_timestamp",
-            "publish_timestamp",
-            "topic_sequence_number",
-            "token_id",
-            "text",
-        ] {
+        for field in
+            ["cache", "topic", "event_timestamp", "publish_timestamp", "topic_sequence_number", "token_id", "text"]
+        {
             let err = WebhookEvent::parse(&without(field)).unwrap_err();
             assert_eq!(err.field(), Some(field));
             assert!(err.to_string().contains(field), "{err}");
@@ -371,42 +325,19 @@ mod tests {
 
     #[test]
     fn non_objects_and_non_json_are_refused() {
-        assert!(matches!(
-            WebhookEvent::parse(b"[1,2]"),
-            Err(EventError::NotAnObject)
-        ));
-        assert!(matches!(
-            WebhookEvent::parse(b"\"x\""),
-            Err(EventError::NotAnObject)
-        ));
-        assert!(matches!(
-            WebhookEvent::parse(b"{"),
-            Err(EventError::NotJson(_))
-        ));
-        assert!(matches!(
-            WebhookEvent::parse(b""),
-            Err(EventError::NotJson(_))
-        ));
-        assert!(matches!(
-            WebhookEvent::parse(&[0xff, 0xfe]),
-            Err(EventError::NotJson(_))
-        ));
+        assert!(matches!(WebhookEvent::parse(b"[1,2]"), Err(EventError::NotAnObject)));
+        assert!(matches!(WebhookEvent::parse(b"\"x\""), Err(EventError::NotAnObject)));
+        assert!(matches!(WebhookEvent::parse(b"{"), Err(EventError::NotJson(_))));
+        assert!(matches!(WebhookEvent::parse(b""), Err(EventError::NotJson(_))));
+        assert!(matches!(WebhookEvent::parse(&[0xff, 0xfe]), Err(EventError::NotJson(_))));
     }
 
     #[test]
     fn freshness_accepts_up_to_the_limit_in_both_directions() {
         let now = 1_700_000_060_000;
         assert_eq!(check_freshness(now, now, Some(60_000)), Ok(()));
-        assert_eq!(
-            check_freshness(now - 60_000, now, Some(60_000)),
-            Ok(()),
-            "just inside, past"
-        );
-        assert_eq!(
-            check_freshness(now + 60_000, now, Some(60_000)),
-            Ok(()),
-            "just inside, future"
-        );
+        assert_eq!(check_freshness(now - 60_000, now, Some(60_000)), Ok(()), "just inside, past");
+        assert_eq!(check_freshness(now + 60_000, now, Some(60_000)), Ok(()), "just inside, future");
     }
 
     #[test]
@@ -423,10 +354,6 @@ mod tests {
         assert!(check_freshness(i64::MIN, i64::MAX, Some(60_000)).is_err());
         assert!(check_freshness(i64::MAX, i64::MIN, Some(u64::MAX - 1)).is_err());
         assert_eq!(check_freshness(i64::MIN, i64::MAX, Some(u64::MAX)), Ok(()));
-        assert_eq!(
-            check_freshness(0, 1_700_000_000_000, None),
-            Ok(()),
-            "None disables the check"
-        );
+        assert_eq!(check_freshness(0, 1_700_000_000_000, None), Ok(()), "None disables the check");
     }
 }

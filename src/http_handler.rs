@@ -41,10 +41,7 @@ pub struct Receiver<F, D> {
 enum Accepted {
     Delivered(Delivered),
     Ignored,
-    DeadLettered {
-        target: &'static str,
-        error: ForwardError,
-    },
+    DeadLettered { target: &'static str, error: ForwardError },
 }
 
 impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
@@ -59,9 +56,7 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
         log_outcome(event.as_ref(), &result, status);
         let mut response = json_response(status, &body);
         if status == StatusCode::METHOD_NOT_ALLOWED {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         }
         response
     }
@@ -77,23 +72,13 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
         }
         let body: &[u8] = request.body().as_ref();
         if body.len() > MAX_BODY_BYTES {
-            return Err(RequestError::PayloadTooLarge {
-                size: body.len(),
-                limit: MAX_BODY_BYTES,
-            });
+            return Err(RequestError::PayloadTooLarge { size: body.len(), limit: MAX_BODY_BYTES });
         }
-        let signature = request
-            .headers()
-            .get(SIGNATURE_HEADER)
-            .map(HeaderValue::as_bytes);
+        let signature = request.headers().get(SIGNATURE_HEADER).map(HeaderValue::as_bytes);
         self.signatures.verify(body, signature).await?;
 
         let event = parsed.insert(WebhookEvent::parse(body)?);
-        check_freshness(
-            event.publish_timestamp,
-            unix_millis(now),
-            self.max_event_age_ms,
-        )?;
+        check_freshness(event.publish_timestamp, unix_millis(now), self.max_event_age_ms)?;
 
         let Some(target) = self.routes.route(&event.cache, &event.topic) else {
             return Ok(Accepted::Ignored);
@@ -104,44 +89,24 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
         };
         let Some(dead_letters) = &self.dead_letters else {
             log_lost_event(body, target, &error, None);
-            return Err(RequestError::DeliveryFailed {
-                target: target.kind(),
-                source: error,
-            });
+            return Err(RequestError::DeliveryFailed { target: target.kind(), source: error });
         };
         let letter = DeadLetter::new(body, target, &error, SystemTime::now());
         match dead_letters.keep(&letter, &event.cache, &event.topic).await {
-            Ok(()) => Ok(Accepted::DeadLettered {
-                target: target.kind(),
-                error,
-            }),
+            Ok(()) => Ok(Accepted::DeadLettered { target: target.kind(), error }),
             Err(dead_letter) => {
                 log_lost_event(body, target, &error, Some(&dead_letter));
-                Err(RequestError::DeadLetterFailed {
-                    target: target.kind(),
-                    source: error,
-                    dead_letter,
-                })
+                Err(RequestError::DeadLetterFailed { target: target.kind(), source: error, dead_letter })
             }
         }
     }
 
-    async fn deliver(
-        &self,
-        event: &WebhookEvent,
-        target: &Target,
-    ) -> Result<Delivered, ForwardError> {
-        match tokio::time::timeout(self.delivery_budget, self.forwarder.forward(event, target))
-            .await
-        {
+    async fn deliver(&self, event: &WebhookEvent, target: &Target) -> Result<Delivered, ForwardError> {
+        match tokio::time::timeout(self.delivery_budget, self.forwarder.forward(event, target)).await {
             Ok(result) => result,
             Err(_) => Err(ForwardError::new(
                 "Timeout",
-                format!(
-                    "no answer from {} within {} ms",
-                    target.kind(),
-                    self.delivery_budget.as_millis()
-                ),
+                format!("no answer from {} within {} ms", target.kind(), self.delivery_budget.as_millis()),
             )),
         }
     }
@@ -149,14 +114,10 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
 
 fn accepted_response(accepted: &Accepted) -> (StatusCode, Value) {
     match accepted {
-        Accepted::Delivered(Delivered::EventBridge { event_id }) => (
-            StatusCode::OK,
-            json!({"status": "delivered", "target": "eventbridge", "event_id": event_id}),
-        ),
-        Accepted::Delivered(Delivered::StepFunctions {
-            execution_arn,
-            duplicate,
-        }) => (
+        Accepted::Delivered(Delivered::EventBridge { event_id }) => {
+            (StatusCode::OK, json!({"status": "delivered", "target": "eventbridge", "event_id": event_id}))
+        }
+        Accepted::Delivered(Delivered::StepFunctions { execution_arn, duplicate }) => (
             StatusCode::OK,
             json!({
                 "status": if *duplicate { "duplicate" } else { "delivered" },
@@ -182,9 +143,7 @@ fn accepted_response(accepted: &Accepted) -> (StatusCode, Value) {
 
 fn outcome_name(result: &Result<Accepted, RequestError>) -> &'static str {
     match result {
-        Ok(Accepted::Delivered(Delivered::StepFunctions {
-            duplicate: true, ..
-        })) => "duplicate",
+        Ok(Accepted::Delivered(Delivered::StepFunctions { duplicate: true, .. })) => "duplicate",
         Ok(Accepted::Delivered(_)) => "delivered",
         Ok(Accepted::Ignored) => "ignored",
         Ok(Accepted::DeadLettered { .. }) => "dead_lettered",
@@ -193,11 +152,7 @@ fn outcome_name(result: &Result<Accepted, RequestError>) -> &'static str {
 }
 
 /// One structured line per request. Never the secret, never the body or `text`.
-fn log_outcome(
-    event: Option<&WebhookEvent>,
-    result: &Result<Accepted, RequestError>,
-    status: StatusCode,
-) {
+fn log_outcome(event: Option<&WebhookEvent>, result: &Result<Accepted, RequestError>, status: StatusCode) {
     let cache = event.map(|e| e.cache.as_str());
     let topic = event.map(|e| e.topic.as_str());
     let sequence = event.map(|e| e.topic_sequence_number);
@@ -220,12 +175,7 @@ fn log_outcome(
 /// The last resort when an authentic event could be neither delivered nor dead-lettered: the
 /// whole body goes to the error log so an operator can recover it. The only place a payload is
 /// logged.
-fn log_lost_event(
-    body: &[u8],
-    target: &Target,
-    error: &ForwardError,
-    dead_letter: Option<&ForwardError>,
-) {
+fn log_lost_event(body: &[u8], target: &Target, error: &ForwardError, dead_letter: Option<&ForwardError>) {
     tracing::error!(
         target_kind = target.kind(),
         error_code = %error.code,
@@ -238,10 +188,7 @@ fn log_lost_event(
 fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -249,8 +196,6 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 fn unix_millis(now: SystemTime) -> i64 {
     match now.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_millis())
-            .map(|ms| -ms)
-            .unwrap_or(i64::MIN),
+        Err(e) => i64::try_from(e.duration().as_millis()).map(|ms| -ms).unwrap_or(i64::MIN),
     }
 }

@@ -12,6 +12,7 @@ pub mod event;
 pub mod forward;
 pub mod function_url;
 pub mod http_handler;
+pub mod redrive;
 pub mod routing;
 pub mod signature;
 pub mod signing_secrets;

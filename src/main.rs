@@ -6,9 +6,7 @@ use std::time::SystemTime;
 
 use lambda_http::{Error, Request, run, service_fn};
 use momento_webhook_receiver::clients;
-use momento_webhook_receiver::config::{
-    ALLOW_UNSIGNED_WEBHOOKS, Config, MOMENTO_SIGNING_SECRET_ID, Signing,
-};
+use momento_webhook_receiver::config::{ALLOW_UNSIGNED_WEBHOOKS, Config, MOMENTO_SIGNING_SECRET_ID, Signing};
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -36,9 +36,7 @@ pub struct Pattern {
 
 impl Pattern {
     pub fn new(source: impl Into<String>) -> Self {
-        Self {
-            source: source.into(),
-        }
+        Self { source: source.into() }
     }
 
     pub fn as_str(&self) -> &str {
@@ -120,14 +118,7 @@ fn star() -> String {
 impl RoutingTable {
     /// Every event to one EventBridge bus: the behaviour without `ROUTES`.
     pub fn single(target: Target) -> Self {
-        Self {
-            routes: vec![Route {
-                name: None,
-                cache: Pattern::new("*"),
-                topic: Pattern::new("*"),
-                target,
-            }],
-        }
+        Self { routes: vec![Route { name: None, cache: Pattern::new("*"), topic: Pattern::new("*"), target }] }
     }
 
     /// Parses and checks a `ROUTES` JSON array.
@@ -144,10 +135,7 @@ impl RoutingTable {
         let mut routes: Vec<Route> = Vec::with_capacity(values.len());
         for (i, value) in values.into_iter().enumerate() {
             let label = route_label(i, value.get("name").and_then(|n| n.as_str()));
-            let fail = |problem: String| RoutesError::Route {
-                route: label.clone(),
-                problem,
-            };
+            let fail = |problem: String| RoutesError::Route { route: label.clone(), problem };
             let spec: RouteSpec = serde_json::from_value(value).map_err(|e| fail(e.to_string()))?;
             let target = match (spec.target.event_bus, spec.target.state_machine_arn) {
                 (Some(bus), None) if !bus.trim().is_empty() => Target::EventBus(bus),
@@ -159,28 +147,18 @@ impl RoutingTable {
                 }
                 (Some(_), None) => return Err(fail("event_bus is empty".to_owned())),
                 _ => {
-                    return Err(fail(
-                        "target must have exactly one of `event_bus` or `state_machine_arn`"
-                            .to_owned(),
-                    ));
+                    return Err(fail("target must have exactly one of `event_bus` or `state_machine_arn`".to_owned()));
                 }
             };
             for (field, pattern) in [("cache", &spec.cache), ("topic", &spec.topic)] {
                 if pattern.is_empty() {
-                    return Err(fail(format!(
-                        "{field} pattern is empty and can never match; use \"*\" for any"
-                    )));
+                    return Err(fail(format!("{field} pattern is empty and can never match; use \"*\" for any")));
                 }
             }
-            let route = Route {
-                name: spec.name,
-                cache: Pattern::new(spec.cache),
-                topic: Pattern::new(spec.topic),
-                target,
-            };
-            if let Some(earlier) = routes
-                .iter()
-                .position(|r| r.cache.matches_everything() && r.topic.matches_everything())
+            let route =
+                Route { name: spec.name, cache: Pattern::new(spec.cache), topic: Pattern::new(spec.topic), target };
+            if let Some(earlier) =
+                routes.iter().position(|r| r.cache.matches_everything() && r.topic.matches_everything())
             {
                 return Err(fail(format!(
                     "it can never match, because route {} before it matches every cache and topic",
@@ -194,10 +172,7 @@ impl RoutingTable {
 
     /// The target of the first route that matches, if any.
     pub fn route(&self, cache: &str, topic: &str) -> Option<&Target> {
-        self.routes
-            .iter()
-            .find(|r| r.cache.matches(cache) && r.topic.matches(topic))
-            .map(|r| &r.target)
+        self.routes.iter().find(|r| r.cache.matches(cache) && r.topic.matches(topic)).map(|r| &r.target)
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -248,11 +223,7 @@ mod tests {
             ("?", "x", false),
         ];
         for (pattern, name, expected) in cases {
-            assert_eq!(
-                Pattern::new(*pattern).matches(name),
-                *expected,
-                "{pattern:?} vs {name:?}"
-            );
+            assert_eq!(Pattern::new(*pattern).matches(name), *expected, "{pattern:?} vs {name:?}");
         }
     }
 
@@ -271,21 +242,11 @@ mod tests {
     #[test]
     fn first_matching_route_wins() {
         let t = table();
-        let sfn = Target::StateMachine(
-            "arn:aws:states:us-east-1:123456789012:stateMachine:fulfil".into(),
-        );
+        let sfn = Target::StateMachine("arn:aws:states:us-east-1:123456789012:stateMachine:fulfil".into());
         let cases: &[(&str, &str, Option<Target>)] = &[
             ("orders", "checkout-1", Some(sfn.clone())),
-            (
-                "orders",
-                "refunds",
-                Some(Target::EventBus("orders-bus".into())),
-            ),
-            (
-                "orders",
-                "chat-x",
-                Some(Target::EventBus("orders-bus".into())),
-            ),
+            ("orders", "refunds", Some(Target::EventBus("orders-bus".into()))),
+            ("orders", "chat-x", Some(Target::EventBus("orders-bus".into()))),
             ("lobby", "chat-x", Some(Target::EventBus("chat-bus".into()))),
             ("lobby", "metrics", None),
         ];
@@ -297,10 +258,7 @@ mod tests {
     #[test]
     fn the_single_table_routes_everything() {
         let t = RoutingTable::single(Target::EventBus("default".into()));
-        assert_eq!(
-            t.route("any", "thing"),
-            Some(&Target::EventBus("default".into()))
-        );
+        assert_eq!(t.route("any", "thing"), Some(&Target::EventBus("default".into())));
     }
 
     #[test]
@@ -317,16 +275,14 @@ mod tests {
             (r#"[{"topic": "", "target": {"event_bus": "b"}}]"#.into(), "topic pattern is empty"),
             (r#"[{"cach": "x", "target": {"event_bus": "b"}}]"#.into(), "unknown field `cach`"),
             (
-                r#"[{"target": {"event_bus": "b"}}, {"name": "late", "cache": "x", "target": {"event_bus": "c"}}]"#.into(),
+                r#"[{"target": {"event_bus": "b"}}, {"name": "late", "cache": "x", "target": {"event_bus": "c"}}]"#
+                    .into(),
                 "route 2 (\"late\"): it can never match, because route 1",
             ),
         ];
         for (json, expected) in cases {
             let err = RoutingTable::parse(json).unwrap_err().to_string();
-            assert!(
-                err.contains(expected),
-                "{json}\n  gave: {err}\n  wanted: {expected}"
-            );
+            assert!(err.contains(expected), "{json}\n  gave: {err}\n  wanted: {expected}");
         }
     }
 
@@ -335,8 +291,7 @@ mod tests {
         let bus = serde_json::to_string(&Target::EventBus("b".into())).unwrap();
         assert_eq!(bus, r#"{"event_bus":"b"}"#);
         let arn = "arn:aws:states:us-east-1:1:stateMachine:m";
-        let sfn: Target =
-            serde_json::from_str(&format!(r#"{{"state_machine_arn":"{arn}"}}"#)).unwrap();
+        let sfn: Target = serde_json::from_str(&format!(r#"{{"state_machine_arn":"{arn}"}}"#)).unwrap();
         assert_eq!(sfn, Target::StateMachine(arn.into()));
     }
 }

@@ -120,11 +120,7 @@ pub enum SignatureError {
 ///
 /// Upper-case hex is accepted. Every secret is tried even after a match so the time taken does
 /// not reveal which secret (old or new) signed the request.
-pub fn verify(
-    secrets: &SecretSet,
-    body: &[u8],
-    header: Option<&[u8]>,
-) -> Result<(), SignatureError> {
+pub fn verify(secrets: &SecretSet, body: &[u8], header: Option<&[u8]>) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let header = header.trim_ascii();
     if header.is_empty() {
@@ -136,14 +132,8 @@ pub fn verify(
     let mut tag = [0u8; SIGNATURE_HEX_LEN / 2];
     hex::decode_to_slice(header, &mut tag).map_err(|_| SignatureError::Malformed)?;
 
-    let matched = secrets.secrets.iter().fold(false, |matched, secret| {
-        secret.verifies(body, &tag) | matched
-    });
-    if matched {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    let matched = secrets.secrets.iter().fold(false, |matched, secret| secret.verifies(body, &tag) | matched);
+    if matched { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
 #[cfg(test)]
@@ -163,11 +153,7 @@ mod tests {
             b"The quick brown fox jumps over the lazy dog",
             "8c6e0683409427f8931711b10ca92a506eb1fafa48fadd66d76126f47ac2c333",
         ),
-        (
-            "",
-            b"",
-            "e841c164e5b4f10c9f3985587962af72fd607a951196fc92fb3a5251941784ea",
-        ),
+        ("", b"", "e841c164e5b4f10c9f3985587962af72fd607a951196fc92fb3a5251941784ea"),
     ];
 
     fn set(list: &str) -> SecretSet {
@@ -187,59 +173,35 @@ mod tests {
         let body = KAT[0].1;
         let sig = KAT[0].2;
         assert_eq!(verify(&secrets, body, Some(sig.as_bytes())), Ok(()));
-        assert_eq!(
-            verify(&secrets, body, Some(sig.to_uppercase().as_bytes())),
-            Ok(())
-        );
+        assert_eq!(verify(&secrets, body, Some(sig.to_uppercase().as_bytes())), Ok(()));
     }
 
     #[test]
     fn when_header_is_missing_or_blank_should_refuse_as_missing() {
         let secrets = set("s");
         assert_eq!(verify(&secrets, b"{}", None), Err(SignatureError::Missing));
-        assert_eq!(
-            verify(&secrets, b"{}", Some(b"  ")),
-            Err(SignatureError::Missing)
-        );
+        assert_eq!(verify(&secrets, b"{}", Some(b"  ")), Err(SignatureError::Missing));
     }
 
     #[test]
     fn when_header_is_not_64_hex_chars_should_refuse_as_malformed() {
         let secrets = set("s");
         let good = SigningSecret::new("s").sign(b"{}");
-        for bad in [
-            &good[..63],
-            &format!("{good}0"),
-            &format!("sha256={good}"),
-            &good.replace('a', "g"),
-        ] {
+        for bad in [&good[..63], &format!("{good}0"), &format!("sha256={good}"), &good.replace('a', "g")] {
             if bad == good {
                 continue;
             }
-            assert_eq!(
-                verify(&secrets, b"{}", Some(bad.as_bytes())),
-                Err(SignatureError::Malformed),
-                "{bad}"
-            );
+            assert_eq!(verify(&secrets, b"{}", Some(bad.as_bytes())), Err(SignatureError::Malformed), "{bad}");
         }
     }
 
     #[test]
     fn when_body_or_secret_differs_should_refuse_as_mismatch() {
         let sig = SigningSecret::new("s").sign(b"{\"a\":1}");
-        assert_eq!(
-            verify(&set("s"), b"{\"a\":2}", Some(sig.as_bytes())),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(&set("other"), b"{\"a\":1}", Some(sig.as_bytes())),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(&set("s"), b"{\"a\":2}", Some(sig.as_bytes())), Err(SignatureError::Mismatch));
+        assert_eq!(verify(&set("other"), b"{\"a\":1}", Some(sig.as_bytes())), Err(SignatureError::Mismatch));
         // Same JSON, different bytes: the check is over the raw body.
-        assert_eq!(
-            verify(&set("s"), b"{ \"a\":1}", Some(sig.as_bytes())),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(&set("s"), b"{ \"a\":1}", Some(sig.as_bytes())), Err(SignatureError::Mismatch));
     }
 
     #[test]
@@ -248,30 +210,17 @@ mod tests {
         assert_eq!(secrets.len(), 2);
         for key in ["new-secret", "old-secret"] {
             let sig = SigningSecret::new(key).sign(b"body");
-            assert_eq!(
-                verify(&secrets, b"body", Some(sig.as_bytes())),
-                Ok(()),
-                "{key}"
-            );
+            assert_eq!(verify(&secrets, b"body", Some(sig.as_bytes())), Ok(()), "{key}");
         }
         let sig = SigningSecret::new("retired").sign(b"body");
-        assert_eq!(
-            verify(&secrets, b"body", Some(sig.as_bytes())),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(&secrets, b"body", Some(sig.as_bytes())), Err(SignatureError::Mismatch));
     }
 
     #[test]
     fn secret_lists_with_empty_entries_are_refused() {
         assert_eq!(SecretSet::parse("").unwrap_err(), SecretListError::Empty);
-        assert_eq!(
-            SecretSet::parse(" , ").unwrap_err(),
-            SecretListError::EmptyEntry { position: 1 }
-        );
-        assert_eq!(
-            SecretSet::parse("a,,b").unwrap_err(),
-            SecretListError::EmptyEntry { position: 2 }
-        );
+        assert_eq!(SecretSet::parse(" , ").unwrap_err(), SecretListError::EmptyEntry { position: 1 });
+        assert_eq!(SecretSet::parse("a,,b").unwrap_err(), SecretListError::EmptyEntry { position: 2 });
     }
 
     #[test]

@@ -87,11 +87,7 @@ impl RefreshingSecrets {
             client,
             secret_id,
             min_refresh_interval,
-            cached: RwLock::new(Cached {
-                secrets: Arc::new(secrets),
-                generation: 0,
-                checked_at: Instant::now(),
-            }),
+            cached: RwLock::new(Cached { secrets: Arc::new(secrets), generation: 0, checked_at: Instant::now() }),
             refresh_lock: tokio::sync::Mutex::new(()),
             fetches: AtomicU64::new(1),
         })
@@ -103,15 +99,8 @@ impl RefreshingSecrets {
     }
 
     fn snapshot(&self) -> (Arc<SecretSet>, u64, Instant) {
-        let cached = self
-            .cached
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        (
-            Arc::clone(&cached.secrets),
-            cached.generation,
-            cached.checked_at,
-        )
+        let cached = self.cached.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        (Arc::clone(&cached.secrets), cached.generation, cached.checked_at)
     }
 
     async fn verify(&self, body: &[u8], header: Option<&[u8]>) -> Result<(), SignatureError> {
@@ -138,10 +127,7 @@ impl RefreshingSecrets {
         }
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let fetched = fetch(&self.client, &self.secret_id).await;
-        let mut cached = self
-            .cached
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cached = self.cached.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         cached.generation += 1;
         cached.checked_at = Instant::now();
         match fetched {
@@ -159,22 +145,11 @@ impl RefreshingSecrets {
     }
 }
 
-async fn fetch(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-) -> Result<SecretSet, SecretFetchError> {
-    let output = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| {
-            let e = crate::forward::ForwardError::from_sdk(&e);
-            SecretFetchError::Aws {
-                code: e.code,
-                message: e.message,
-            }
-        })?;
+async fn fetch(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Result<SecretSet, SecretFetchError> {
+    let output = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
+        let e = crate::forward::ForwardError::from_sdk(&e);
+        SecretFetchError::Aws { code: e.code, message: e.message }
+    })?;
     let text = output.secret_string().ok_or(SecretFetchError::NotText)?;
     Ok(SecretSet::parse(text)?)
 }

@@ -1,6 +1,8 @@
 //! The handler with real SDK clients against moto server: events land in SQS through a real
 //! EventBridge rule; failures answer with the AWS error code or end in the dead-letter queue.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+
 mod common;
 
 use std::time::{Duration, SystemTime};
@@ -38,27 +40,13 @@ async fn a_signed_event_lands_in_the_rules_queue_with_every_field() {
     let bus = unique("bus");
     let source = unique("momento.test");
     let queue = bus_with_queue(&sdk, &bus, &source).await;
-    let r = receiver(
-        &sdk,
-        &source,
-        RoutingTable::single(Target::EventBus(bus.clone())),
-        None,
-    );
+    let r = receiver(&sdk, &source, RoutingTable::single(Target::EventBus(bus.clone())), None);
 
-    let mut body = event_body(
-        "orders",
-        "checkout",
-        41,
-        r#"{"order": 7, "items": ["a", "b"]}"#,
-    );
+    let mut body = event_body("orders", "checkout", 41, r#"{"order": 7, "items": ["a", "b"]}"#);
     body["future_field"] = json!("kept");
     let (_, request) = signed_json(&body);
     let (status, answer) = json_of(r.handle(request, SystemTime::now()).await).await;
-    assert_eq!(
-        (status, answer["status"].as_str()),
-        (200, Some("delivered")),
-        "{answer}"
-    );
+    assert_eq!((status, answer["status"].as_str()), (200, Some("delivered")), "{answer}");
     let event_id = answer["event_id"].as_str().unwrap().to_owned();
 
     let messages = drain(&sdk, &queue).await;
@@ -80,10 +68,7 @@ async fn a_signed_event_lands_in_the_rules_queue_with_every_field() {
     ] {
         assert_eq!(detail[field], body[field], "detail.{field}");
     }
-    assert_eq!(
-        detail["text_json"],
-        json!({"order": 7, "items": ["a", "b"]})
-    );
+    assert_eq!(detail["text_json"], json!({"order": 7, "items": ["a", "b"]}));
 }
 
 #[tokio::test]
@@ -91,12 +76,7 @@ async fn plain_text_and_unicode_arrive_without_text_json() {
     let sdk = moto_sdk_config().await;
     let source = unique("momento.test");
     let queue = bus_with_queue(&sdk, "default", &source).await;
-    let r = receiver(
-        &sdk,
-        &source,
-        RoutingTable::single(Target::EventBus("default".into())),
-        None,
-    );
+    let r = receiver(&sdk, &source, RoutingTable::single(Target::EventBus("default".into())), None);
     let body = event_body("chat", "room-1", 1, "héllo wörld 🚀");
     let (status, _) = json_of(r.handle(signed_json(&body).1, SystemTime::now()).await).await;
     assert_eq!(status, 200);
@@ -110,20 +90,9 @@ async fn plain_text_and_unicode_arrive_without_text_json() {
 #[tokio::test]
 async fn a_missing_bus_without_dead_letter_queue_answers_502_with_the_aws_error_code() {
     let sdk = moto_sdk_config().await;
-    let r = receiver(
-        &sdk,
-        "Momento",
-        RoutingTable::single(Target::EventBus(unique("no-such-bus"))),
-        None,
-    );
-    let (status, answer) = json_of(
-        r.handle(
-            signed_json(&event_body("c", "t", 1, "x")).1,
-            SystemTime::now(),
-        )
-        .await,
-    )
-    .await;
+    let r = receiver(&sdk, "Momento", RoutingTable::single(Target::EventBus(unique("no-such-bus"))), None);
+    let (status, answer) =
+        json_of(r.handle(signed_json(&event_body("c", "t", 1, "x")).1, SystemTime::now()).await).await;
     assert_eq!(status, 502, "{answer}");
     assert_eq!(answer["error"], "delivery_failed");
     assert_eq!(answer["aws_error_code"], "ResourceNotFoundException");
@@ -134,16 +103,10 @@ async fn a_missing_bus_puts_the_exact_raw_body_in_the_dead_letter_queue_and_answ
     let sdk = moto_sdk_config().await;
     let dlq = create_queue(&sdk, &unique("dlq")).await;
     let bus = unique("no-such-bus");
-    let r = receiver(
-        &sdk,
-        "Momento",
-        RoutingTable::single(Target::EventBus(bus.clone())),
-        Some(&dlq),
-    );
+    let r = receiver(&sdk, "Momento", RoutingTable::single(Target::EventBus(bus.clone())), Some(&dlq));
     // Odd spacing and key order: the dead letter must keep the bytes, not a re-serialisation.
-    let raw = serde_json::to_string_pretty(&event_body("orders", "check\u{1}out", 5, "x"))
-        .unwrap()
-        .replace(": ", " :  ");
+    let raw =
+        serde_json::to_string_pretty(&event_body("orders", "check\u{1}out", 5, "x")).unwrap().replace(": ", " :  ");
     let (status, answer) = json_of(r.handle(signed(raw.as_bytes()), SystemTime::now()).await).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(
@@ -184,10 +147,7 @@ async fn an_endpoint_that_never_answers_leads_to_the_dead_letter_queue_within_th
         max_event_age_ms: Some(60_000),
         routes: RoutingTable::single(Target::EventBus("default".into())),
         forwarder: clients::forwarder(&stalled, "Momento"),
-        dead_letters: Some(SqsDeadLetterQueue::new(
-            clients::dead_letter_sqs(&sdk),
-            &dlq,
-        )),
+        dead_letters: Some(SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), &dlq)),
         delivery_budget: clients::DELIVERY_BUDGET,
     };
     let (raw, request) = signed_json(&event_body("orders", "slow", 3, "x"));
@@ -196,11 +156,7 @@ async fn an_endpoint_that_never_answers_leads_to_the_dead_letter_queue_within_th
         .await
         .expect("the handler answers within Momento's 5 s deadline");
     let (status, answer) = json_of(answer).await;
-    assert_eq!(
-        (status, answer["error"].as_str()),
-        (202, Some("Timeout")),
-        "{answer}"
-    );
+    assert_eq!((status, answer["error"].as_str()), (202, Some("Timeout")), "{answer}");
     let messages = drain(&sdk, &dlq).await;
     assert_eq!(messages.len(), 1);
     let letter: DeadLetter = serde_json::from_str(messages[0].body().unwrap()).unwrap();

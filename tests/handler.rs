@@ -1,6 +1,8 @@
 //! Handler behaviour with small fakes behind the `Forward` and `KeepDeadLetter` ports: every
 //! status code the README documents, in the order the checks run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+
 mod common;
 
 use std::sync::Mutex;
@@ -24,27 +26,17 @@ struct FakeForwarder {
 }
 
 impl Forward for FakeForwarder {
-    async fn forward(
-        &self,
-        event: &WebhookEvent,
-        target: &Target,
-    ) -> Result<Delivered, ForwardError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push((event.clone(), target.clone()));
+    async fn forward(&self, event: &WebhookEvent, target: &Target) -> Result<Delivered, ForwardError> {
+        self.calls.lock().unwrap().push((event.clone(), target.clone()));
         if let Some(delay) = self.delay {
             tokio::time::sleep(delay).await;
         }
         match (&self.fail_with, target) {
             (Some(error), _) => Err(error.clone()),
-            (None, Target::EventBus(_)) => Ok(Delivered::EventBridge {
-                event_id: "evt-1".into(),
-            }),
-            (None, Target::StateMachine(arn)) => Ok(Delivered::StepFunctions {
-                execution_arn: format!("{arn}:run"),
-                duplicate: false,
-            }),
+            (None, Target::EventBus(_)) => Ok(Delivered::EventBridge { event_id: "evt-1".into() }),
+            (None, Target::StateMachine(arn)) => {
+                Ok(Delivered::StepFunctions { execution_arn: format!("{arn}:run"), duplicate: false })
+            }
         }
     }
 }
@@ -56,19 +48,11 @@ struct FakeDeadLetters {
 }
 
 impl KeepDeadLetter for FakeDeadLetters {
-    async fn keep(
-        &self,
-        letter: &DeadLetter,
-        cache: &str,
-        topic: &str,
-    ) -> Result<(), ForwardError> {
+    async fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), ForwardError> {
         if self.broken {
             return Err(ForwardError::new("AccessDenied", "not allowed"));
         }
-        self.kept
-            .lock()
-            .unwrap()
-            .push((letter.clone(), cache.into(), topic.into()));
+        self.kept.lock().unwrap().push((letter.clone(), cache.into(), topic.into()));
         Ok(())
     }
 }
@@ -87,10 +71,7 @@ fn receiver(
     }
 }
 
-async fn call(
-    r: &Receiver<FakeForwarder, FakeDeadLetters>,
-    request: lambda_http::Request,
-) -> (u16, Value) {
+async fn call(r: &Receiver<FakeForwarder, FakeDeadLetters>, request: lambda_http::Request) -> (u16, Value) {
     json_of(r.handle(request, SystemTime::now()).await).await
 }
 
@@ -100,15 +81,8 @@ fn body() -> Value {
 
 fn assert_error(status_and_body: &(u16, Value), status: u16, code: &str) {
     let (got, body) = status_and_body;
-    assert_eq!(
-        (*got, body["error"].as_str()),
-        (status, Some(code)),
-        "{body}"
-    );
-    assert!(
-        body["message"].as_str().is_some_and(|m| m.len() > 20),
-        "{body}"
-    );
+    assert_eq!((*got, body["error"].as_str()), (status, Some(code)), "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.len() > 20), "{body}");
 }
 
 #[tokio::test]
@@ -117,10 +91,7 @@ async fn when_event_is_valid_should_forward_it_and_answer_200_with_the_event_id(
     let (bytes, request) = signed_json(&body());
     let (status, answer) = call(&r, request).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(
-        answer,
-        json!({"status": "delivered", "target": "eventbridge", "event_id": "evt-1"})
-    );
+    assert_eq!(answer, json!({"status": "delivered", "target": "eventbridge", "event_id": "evt-1"}));
     let calls = r.forwarder.calls.lock().unwrap();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].0, WebhookEvent::parse(&bytes).unwrap());
@@ -132,12 +103,7 @@ async fn when_method_is_not_post_should_answer_405_with_allow_header() {
     let r = receiver(FakeForwarder::default(), None);
     let bytes = serde_json::to_vec(&body()).unwrap();
     for method in ["GET", "PUT", "DELETE"] {
-        let response = r
-            .handle(
-                request(method, &bytes, Some(&sign(&bytes)), false),
-                SystemTime::now(),
-            )
-            .await;
+        let response = r.handle(request(method, &bytes, Some(&sign(&bytes)), false), SystemTime::now()).await;
         assert_eq!(response.headers()["allow"], "POST");
         assert_error(&json_of(response).await, 405, "method_not_allowed");
     }
@@ -148,11 +114,7 @@ async fn when_method_is_not_post_should_answer_405_with_allow_header() {
 async fn when_body_exceeds_256_kib_should_answer_413_before_checking_anything_else() {
     let r = receiver(FakeForwarder::default(), None);
     let big = vec![b' '; MAX_BODY_BYTES + 1];
-    assert_error(
-        &call(&r, request("POST", &big, None, false)).await,
-        413,
-        "payload_too_large",
-    );
+    assert_error(&call(&r, request("POST", &big, None, false)).await, 413, "payload_too_large");
     let mut at_limit = serde_json::to_vec(&body()).unwrap();
     at_limit.resize(MAX_BODY_BYTES, b' '); // trailing white space is still valid JSON
     assert_eq!(call(&r, signed(&at_limit)).await.0, 200);
@@ -162,11 +124,7 @@ async fn when_body_exceeds_256_kib_should_answer_413_before_checking_anything_el
 async fn when_signature_is_missing_should_answer_401() {
     let r = receiver(FakeForwarder::default(), None);
     let bytes = serde_json::to_vec(&body()).unwrap();
-    assert_error(
-        &call(&r, request("POST", &bytes, None, false)).await,
-        401,
-        "missing_signature",
-    );
+    assert_error(&call(&r, request("POST", &bytes, None, false)).await, 401, "missing_signature");
 }
 
 #[tokio::test]
@@ -174,38 +132,18 @@ async fn when_signature_is_wrong_or_malformed_should_answer_401_and_forward_noth
     let r = receiver(FakeForwarder::default(), None);
     let bytes = serde_json::to_vec(&body()).unwrap();
     let other = momento_webhook_receiver::signature::SigningSecret::new("other").sign(&bytes);
-    assert_error(
-        &call(&r, request("POST", &bytes, Some(&other), false)).await,
-        401,
-        "invalid_signature",
-    );
-    assert_error(
-        &call(&r, request("POST", &bytes, Some("xyz"), false)).await,
-        401,
-        "malformed_signature",
-    );
+    assert_error(&call(&r, request("POST", &bytes, Some(&other), false)).await, 401, "invalid_signature");
+    assert_error(&call(&r, request("POST", &bytes, Some("xyz"), false)).await, 401, "malformed_signature");
     // A valid signature for different bytes of the same JSON.
     let pretty = serde_json::to_vec_pretty(&body()).unwrap();
-    assert_error(
-        &call(&r, request("POST", &pretty, Some(&sign(&bytes)), false)).await,
-        401,
-        "invalid_signature",
-    );
+    assert_error(&call(&r, request("POST", &pretty, Some(&sign(&bytes)), false)).await, 401, "invalid_signature");
     assert!(r.forwarder.calls.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn signature_is_checked_before_the_body_is_parsed() {
     let r = receiver(FakeForwarder::default(), None);
-    assert_error(
-        &call(
-            &r,
-            request("POST", b"not json", Some(&"0".repeat(64)), false),
-        )
-        .await,
-        401,
-        "invalid_signature",
-    );
+    assert_error(&call(&r, request("POST", b"not json", Some(&"0".repeat(64)), false)).await, 401, "invalid_signature");
     assert_error(&call(&r, signed(b"not json")).await, 400, "invalid_event");
 }
 
@@ -214,12 +152,7 @@ async fn upper_case_hex_signatures_are_accepted() {
     let r = receiver(FakeForwarder::default(), None);
     let bytes = serde_json::to_vec(&body()).unwrap();
     let upper = sign(&bytes).to_uppercase();
-    assert_eq!(
-        call(&r, request("POST", &bytes, Some(&upper), false))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(call(&r, request("POST", &bytes, Some(&upper), false)).await.0, 200);
 }
 
 #[tokio::test]
@@ -237,26 +170,13 @@ async fn when_a_field_is_invalid_should_answer_400_naming_it() {
     let mut bad = body();
     bad["topic_sequence_number"] = json!(-3);
     let (status, answer) = call(&r, signed_json(&bad).1).await;
-    assert_eq!(
-        (status, answer["field"].as_str()),
-        (400, Some("topic_sequence_number")),
-        "{answer}"
-    );
-    assert!(
-        answer["message"]
-            .as_str()
-            .unwrap()
-            .contains("topic_sequence_number")
-    );
+    assert_eq!((status, answer["field"].as_str()), (400, Some("topic_sequence_number")), "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("topic_sequence_number"));
 
     let mut missing = body();
     missing.as_object_mut().unwrap().remove("cache");
     let (status, answer) = call(&r, signed_json(&missing).1).await;
-    assert_eq!(
-        (status, answer["field"].as_str()),
-        (400, Some("cache")),
-        "{answer}"
-    );
+    assert_eq!((status, answer["field"].as_str()), (400, Some("cache")), "{answer}");
     assert_error(&call(&r, signed(b"[]")).await, 400, "invalid_event");
     assert!(r.forwarder.calls.lock().unwrap().is_empty());
 }
@@ -266,13 +186,9 @@ async fn when_event_is_stale_or_from_the_future_should_answer_403() {
     let r = receiver(FakeForwarder::default(), None);
     let now = SystemTime::now();
     let now_ms = now.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
-    for (publish, expected) in [
-        (now_ms - 60_000, 200),
-        (now_ms - 60_001, 403),
-        (now_ms + 60_001, 403),
-        (0, 403),
-        (i64::MAX, 403),
-    ] {
+    for (publish, expected) in
+        [(now_ms - 60_000, 200), (now_ms - 60_001, 403), (now_ms + 60_001, 403), (0, 403), (i64::MAX, 403)]
+    {
         let mut b = body();
         b["publish_timestamp"] = json!(publish);
         let answer = json_of(r.handle(signed_json(&b).1, now).await).await;
@@ -309,11 +225,7 @@ async fn routes_pick_the_target_and_unmatched_events_are_ignored_with_200() {
             {{"cache": "chat", "target": {{"event_bus": "chat-bus"}}}}]"#
     ))
     .unwrap();
-    let (status, answer) = call(
-        &r,
-        signed_json(&event_body("orders", "checkout-eu", 1, "x")).1,
-    )
-    .await;
+    let (status, answer) = call(&r, signed_json(&event_body("orders", "checkout-eu", 1, "x")).1).await;
     assert_eq!(status, 200);
     assert_eq!(
         answer,
@@ -322,35 +234,15 @@ async fn routes_pick_the_target_and_unmatched_events_are_ignored_with_200() {
     let (_, answer) = call(&r, signed_json(&event_body("chat", "room", 1, "x")).1).await;
     assert_eq!(answer["target"], "eventbridge");
     let (status, answer) = call(&r, signed_json(&event_body("metrics", "cpu", 1, "x")).1).await;
-    assert_eq!(
-        (status, answer["status"].as_str()),
-        (200, Some("ignored")),
-        "{answer}"
-    );
-    let targets: Vec<Target> = r
-        .forwarder
-        .calls
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|c| c.1.clone())
-        .collect();
-    assert_eq!(
-        targets,
-        vec![
-            Target::StateMachine(arn.into()),
-            Target::EventBus("chat-bus".into())
-        ]
-    );
+    assert_eq!((status, answer["status"].as_str()), (200, Some("ignored")), "{answer}");
+    let targets: Vec<Target> = r.forwarder.calls.lock().unwrap().iter().map(|c| c.1.clone()).collect();
+    assert_eq!(targets, vec![Target::StateMachine(arn.into()), Target::EventBus("chat-bus".into())]);
 }
 
 #[tokio::test]
 async fn when_delivery_fails_without_a_dead_letter_queue_should_answer_502_with_the_aws_code() {
     let forwarder = FakeForwarder {
-        fail_with: Some(ForwardError::new(
-            "ResourceNotFoundException",
-            "Event bus bus does not exist.",
-        )),
+        fail_with: Some(ForwardError::new("ResourceNotFoundException", "Event bus bus does not exist.")),
         ..Default::default()
     };
     let r = receiver(forwarder, None);
@@ -362,13 +254,10 @@ async fn when_delivery_fails_without_a_dead_letter_queue_should_answer_502_with_
 
 #[tokio::test]
 async fn when_delivery_fails_the_event_is_dead_lettered_with_its_exact_body_and_202() {
-    let forwarder = FakeForwarder {
-        fail_with: Some(ForwardError::new("ThrottlingException", "slow down")),
-        ..Default::default()
-    };
+    let forwarder =
+        FakeForwarder { fail_with: Some(ForwardError::new("ThrottlingException", "slow down")), ..Default::default() };
     let r = receiver(forwarder, Some(FakeDeadLetters::default()));
-    let raw =
-        serde_json::to_vec_pretty(&event_body("orders", "checkout", 9, "{\"a\": 1}")).unwrap();
+    let raw = serde_json::to_vec_pretty(&event_body("orders", "checkout", 9, "{\"a\": 1}")).unwrap();
     let (status, answer) = call(&r, signed(&raw)).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["status"], "dead_lettered");
@@ -385,17 +274,8 @@ async fn when_delivery_fails_the_event_is_dead_lettered_with_its_exact_body_and_
 
 #[tokio::test]
 async fn when_the_dead_letter_queue_also_fails_should_answer_503() {
-    let forwarder = FakeForwarder {
-        fail_with: Some(ForwardError::new("Timeout", "no answer")),
-        ..Default::default()
-    };
-    let r = receiver(
-        forwarder,
-        Some(FakeDeadLetters {
-            broken: true,
-            ..Default::default()
-        }),
-    );
+    let forwarder = FakeForwarder { fail_with: Some(ForwardError::new("Timeout", "no answer")), ..Default::default() };
+    let r = receiver(forwarder, Some(FakeDeadLetters { broken: true, ..Default::default() }));
     let answer = call(&r, signed_json(&body()).1).await;
     assert_error(&answer, 503, "dead_letter_failed");
     assert_eq!(answer.1["aws_error_code"], "Timeout");
@@ -403,22 +283,12 @@ async fn when_the_dead_letter_queue_also_fails_should_answer_503() {
 
 #[tokio::test]
 async fn a_delivery_slower_than_the_budget_is_cut_short_and_dead_lettered() {
-    let forwarder = FakeForwarder {
-        delay: Some(Duration::from_secs(30)),
-        ..Default::default()
-    };
+    let forwarder = FakeForwarder { delay: Some(Duration::from_secs(30)), ..Default::default() };
     let mut r = receiver(forwarder, Some(FakeDeadLetters::default()));
     r.delivery_budget = Duration::from_millis(50);
     let (status, answer) = call(&r, signed_json(&body()).1).await;
-    assert_eq!(
-        (status, answer["error"].as_str()),
-        (202, Some("Timeout")),
-        "{answer}"
-    );
-    assert_eq!(
-        r.dead_letters.as_ref().unwrap().kept.lock().unwrap().len(),
-        1
-    );
+    assert_eq!((status, answer["error"].as_str()), (202, Some("Timeout")), "{answer}");
+    assert_eq!(r.dead_letters.as_ref().unwrap().kept.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]

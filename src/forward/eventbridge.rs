@@ -14,11 +14,7 @@ pub const MAX_DETAIL_TYPE_LEN: usize = 128;
 
 /// Entry error codes that a later attempt can fix; the SDK never retries an entry that failed
 /// inside a 200 answer, so [`EventBridgeForwarder::put`] does.
-const RETRYABLE_ENTRY_ERRORS: &[&str] = &[
-    "ThrottlingException",
-    "InternalFailure",
-    "InternalException",
-];
+const RETRYABLE_ENTRY_ERRORS: &[&str] = &["ThrottlingException", "InternalFailure", "InternalException"];
 const ENTRY_ATTEMPTS: u32 = 3;
 const ENTRY_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -65,10 +61,7 @@ pub struct EventBridgeForwarder {
 
 impl EventBridgeForwarder {
     pub fn new(client: aws_sdk_eventbridge::Client, source: impl Into<String>) -> Self {
-        Self {
-            client,
-            source: source.into(),
-        }
+        Self { client, source: source.into() }
     }
 
     /// Puts the event on `bus`. A 200 answer whose entry failed is a failure.
@@ -76,33 +69,20 @@ impl EventBridgeForwarder {
         let entry = put_events_entry(event, &self.source, bus);
         let mut attempt = 1;
         loop {
-            let output = self
-                .client
-                .put_events()
-                .entries(entry.clone())
-                .send()
-                .await
-                .map_err(|e| ForwardError::from_sdk(&e))?;
+            let output =
+                self.client.put_events().entries(entry.clone()).send().await.map_err(|e| ForwardError::from_sdk(&e))?;
             let result = output.entries().first();
-            match (
-                result.and_then(|r| r.event_id()),
-                result.and_then(|r| r.error_code()),
-            ) {
+            match (result.and_then(|r| r.event_id()), result.and_then(|r| r.error_code())) {
                 (Some(event_id), None) if output.failed_entry_count() == 0 => {
-                    return Ok(Delivered::EventBridge {
-                        event_id: event_id.to_owned(),
-                    });
+                    return Ok(Delivered::EventBridge { event_id: event_id.to_owned() });
                 }
-                (_, Some(code))
-                    if RETRYABLE_ENTRY_ERRORS.contains(&code) && attempt < ENTRY_ATTEMPTS =>
-                {
+                (_, Some(code)) if RETRYABLE_ENTRY_ERRORS.contains(&code) && attempt < ENTRY_ATTEMPTS => {
                     tokio::time::sleep(ENTRY_BACKOFF * attempt).await;
                     attempt += 1;
                 }
                 (_, code) => {
-                    let message = result
-                        .and_then(|r| r.error_message())
-                        .unwrap_or("PutEvents did not accept the entry");
+                    let message =
+                        result.and_then(|r| r.error_message()).unwrap_or("PutEvents did not accept the entry");
                     return Err(ForwardError::new(code.unwrap_or("FailedEntry"), message));
                 }
             }
@@ -126,18 +106,11 @@ mod tests {
 
     #[test]
     fn entry_carries_source_detail_type_time_bus_and_detail() {
-        let entry = put_events_entry(
-            &event("orders", "checkout", r#"{"id":1}"#),
-            "Momento",
-            "my-bus",
-        );
+        let entry = put_events_entry(&event("orders", "checkout", r#"{"id":1}"#), "Momento", "my-bus");
         assert_eq!(entry.source(), Some("Momento"));
         assert_eq!(entry.detail_type(), Some("orders#checkout"));
         assert_eq!(entry.event_bus_name(), Some("my-bus"));
-        assert_eq!(
-            entry.time().map(|t| t.to_millis().unwrap()),
-            Some(1_700_000_000_400)
-        );
+        assert_eq!(entry.time().map(|t| t.to_millis().unwrap()), Some(1_700_000_000_400));
         let detail: Value = serde_json::from_str(entry.detail().unwrap()).unwrap();
         assert_eq!(detail["text_json"], json!({"id": 1}));
         assert_eq!(detail["token_id"], "tok");
@@ -165,11 +138,7 @@ mod tests {
     #[test]
     fn shortening_never_splits_a_character_and_respects_utf16_length() {
         let dt = detail_type(&"é".repeat(80), &"🚀".repeat(80));
-        assert!(
-            dt.encode_utf16().count() <= MAX_DETAIL_TYPE_LEN,
-            "{}",
-            dt.encode_utf16().count()
-        );
+        assert!(dt.encode_utf16().count() <= MAX_DETAIL_TYPE_LEN, "{}", dt.encode_utf16().count());
         assert!(dt.starts_with("éé"));
     }
 }

@@ -40,10 +40,7 @@ pub struct ForwardError {
 
 impl ForwardError {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            code: code.into(),
-            message: message.into(),
-        }
+        Self { code: code.into(), message: message.into() }
     }
 
     /// Classifies any AWS SDK error (every service crate re-exports the same `SdkError`).
@@ -90,19 +87,12 @@ impl AwsForwarder {
         eventbridge: eventbridge::EventBridgeForwarder,
         stepfunctions: stepfunctions::StepFunctionsForwarder,
     ) -> Self {
-        Self {
-            eventbridge,
-            stepfunctions,
-        }
+        Self { eventbridge, stepfunctions }
     }
 }
 
 impl Forward for AwsForwarder {
-    async fn forward(
-        &self,
-        event: &WebhookEvent,
-        target: &Target,
-    ) -> Result<Delivered, ForwardError> {
+    async fn forward(&self, event: &WebhookEvent, target: &Target) -> Result<Delivered, ForwardError> {
         match target {
             Target::EventBus(bus) => self.eventbridge.put(event, bus).await,
             Target::StateMachine(arn) => self.stepfunctions.start(event, arn).await,

@@ -40,32 +40,19 @@ pub fn execution_name(cache: &str, topic: &str, sequence: u64, publish_timestamp
     let cache = sanitize(cache);
     let topic = sanitize(topic);
     // Share the room fairly when both are long; give the spare to whichever needs it.
-    let cache_len = cache
-        .len()
-        .min(budget.saturating_sub(topic.len()).max(budget / 2));
+    let cache_len = cache.len().min(budget.saturating_sub(topic.len()).max(budget / 2));
     let topic_len = topic.len().min(budget - cache_len);
     format!("{}_{}{suffix}", &cache[..cache_len], &topic[..topic_len])
 }
 
 fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 /// The ARN Step Functions gives an execution, derived from the state machine's ARN so that a
 /// duplicate can be reported without another API call.
 pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
-    format!(
-        "{}:{name}",
-        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
-    )
+    format!("{}:{name}", state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
 }
 
 /// Owns the Step Functions client.
@@ -81,17 +68,8 @@ impl StepFunctionsForwarder {
 
     /// Starts (at most once per event) an execution of `state_machine_arn` whose input is the
     /// event's detail object.
-    pub async fn start(
-        &self,
-        event: &WebhookEvent,
-        state_machine_arn: &str,
-    ) -> Result<Delivered, ForwardError> {
-        let name = execution_name(
-            &event.cache,
-            &event.topic,
-            event.topic_sequence_number,
-            event.publish_timestamp,
-        );
+    pub async fn start(&self, event: &WebhookEvent, state_machine_arn: &str) -> Result<Delivered, ForwardError> {
+        let name = execution_name(&event.cache, &event.topic, event.topic_sequence_number, event.publish_timestamp);
         let requested_at = SystemTime::now();
         let result = self
             .client
@@ -105,16 +83,10 @@ impl StepFunctionsForwarder {
             Ok(output) => {
                 let started = SystemTime::try_from(*output.start_date()).ok();
                 let duplicate = started.is_some_and(|s| s + DUPLICATE_MARGIN < requested_at);
-                Ok(Delivered::StepFunctions {
-                    execution_arn: output.execution_arn().to_owned(),
-                    duplicate,
-                })
+                Ok(Delivered::StepFunctions { execution_arn: output.execution_arn().to_owned(), duplicate })
             }
             Err(err) if err.code() == Some("ExecutionAlreadyExists") => {
-                Ok(Delivered::StepFunctions {
-                    execution_arn: execution_arn(state_machine_arn, &name),
-                    duplicate: true,
-                })
+                Ok(Delivered::StepFunctions { execution_arn: execution_arn(state_machine_arn, &name), duplicate: true })
             }
             Err(err) => Err(ForwardError::from_sdk(&err)),
         }
@@ -126,18 +98,14 @@ mod tests {
     use super::*;
 
     fn valid_alphabet(name: &str) -> bool {
-        name.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 
     #[test]
     fn names_are_readable_and_deterministic() {
         let name = execution_name("orders", "checkout-eu", 42, 1_700_000_000_000);
         assert!(name.starts_with("orders_checkout-eu-42-"), "{name}");
-        assert_eq!(
-            name,
-            execution_name("orders", "checkout-eu", 42, 1_700_000_000_000)
-        );
+        assert_eq!(name, execution_name("orders", "checkout-eu", 42, 1_700_000_000_000));
         assert_eq!(name.len(), "orders_checkout-eu-42-".len() + HASH_HEX_LEN);
     }
 
@@ -155,11 +123,7 @@ mod tests {
         ];
         for (cache, topic, seq, ts) in cases {
             let name = execution_name(cache, topic, *seq, *ts);
-            assert!(
-                name.len() <= MAX_EXECUTION_NAME_LEN,
-                "{} chars: {name}",
-                name.len()
-            );
+            assert!(name.len() <= MAX_EXECUTION_NAME_LEN, "{} chars: {name}", name.len());
             assert!(valid_alphabet(&name), "{name}");
         }
     }
@@ -190,20 +154,15 @@ mod tests {
             ("é", "t", 1, 1),
             ("è", "t", 1, 1),
         ];
-        let names: std::collections::HashSet<String> = tuples
-            .iter()
-            .map(|(c, t, s, p)| execution_name(c, t, *s, *p))
-            .collect();
+        let names: std::collections::HashSet<String> =
+            tuples.iter().map(|(c, t, s, p)| execution_name(c, t, *s, *p)).collect();
         assert_eq!(names.len(), tuples.len(), "{names:#?}");
     }
 
     #[test]
     fn execution_arns_follow_the_state_machine_arn() {
         assert_eq!(
-            execution_arn(
-                "arn:aws:states:us-east-1:123456789012:stateMachine:fulfil",
-                "n-1"
-            ),
+            execution_arn("arn:aws:states:us-east-1:123456789012:stateMachine:fulfil", "n-1"),
             "arn:aws:states:us-east-1:123456789012:execution:fulfil:n-1"
         );
     }

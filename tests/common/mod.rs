@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: signed Function URL requests, and AWS SDK clients
 //! pointed at the moto server that `make test` starts (`MOTO_ENDPOINT`).
 #![allow(dead_code)] // each test crate uses a different subset
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+
+pub mod runtime_api;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,10 +19,7 @@ pub const SECRET: &str = "test-signing-secret";
 pub const REGION: &str = "us-east-1";
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 /// A valid webhook body for `cache`/`topic`, published now.
@@ -58,8 +58,7 @@ pub fn signed_json(body: &Value) -> (Vec<u8>, Request) {
 
 pub async fn json_of(response: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
     let status = response.status().as_u16();
-    let body: Value =
-        serde_json::from_slice(response.body().as_ref()).expect("a JSON response body");
+    let body: Value = serde_json::from_slice(response.body().as_ref()).expect("a JSON response body");
     (status, body)
 }
 
@@ -67,17 +66,13 @@ pub async fn json_of(response: lambda_http::Response<lambda_http::Body>) -> (u16
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{prefix}-{}-{n}-{nanos}", std::process::id())
 }
 
 pub fn moto_endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT").expect(
-        "MOTO_ENDPOINT is not set: integration tests need a moto server; run them with `make test`",
-    )
+    std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: integration tests need a moto server; run them with `make test`")
 }
 
 /// SDK configuration for moto: fixed region, dummy credentials, moto's endpoint.
@@ -116,13 +111,7 @@ pub async fn bus_with_queue(sdk: &SdkConfig, bus: &str, source: &str) -> String 
         .put_targets()
         .rule(&rule)
         .event_bus_name(bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(queue_arn)
-                .build()
-                .unwrap(),
-        )
+        .targets(aws_sdk_eventbridge::types::Target::builder().id("queue").arn(queue_arn).build().unwrap())
         .send()
         .await
         .unwrap();
@@ -132,14 +121,7 @@ pub async fn bus_with_queue(sdk: &SdkConfig, bus: &str, source: &str) -> String 
 
 pub async fn create_queue(sdk: &SdkConfig, name: &str) -> String {
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    sqs.create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned()
+    sqs.create_queue().queue_name(name).send().await.unwrap().queue_url().unwrap().to_owned()
 }
 
 pub async fn queue_arn(sdk: &SdkConfig, queue_url: &str) -> String {
@@ -172,12 +154,7 @@ pub async fn drain(sdk: &SdkConfig, queue_url: &str) -> Vec<aws_sdk_sqs::types::
             return all;
         }
         for m in &messages {
-            sqs.delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
+            sqs.delete_message().queue_url(queue_url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
         }
         all.extend(messages);
     }
@@ -190,16 +167,9 @@ pub async fn queue_depth(sdk: &SdkConfig, queue_url: &str) -> usize {
         .get_queue_attributes()
         .queue_url(queue_url)
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(
-            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-        )
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .send()
         .await
         .unwrap();
-    attributes
-        .attributes()
-        .unwrap()
-        .values()
-        .map(|v| v.parse::<usize>().unwrap())
-        .sum()
+    attributes.attributes().unwrap().values().map(|v| v.parse::<usize>().unwrap()).sum()
 }

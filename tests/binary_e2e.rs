@@ -1,0 +1,143 @@
+//! End to end: the built `momento-webhook` binary, started as Lambda starts it (environment
+//! variables, Runtime API), with the AWS SDK pointed at moto by the standard
+//! `AWS_ENDPOINT_URL*` variables. Covers start-up wiring and configuration errors.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::runtime_api::{RuntimeApi, lambda_environment};
+use common::*;
+use momento_webhook_receiver::dead_letter::DeadLetter;
+use momento_webhook_receiver::function_url::request_event;
+use serde_json::{Value, json};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_momento-webhook");
+
+struct Function {
+    child: Child,
+    api: RuntimeApi,
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(vars: &[(&str, &str)]) -> Function {
+    let api = RuntimeApi::start();
+    let mut command = Command::new(BINARY);
+    command.env_clear().envs(lambda_environment(&api)).stdout(Stdio::null()).stderr(Stdio::piped());
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    Function { child: command.spawn().unwrap(), api }
+}
+
+/// Runs the binary to completion (it must refuse to start) and returns its exit code and stderr.
+fn refused_start(vars: &[(&str, &str)]) -> (i32, String) {
+    let mut f = start(vars);
+    let child = std::mem::replace(&mut f.child, Command::new("true").spawn().unwrap());
+    let output = child.wait_with_output().unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+fn invoke(f: &Function, method: &str, body: &[u8], signature: Option<&str>) -> (u16, Value) {
+    let response = f.api.invoke(&request_event(method, body, signature, false), Duration::from_secs(20)).unwrap();
+    let status = response["statusCode"].as_u64().unwrap() as u16;
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    (status, body)
+}
+
+#[test]
+fn without_a_signing_secret_the_binary_refuses_to_start_naming_the_variable() {
+    let (code, stderr) = refused_start(&[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("MOMENTO_SIGNING_SECRET is not set"), "{stderr}");
+}
+
+#[test]
+fn an_invalid_setting_stops_start_up_with_an_error_naming_it() {
+    for (var, value) in
+        [("MAX_EVENT_AGE_SECONDS", "abc"), ("ROUTES", "[{\"target\": {}}]"), ("ALLOW_UNSIGNED_WEBHOOKS", "maybe")]
+    {
+        let (code, stderr) = refused_start(&[("MOMENTO_SIGNING_SECRET", SECRET), (var, value)]);
+        assert_eq!(code, 2, "{var}: {stderr}");
+        assert!(stderr.contains(&format!("{var} is invalid")), "{var}: {stderr}");
+    }
+}
+
+#[test]
+fn a_secret_that_cannot_be_read_from_secrets_manager_stops_start_up() {
+    let moto = moto_endpoint();
+    let (code, stderr) = refused_start(&[("MOMENTO_SIGNING_SECRET_ID", "no-such-secret"), ("AWS_ENDPOINT_URL", &moto)]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("MOMENTO_SIGNING_SECRET_ID") && stderr.contains("ResourceNotFoundException"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_events_are_delivered_and_forged_ones_refused_by_the_built_binary() {
+    let moto = moto_endpoint();
+    let sdk = moto_sdk_config().await;
+    let bus = unique("e2e-bus");
+    let source = unique("e2e.source");
+    let queue = bus_with_queue(&sdk, &bus, &source).await;
+    let f = start(&[
+        ("MOMENTO_SIGNING_SECRET", &format!("{SECRET},previous-secret")),
+        ("EVENT_BUS_NAME", &bus),
+        ("EVENT_SOURCE", &source),
+        ("AWS_ENDPOINT_URL", &moto),
+    ]);
+
+    let body = serde_json::to_vec(&event_body("orders", "checkout", 1, "{\"id\": 1}")).unwrap();
+    let (status, answer) = tokio::task::block_in_place(|| invoke(&f, "POST", &body, Some(&sign(&body))));
+    assert_eq!((status, answer["status"].as_str()), (200, Some("delivered")), "{answer}");
+
+    let forged = momento_webhook_receiver::signature::SigningSecret::new("guess").sign(&body);
+    let (status, answer) = tokio::task::block_in_place(|| invoke(&f, "POST", &body, Some(&forged)));
+    assert_eq!((status, answer["error"].as_str()), (401, Some("invalid_signature")), "{answer}");
+
+    let (status, _) = tokio::task::block_in_place(|| invoke(&f, "GET", b"", None));
+    assert_eq!(status, 405);
+
+    let messages = drain(&sdk, &queue).await;
+    assert_eq!(messages.len(), 1, "only the authentic event arrives");
+    let delivered: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(delivered["detail"]["text_json"], json!({"id": 1}));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_eventbridge_endpoint_ends_in_the_dead_letter_queue_via_the_endpoint_variables() {
+    let moto = moto_endpoint();
+    let sdk = moto_sdk_config().await;
+    let dlq = create_queue(&sdk, &unique("e2e-dlq")).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let blackhole = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming().flatten() {
+            open.push(stream);
+        }
+    });
+    let f = start(&[
+        ("MOMENTO_SIGNING_SECRET", SECRET),
+        ("DEAD_LETTER_QUEUE_URL", &dlq),
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", &blackhole),
+        ("AWS_ENDPOINT_URL_SQS", &moto),
+    ]);
+    let body = serde_json::to_vec(&event_body("orders", "stuck", 2, "x")).unwrap();
+    let (status, answer) = tokio::task::block_in_place(|| invoke(&f, "POST", &body, Some(&sign(&body))));
+    assert_eq!(
+        (status, answer["status"].as_str(), answer["error"].as_str()),
+        (202, Some("dead_lettered"), Some("Timeout"))
+    );
+    let messages = drain(&sdk, &dlq).await;
+    assert_eq!(messages.len(), 1);
+    let letter: DeadLetter = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(letter.raw_body.as_bytes(), &body[..]);
+}
