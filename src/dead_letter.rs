@@ -59,31 +59,49 @@ pub trait KeepDeadLetter: Send + Sync {
 }
 
 /// The SQS dead-letter queue (`DEAD_LETTER_QUEUE_URL`).
+///
+/// A FIFO queue (URL ending in `.fifo`, as the SAM template creates) is preferred: the write is
+/// retried on a timeout, and a timed-out first attempt may have been stored after all. FIFO
+/// deduplication by the body's hash turns that into exactly one message. With a standard queue
+/// such a duplicate is possible; `redrive` then delivers it only once.
 #[derive(Debug, Clone)]
 pub struct SqsDeadLetterQueue {
     client: aws_sdk_sqs::Client,
     queue_url: String,
+    fifo: bool,
 }
 
 impl SqsDeadLetterQueue {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        let queue_url = queue_url.into();
+        Self { fifo: queue_url.ends_with(".fifo"), client, queue_url }
     }
+}
+
+/// Identifies a webhook body: the same event dead-lettered twice has the same key. Used as the
+/// FIFO deduplication id and by `redrive` to skip duplicates in standard queues.
+pub fn dedup_key(raw_body: &str) -> String {
+    use sha3::{Digest, Sha3_256};
+    hex::encode(&Sha3_256::digest(raw_body.as_bytes())[..16])
 }
 
 impl KeepDeadLetter for SqsDeadLetterQueue {
     async fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), ForwardError> {
         let body =
             serde_json::to_string(letter).map_err(|e| ForwardError::new("SerializationFailed", e.to_string()))?;
-        self.client
+        let mut send = self
+            .client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
             .message_attributes("cache", string_attribute(cache)?)
-            .message_attributes("topic", string_attribute(topic)?)
-            .send()
-            .await
-            .map_err(|e| ForwardError::from_sdk(&e))?;
+            .message_attributes("topic", string_attribute(topic)?);
+        if self.fifo {
+            // One group per event: no head-of-line blocking between unrelated events.
+            let key = dedup_key(&letter.raw_body);
+            send = send.message_group_id(&key).message_deduplication_id(key);
+        }
+        send.send().await.map_err(|e| ForwardError::from_sdk(&e))?;
         Ok(())
     }
 }

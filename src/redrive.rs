@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use aws_sdk_sqs::types::Message;
 
-use crate::dead_letter::DeadLetter;
+use crate::dead_letter::{DeadLetter, dedup_key};
 use crate::event::WebhookEvent;
 use crate::forward::{Delivered, Forward, ForwardError};
 use crate::routing::RoutingTable;
@@ -29,14 +29,29 @@ pub struct Options {
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fate {
-    Redriven { label: String, delivered: Delivered },
-    WouldRedrive { label: String, target: String },
-    StillFailing { label: String, reason: String },
+    Redriven {
+        label: String,
+        delivered: Delivered,
+    },
+    /// The same event as one already redriven in this run (a standard queue can hold a
+    /// duplicate); deleted without delivering it again.
+    DuplicateRemoved {
+        label: String,
+    },
+    WouldRedrive {
+        label: String,
+        target: String,
+    },
+    StillFailing {
+        label: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub redriven: usize,
+    pub duplicates_removed: usize,
     pub would_redrive: usize,
     /// (message label, reason) for every message left in the queue.
     pub still_failing: Vec<(String, String)>,
@@ -47,7 +62,11 @@ impl Summary {
         if dry_run {
             format!("dry run: would redrive {}, would still fail {}", self.would_redrive, self.still_failing.len())
         } else {
-            format!("redriven {}, still failing {}", self.redriven, self.still_failing.len())
+            let duplicates = match self.duplicates_removed {
+                0 => String::new(),
+                n => format!(" ({n} duplicate messages removed)"),
+            };
+            format!("redriven {}, still failing {}{duplicates}", self.redriven, self.still_failing.len())
         }
     }
 }
@@ -65,6 +84,7 @@ pub async fn redrive<F: Forward>(
     let mut summary = Summary::default();
     let mut kept_receipts = Vec::new();
     let mut seen = HashSet::new();
+    let mut delivered_keys = HashSet::new();
     let mut handled = 0;
     while options.max.is_none_or(|max| handled < max) {
         let wanted = options.max.map_or(10, |max| (max - handled).min(10)) as i32;
@@ -87,10 +107,10 @@ pub async fn redrive<F: Forward>(
                 continue;
             }
             handled += 1;
-            let fate = redrive_one(message, routes, forwarder, options.dry_run).await;
+            let fate = redrive_one(message, routes, forwarder, options.dry_run, &mut delivered_keys).await;
             let receipt = message.receipt_handle().unwrap_or_default().to_owned();
             match &fate {
-                Fate::Redriven { label, .. } => {
+                Fate::Redriven { label, .. } | Fate::DuplicateRemoved { label } => {
                     if let Err(e) = sqs.delete_message().queue_url(queue_url).receipt_handle(&receipt).send().await {
                         // Delivered but not deleted: a later run delivers it again, which the
                         // target sees as a duplicate; say so rather than hide it.
@@ -98,8 +118,10 @@ pub async fn redrive<F: Forward>(
                         summary
                             .still_failing
                             .push((label.clone(), format!("delivered, but not deleted from the queue: {e}")));
-                    } else {
+                    } else if matches!(fate, Fate::Redriven { .. }) {
                         summary.redriven += 1;
+                    } else {
+                        summary.duplicates_removed += 1;
                     }
                 }
                 Fate::WouldRedrive { .. } => {
@@ -127,7 +149,13 @@ pub async fn redrive<F: Forward>(
     Ok(summary)
 }
 
-async fn redrive_one<F: Forward>(message: &Message, routes: &RoutingTable, forwarder: &F, dry_run: bool) -> Fate {
+async fn redrive_one<F: Forward>(
+    message: &Message,
+    routes: &RoutingTable,
+    forwarder: &F,
+    dry_run: bool,
+    delivered_keys: &mut HashSet<String>,
+) -> Fate {
     let id = message.message_id().unwrap_or("?");
     let letter: DeadLetter = match serde_json::from_str(message.body().unwrap_or_default()) {
         Ok(letter) => letter,
@@ -154,8 +182,15 @@ async fn redrive_one<F: Forward>(message: &Message, routes: &RoutingTable, forwa
     if dry_run {
         return Fate::WouldRedrive { label, target: format!("{} {}", target.kind(), target_name(target)) };
     }
+    let key = dedup_key(&letter.raw_body);
+    if delivered_keys.contains(&key) {
+        return Fate::DuplicateRemoved { label };
+    }
     match forwarder.forward(&event, target).await {
-        Ok(delivered) => Fate::Redriven { label, delivered },
+        Ok(delivered) => {
+            delivered_keys.insert(key);
+            Fate::Redriven { label, delivered }
+        }
         Err(e) => Fate::StillFailing { label, reason: e.to_string() },
     }
 }

@@ -5,57 +5,17 @@
 
 mod common;
 
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::fakes::{FakeDeadLetters, FakeForwarder};
 use common::*;
-use momento_webhook_receiver::dead_letter::{DeadLetter, KeepDeadLetter};
 use momento_webhook_receiver::event::WebhookEvent;
-use momento_webhook_receiver::forward::{Delivered, Forward, ForwardError};
+use momento_webhook_receiver::forward::ForwardError;
 use momento_webhook_receiver::http_handler::{MAX_BODY_BYTES, Receiver};
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::SecretSet;
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
 use serde_json::{Value, json};
-
-#[derive(Default)]
-struct FakeForwarder {
-    calls: Mutex<Vec<(WebhookEvent, Target)>>,
-    fail_with: Option<ForwardError>,
-    delay: Option<Duration>,
-}
-
-impl Forward for FakeForwarder {
-    async fn forward(&self, event: &WebhookEvent, target: &Target) -> Result<Delivered, ForwardError> {
-        self.calls.lock().unwrap().push((event.clone(), target.clone()));
-        if let Some(delay) = self.delay {
-            tokio::time::sleep(delay).await;
-        }
-        match (&self.fail_with, target) {
-            (Some(error), _) => Err(error.clone()),
-            (None, Target::EventBus(_)) => Ok(Delivered::EventBridge { event_id: "evt-1".into() }),
-            (None, Target::StateMachine(arn)) => {
-                Ok(Delivered::StepFunctions { execution_arn: format!("{arn}:run"), duplicate: false })
-            }
-        }
-    }
-}
-
-#[derive(Default)]
-struct FakeDeadLetters {
-    kept: Mutex<Vec<(DeadLetter, String, String)>>,
-    broken: bool,
-}
-
-impl KeepDeadLetter for FakeDeadLetters {
-    async fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), ForwardError> {
-        if self.broken {
-            return Err(ForwardError::new("AccessDenied", "not allowed"));
-        }
-        self.kept.lock().unwrap().push((letter.clone(), cache.into(), topic.into()));
-        Ok(())
-    }
-}
 
 fn receiver(
     forwarder: FakeForwarder,

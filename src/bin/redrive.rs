@@ -74,6 +74,9 @@ async fn main() -> ExitCode {
     }
     let result = redrive(&sqs, &queue_url, &delivery.routes, &forwarder, options, |n, fate| match fate {
         Fate::Redriven { label, delivered } => eprintln!("[{n}] redriven {label} -> {}", describe(delivered)),
+        Fate::DuplicateRemoved { label } => {
+            eprintln!("[{n}] removed duplicate of {label} (already redriven in this run)")
+        }
         Fate::WouldRedrive { label, target } => eprintln!("[{n}] would redrive {label} -> {target}"),
         Fate::StillFailing { label, reason } => eprintln!("[{n}] still failing {label}: {reason}"),
     })

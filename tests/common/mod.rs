@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses a different subset
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
+pub mod fakes;
 pub mod runtime_api;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -122,6 +123,19 @@ pub async fn bus_with_queue(sdk: &SdkConfig, bus: &str, source: &str) -> String 
 pub async fn create_queue(sdk: &SdkConfig, name: &str) -> String {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     sqs.create_queue().queue_name(name).send().await.unwrap().queue_url().unwrap().to_owned()
+}
+
+pub async fn create_fifo_queue(sdk: &SdkConfig, name: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    sqs.create_queue()
+        .queue_name(format!("{name}.fifo"))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned()
 }
 
 pub async fn queue_arn(sdk: &SdkConfig, queue_url: &str) -> String {
