@@ -47,6 +47,7 @@ test: $(VENV)/.installed template-check
 template-check: $(VENV_DEPLOY)/.installed
 	$(DUMMY_AWS) $(VENV_DEPLOY)/bin/cfn-lint template.yaml
 	$(DUMMY_AWS) $(VENV_DEPLOY)/bin/sam validate --lint --template-file template.yaml
+	$(DUMMY_AWS) $(VENV_DEPLOY)/bin/python scripts/check_template.py
 
 .PHONY: lint
 lint: template-check

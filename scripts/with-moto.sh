@@ -27,5 +27,31 @@ for _ in $(seq 1 100); do
   kill -0 "$moto_pid" 2>/dev/null || { echo "with-moto: moto server exited:" >&2; cat "$log" >&2; exit 1; }
   sleep 0.1
 done
+# moto loads each service's code on first use, which can take longer than the function's
+# per-request time budget on a busy machine: touch every service the suite uses once.
+"$venv/bin/python" - <<PY
+import boto3
+kwargs = dict(endpoint_url="$MOTO_ENDPOINT", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+boto3.client("events", **kwargs).list_event_buses()
+boto3.client("sqs", **kwargs).list_queues()
+sfn = boto3.client("stepfunctions", **kwargs)
+sfn.list_state_machines()
+boto3.client("secretsmanager", **kwargs).list_secrets()
+# The state machine interpreter is the slowest to load: run one tiny execution, then put the
+# server back to its default of not executing state machines.
+import json, time, urllib.request
+def configure(execute):
+    body = json.dumps({"stepfunctions": {"execute_state_machine": execute}}).encode()
+    urllib.request.urlopen(urllib.request.Request("$MOTO_ENDPOINT/moto-api/config", data=body, method="POST", headers={"Content-Type": "application/json"}))
+configure(True)
+machine = sfn.create_state_machine(name="with-moto-warm-up", roleArn="arn:aws:iam::123456789012:role/warm-up",
+    definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+for _ in range(100):
+    if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
+        break
+    time.sleep(0.05)
+configure(False)
+PY
 echo "with-moto: moto server on $MOTO_ENDPOINT (pid $moto_pid)" >&2
 "$@"

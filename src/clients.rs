@@ -5,7 +5,7 @@
 //!
 //! | step | bound |
 //! |---|---|
-//! | re-read the signing secret after a mismatch (at most once per 30 s) | 1.0 s |
+//! | re-read the signing secret after a mismatch (at most once per 10 s) | 1.0 s |
 //! | deliver to EventBridge / Step Functions, retries included | 2.0 s |
 //! | write to the dead-letter queue, retries included | 1.2 s |
 //! | total | 4.2 s, leaving 0.8 s for Lambda and the network |

@@ -71,8 +71,10 @@ impl std::fmt::Debug for RefreshingSecrets {
     }
 }
 
-/// The default minimum time between two reads of the secret.
-pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// The minimum time between two reads of the secret. It bounds both the Secrets Manager calls a
+/// flood of forged requests can cause (one per interval) and, after a rotation, how long events
+/// signed with the new secret can be refused if one arrived before the new value was stored.
+pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 
 impl RefreshingSecrets {
     /// Reads the secret now; start-up fails closed if it cannot.
@@ -82,7 +84,7 @@ impl RefreshingSecrets {
         min_refresh_interval: Duration,
     ) -> Result<Self, SecretFetchError> {
         let secret_id = secret_id.into();
-        let secrets = fetch(&client, &secret_id).await?;
+        let secrets = fetch(&client, &secret_id, Some(startup_timeouts())).await?;
         Ok(Self {
             client,
             secret_id,
@@ -126,7 +128,7 @@ impl RefreshingSecrets {
             return None;
         }
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let fetched = fetch(&self.client, &self.secret_id).await;
+        let fetched = fetch(&self.client, &self.secret_id, None).await;
         let mut cached = self.cached.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         cached.generation += 1;
         cached.checked_at = Instant::now();
@@ -145,8 +147,25 @@ impl RefreshingSecrets {
     }
 }
 
-async fn fetch(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Result<SecretSet, SecretFetchError> {
-    let output = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
+/// The start-up read happens in Lambda's init phase, before any event waits on it, so it may take
+/// longer than a refresh in the request path (bounded by the client's own, tighter timeouts).
+fn startup_timeouts() -> aws_sdk_secretsmanager::config::timeout::TimeoutConfig {
+    aws_sdk_secretsmanager::config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+}
+
+async fn fetch(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    timeouts: Option<aws_sdk_secretsmanager::config::timeout::TimeoutConfig>,
+) -> Result<SecretSet, SecretFetchError> {
+    let mut request = client.get_secret_value().secret_id(secret_id).customize();
+    if let Some(timeouts) = timeouts {
+        request = request.config_override(aws_sdk_secretsmanager::config::Builder::new().timeout_config(timeouts));
+    }
+    let output = request.send().await.map_err(|e| {
         let e = crate::forward::ForwardError::from_sdk(&e);
         SecretFetchError::Aws { code: e.code, message: e.message }
     })?;

@@ -32,7 +32,7 @@ impl Drop for Function {
 fn start(vars: &[(&str, &str)]) -> Function {
     let api = RuntimeApi::start();
     let mut command = Command::new(BINARY);
-    command.env_clear().envs(lambda_environment(&api)).stdout(Stdio::null()).stderr(Stdio::piped());
+    command.env_clear().envs(lambda_environment(&api)).stdout(Stdio::piped()).stderr(Stdio::piped());
     for (k, v) in vars {
         command.env(k, v);
     }
@@ -45,6 +45,13 @@ fn refused_start(vars: &[(&str, &str)]) -> (i32, String) {
     let child = std::mem::replace(&mut f.child, Command::new("true").spawn().unwrap());
     let output = child.wait_with_output().unwrap();
     (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// Stops the function and returns its log (stdout: JSON lines, as in Lambda).
+fn logs(mut f: Function) -> String {
+    let _ = f.child.kill();
+    let child = std::mem::replace(&mut f.child, Command::new("true").spawn().unwrap());
+    String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned()
 }
 
 fn invoke(f: &Function, method: &str, body: &[u8], signature: Option<&str>) -> (u16, Value) {
@@ -94,7 +101,8 @@ async fn signed_events_are_delivered_and_forged_ones_refused_by_the_built_binary
         ("AWS_ENDPOINT_URL", &moto),
     ]);
 
-    let body = serde_json::to_vec(&event_body("orders", "checkout", 1, "{\"id\": 1}")).unwrap();
+    let body =
+        serde_json::to_vec(&event_body("orders", "checkout", 1, "{\"id\": 1, \"note\": \"private-text\"}")).unwrap();
     let (status, answer) = tokio::task::block_in_place(|| invoke(&f, "POST", &body, Some(&sign(&body))));
     assert_eq!((status, answer["status"].as_str()), (200, Some("delivered")), "{answer}");
 
@@ -108,7 +116,24 @@ async fn signed_events_are_delivered_and_forged_ones_refused_by_the_built_binary
     let messages = drain(&sdk, &queue).await;
     assert_eq!(messages.len(), 1, "only the authentic event arrives");
     let delivered: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
-    assert_eq!(delivered["detail"]["text_json"], json!({"id": 1}));
+    assert_eq!(delivered["detail"]["text_json"], json!({"id": 1, "note": "private-text"}));
+
+    // One structured line per request; never the secret, never the message text.
+    let log = logs(f);
+    let lines: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let outcomes: Vec<(&str, u64)> = lines
+        .iter()
+        .filter_map(|l| Some((l["fields"]["outcome"].as_str()?, l["fields"]["status"].as_u64()?)))
+        .collect();
+    assert_eq!(outcomes, vec![("delivered", 200), ("invalid_signature", 401), ("method_not_allowed", 405)], "{log}");
+    let delivered_line = lines.iter().find(|l| l["fields"]["outcome"] == "delivered").unwrap();
+    assert_eq!(delivered_line["level"], "INFO");
+    assert_eq!(delivered_line["fields"]["cache"], "orders");
+    assert_eq!(delivered_line["fields"]["topic"], "checkout");
+    assert_eq!(delivered_line["fields"]["sequence"], 1);
+    assert!(lines.iter().any(|l| l["fields"]["outcome"] == "invalid_signature" && l["level"] == "WARN"), "{log}");
+    assert!(!log.contains(SECRET) && !log.contains("previous-secret"), "the secret is never logged: {log}");
+    assert!(!log.contains("private-text"), "the message text is never logged: {log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -68,10 +68,6 @@ impl RuntimeApi {
         let (state, _) = cond.wait_timeout_while(state, timeout, |s| s.first_poll.is_none()).unwrap();
         state.first_poll
     }
-
-    pub fn init_error(&self) -> Option<String> {
-        self.shared.0.lock().unwrap().init_error.clone()
-    }
 }
 
 fn serve(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
