@@ -78,6 +78,7 @@ deploy: $(VENV)/.installed $(VENV_DEPLOY)/.installed
 	@if grep -q '^stack_name' samconfig.toml 2>/dev/null; then \
 	  $(VENV_DEPLOY)/bin/sam deploy; \
 	else \
+	  echo "First deploy: answer the Architecture prompt with $(ARCH), the architecture just built."; \
 	  $(VENV_DEPLOY)/bin/sam deploy --guided; fi
 
 .PHONY: watch

@@ -13,6 +13,8 @@
 
 #[path = "../tests/common/runtime_api.rs"]
 mod runtime_api;
+#[path = "../tests/common/silent_endpoint.rs"]
+mod silent_endpoint;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -205,14 +207,7 @@ fn main() {
     }
 
     // 3. The time bound when EventBridge accepts connections and never answers.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let blackhole = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        let mut open = Vec::new();
-        for stream in listener.incoming().flatten() {
-            open.push(stream);
-        }
-    });
+    let blackhole = silent_endpoint::silent_endpoint();
     let elapsed = runtime.block_on(async {
         let stalled = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))

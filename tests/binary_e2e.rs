@@ -141,14 +141,7 @@ async fn a_silent_eventbridge_endpoint_ends_in_the_dead_letter_queue_via_the_end
     let moto = moto_endpoint();
     let sdk = moto_sdk_config().await;
     let dlq = create_queue(&sdk, &unique("e2e-dlq")).await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let blackhole = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        let mut open = Vec::new();
-        for stream in listener.incoming().flatten() {
-            open.push(stream);
-        }
-    });
+    let blackhole = silent_endpoint();
     let f = start(&[
         ("MOMENTO_SIGNING_SECRET", SECRET),
         ("DEAD_LETTER_QUEUE_URL", &dlq),

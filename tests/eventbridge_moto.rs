@@ -132,15 +132,7 @@ async fn a_missing_bus_puts_the_exact_raw_body_in_the_dead_letter_queue_and_answ
 async fn an_endpoint_that_never_answers_leads_to_the_dead_letter_queue_within_the_budget() {
     let sdk = moto_sdk_config().await;
     let dlq = create_queue(&sdk, &unique("dlq")).await;
-    // Accepts connections, never answers.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let blackhole = format!("http://{}", listener.local_addr().unwrap());
-    let _held = std::thread::spawn(move || {
-        let mut open = Vec::new();
-        for stream in listener.incoming().flatten() {
-            open.push(stream);
-        }
-    });
+    let blackhole = silent_endpoint();
     let stalled = sdk_config_for(&blackhole).await;
     let r = Receiver {
         signatures: SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),

@@ -191,3 +191,25 @@ async fn a_missing_state_machine_answers_502_with_the_aws_error_code() {
         json_of(r.handle(signed_json(&event_body("c", "t", 1, "x")).1, SystemTime::now()).await).await;
     assert_eq!((status, answer["aws_error_code"].as_str()), (502, Some("StateMachineDoesNotExist")), "{answer}");
 }
+
+#[tokio::test]
+async fn a_missing_state_machine_with_a_dead_letter_queue_keeps_the_exact_body_and_answers_202() {
+    let sdk = moto_sdk_config().await;
+    let dlq = create_queue(&sdk, &unique("sfn-dlq")).await;
+    let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:not-created-yet";
+    let mut r = receiver(&sdk, &format!(r#"[{{"target": {{"state_machine_arn": "{arn}"}}}}]"#));
+    r.dead_letters = Some(SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), &dlq));
+    let raw = serde_json::to_string_pretty(&event_body("orders", "checkout", 3, "{\"order\": 9}")).unwrap();
+    let (status, answer) = json_of(r.handle(signed(raw.as_bytes()), SystemTime::now()).await).await;
+    assert_eq!(
+        (status, answer["status"].as_str(), answer["error"].as_str()),
+        (202, Some("dead_lettered"), Some("StateMachineDoesNotExist")),
+        "{answer}"
+    );
+    let messages = drain(&sdk, &dlq).await;
+    assert_eq!(messages.len(), 1);
+    let letter: momento_webhook_receiver::dead_letter::DeadLetter =
+        serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(letter.raw_body, raw);
+    assert_eq!(letter.target, momento_webhook_receiver::routing::Target::StateMachine(arn.into()));
+}

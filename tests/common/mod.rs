@@ -1,10 +1,13 @@
 //! Helpers shared by the integration tests: signed Function URL requests, and AWS SDK clients
 //! pointed at the moto server that `make test` starts (`MOTO_ENDPOINT`).
-#![allow(dead_code)] // each test crate uses a different subset
+#![allow(dead_code, unused_imports)] // each test crate uses a different subset
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
 pub mod fakes;
 pub mod runtime_api;
+pub mod silent_endpoint;
+
+pub use silent_endpoint::silent_endpoint;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
