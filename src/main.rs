@@ -26,6 +26,14 @@ async fn main() -> ExitCode {
         );
     }
     let sdk = aws_config::load_from_env().await;
+    if sdk.region().is_none() {
+        // Lambda always sets it; without it every delivery would fail, so say so now.
+        tracing::error!("AWS_REGION is not set; refusing to start");
+        eprintln!(
+            "configuration error: AWS_REGION is not set: the AWS SDK needs a region to reach EventBridge and Step Functions"
+        );
+        return ExitCode::from(2);
+    }
     let receiver = match clients::receiver(&config, &sdk).await {
         Ok(receiver) => receiver,
         Err(error) => {

@@ -80,6 +80,20 @@ fn an_invalid_setting_stops_start_up_with_an_error_naming_it() {
 }
 
 #[test]
+fn without_a_region_the_binary_refuses_to_start_naming_the_variable() {
+    let api = RuntimeApi::start();
+    let output = Command::new(BINARY)
+        .env_clear()
+        .envs(lambda_environment(&api).into_iter().filter(|(k, _)| k != "AWS_REGION"))
+        .env("MOMENTO_SIGNING_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("AWS_REGION is not set"), "{stderr}");
+}
+
+#[test]
 fn a_secret_that_cannot_be_read_from_secrets_manager_stops_start_up() {
     let moto = moto_endpoint();
     let (code, stderr) = refused_start(&[("MOMENTO_SIGNING_SECRET_ID", "no-such-secret"), ("AWS_ENDPOINT_URL", &moto)]);

@@ -67,6 +67,10 @@ async fn main() -> ExitCode {
         }
     };
     let sdk = aws_config::load_from_env().await;
+    if sdk.region().is_none() {
+        eprintln!("redrive: no AWS region: set AWS_REGION (or a region in your AWS profile)");
+        return ExitCode::from(2);
+    }
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let forwarder = clients::forwarder(&sdk, &delivery.event_source);
     if options.dry_run {
