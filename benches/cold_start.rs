@@ -137,11 +137,18 @@ fn main() {
     let fixed: Vec<(String, String)> = [aws.clone(), vec![("MOMENTO_SIGNING_SECRET".into(), SECRET.into())]].concat();
     let managed: Vec<(String, String)> =
         [aws.clone(), vec![("MOMENTO_SIGNING_SECRET_ID".into(), secret_name.clone())]].concat();
-    let mut runs: [Vec<ColdStart>; 3] = Default::default();
+    // How much of the gap is the TLS trust store: the same start with the CA directory (which
+    // Debian fills with one file per certificate) pointed at an empty one; the bundle file stays.
+    let empty_dir = std::env::temp_dir().join(format!("bench-empty-ca-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&empty_dir).unwrap();
+    let no_ca_dir: Vec<(String, String)> =
+        [fixed.clone(), vec![("SSL_CERT_DIR".into(), empty_dir.display().to_string())]].concat();
+    let mut runs: [Vec<ColdStart>; 4] = Default::default();
     for _ in 0..COLD_STARTS {
         runs[0].push(cold_start(&empty, &[]));
         runs[1].push(cold_start(&ours, &fixed));
         runs[2].push(cold_start(&ours, &managed));
+        runs[3].push(cold_start(&ours, &no_ca_dir));
     }
     let stat = |i: usize, f: &dyn Fn(&ColdStart) -> f64| median(runs[i].iter().map(f).collect());
     let init = |c: &ColdStart| c.init.as_secs_f64() * 1e3;
@@ -155,6 +162,7 @@ fn main() {
         "empty lambda_http function (floor)",
         "receiver, MOMENTO_SIGNING_SECRET",
         "receiver, MOMENTO_SIGNING_SECRET_ID (moto)",
+        "receiver, fixed secret, empty SSL_CERT_DIR",
     ]
     .iter()
     .enumerate()
@@ -166,6 +174,10 @@ fn main() {
         stat(1, &init) / stat(0, &init),
         stat(2, &init) / stat(0, &init),
         stat(1, &rss) / stat(0, &rss),
+    );
+    println!(
+        "  trust-store directory share of the receiver's init: {:.0}%",
+        100.0 * (stat(1, &init) - stat(3, &init)) / stat(1, &init)
     );
 
     // 2. Per-request CPU in the handler with a no-op forwarder, against the HMAC alone.
