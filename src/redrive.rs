@@ -180,7 +180,7 @@ async fn redrive_one<F: Forward>(
         return Fate::StillFailing { label, reason: "no route matches its cache and topic now; kept".to_owned() };
     };
     if dry_run {
-        return Fate::WouldRedrive { label, target: format!("{} {}", target.kind(), target_name(target)) };
+        return Fate::WouldRedrive { label, target: format!("{} {}", target.kind(), target.name()) };
     }
     let key = dedup_key(&letter.raw_body);
     if delivered_keys.contains(&key) {
@@ -192,11 +192,5 @@ async fn redrive_one<F: Forward>(
             Fate::Redriven { label, delivered }
         }
         Err(e) => Fate::StillFailing { label, reason: e.to_string() },
-    }
-}
-
-fn target_name(target: &crate::routing::Target) -> &str {
-    match target {
-        crate::routing::Target::EventBus(name) | crate::routing::Target::StateMachine(name) => name,
     }
 }

@@ -25,6 +25,13 @@ impl Target {
             Self::StateMachine(_) => "stepfunctions",
         }
     }
+
+    /// The bus name or ARN, or the state machine ARN.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::EventBus(name) | Self::StateMachine(name) => name,
+        }
+    }
 }
 
 /// A `*` glob over a cache or topic name. `*` matches any run of characters (including

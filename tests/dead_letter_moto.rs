@@ -12,26 +12,16 @@ use std::time::SystemTime;
 
 use aws_config::SdkConfig;
 use common::*;
-use momento_webhook_receiver::clients;
 use momento_webhook_receiver::dead_letter::{DeadLetter, SqsDeadLetterQueue};
 use momento_webhook_receiver::forward::AwsForwarder;
 use momento_webhook_receiver::http_handler::Receiver;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
-use momento_webhook_receiver::signature::SecretSet;
-use momento_webhook_receiver::signing_secrets::SignatureCheck;
 use serde_json::Value;
 
 const REDRIVE: &str = env!("CARGO_BIN_EXE_redrive");
 
 fn receiver(sdk: &SdkConfig, routes: RoutingTable, dlq: &str) -> Receiver<AwsForwarder, SqsDeadLetterQueue> {
-    Receiver {
-        signatures: SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
-        max_event_age_ms: Some(60_000),
-        routes,
-        forwarder: clients::forwarder(sdk, "Momento"),
-        dead_letters: Some(SqsDeadLetterQueue::new(clients::dead_letter_sqs(sdk), dlq)),
-        delivery_budget: clients::DELIVERY_BUDGET,
-    }
+    aws_receiver(sdk, "Momento", routes, Some(dlq))
 }
 
 struct Run {

@@ -7,32 +7,14 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use aws_config::SdkConfig;
 use common::*;
 use momento_webhook_receiver::clients;
 use momento_webhook_receiver::dead_letter::{DeadLetter, SqsDeadLetterQueue};
-use momento_webhook_receiver::forward::AwsForwarder;
 use momento_webhook_receiver::http_handler::Receiver;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::SecretSet;
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
 use serde_json::{Value, json};
-
-fn receiver(
-    sdk: &SdkConfig,
-    source: &str,
-    routes: RoutingTable,
-    dlq: Option<&str>,
-) -> Receiver<AwsForwarder, SqsDeadLetterQueue> {
-    Receiver {
-        signatures: SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
-        max_event_age_ms: Some(60_000),
-        routes,
-        forwarder: clients::forwarder(sdk, source),
-        dead_letters: dlq.map(|url| SqsDeadLetterQueue::new(clients::dead_letter_sqs(sdk), url)),
-        delivery_budget: clients::DELIVERY_BUDGET,
-    }
-}
 
 #[tokio::test]
 async fn a_signed_event_lands_in_the_rules_queue_with_every_field() {
@@ -40,7 +22,7 @@ async fn a_signed_event_lands_in_the_rules_queue_with_every_field() {
     let bus = unique("bus");
     let source = unique("momento.test");
     let queue = bus_with_queue(&sdk, &bus, &source).await;
-    let r = receiver(&sdk, &source, RoutingTable::single(Target::EventBus(bus.clone())), None);
+    let r = aws_receiver(&sdk, &source, RoutingTable::single(Target::EventBus(bus.clone())), None);
 
     let mut body = event_body("orders", "checkout", 41, r#"{"order": 7, "items": ["a", "b"]}"#);
     body["future_field"] = json!("kept");
@@ -76,7 +58,7 @@ async fn plain_text_and_unicode_arrive_without_text_json() {
     let sdk = moto_sdk_config().await;
     let source = unique("momento.test");
     let queue = bus_with_queue(&sdk, "default", &source).await;
-    let r = receiver(&sdk, &source, RoutingTable::single(Target::EventBus("default".into())), None);
+    let r = aws_receiver(&sdk, &source, RoutingTable::single(Target::EventBus("default".into())), None);
     let body = event_body("chat", "room-1", 1, "héllo wörld 🚀");
     let (status, _) = json_of(r.handle(signed_json(&body).1, SystemTime::now()).await).await;
     assert_eq!(status, 200);
@@ -90,7 +72,7 @@ async fn plain_text_and_unicode_arrive_without_text_json() {
 #[tokio::test]
 async fn a_missing_bus_without_dead_letter_queue_answers_502_with_the_aws_error_code() {
     let sdk = moto_sdk_config().await;
-    let r = receiver(&sdk, "Momento", RoutingTable::single(Target::EventBus(unique("no-such-bus"))), None);
+    let r = aws_receiver(&sdk, "Momento", RoutingTable::single(Target::EventBus(unique("no-such-bus"))), None);
     let (status, answer) =
         json_of(r.handle(signed_json(&event_body("c", "t", 1, "x")).1, SystemTime::now()).await).await;
     assert_eq!(status, 502, "{answer}");
@@ -103,7 +85,7 @@ async fn a_missing_bus_puts_the_exact_raw_body_in_the_dead_letter_queue_and_answ
     let sdk = moto_sdk_config().await;
     let dlq = create_queue(&sdk, &unique("dlq")).await;
     let bus = unique("no-such-bus");
-    let r = receiver(&sdk, "Momento", RoutingTable::single(Target::EventBus(bus.clone())), Some(&dlq));
+    let r = aws_receiver(&sdk, "Momento", RoutingTable::single(Target::EventBus(bus.clone())), Some(&dlq));
     // Odd spacing and key order: the dead letter must keep the bytes, not a re-serialisation.
     let raw =
         serde_json::to_string_pretty(&event_body("orders", "check\u{1}out", 5, "x")).unwrap().replace(": ", " :  ");

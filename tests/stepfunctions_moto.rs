@@ -16,8 +16,6 @@ use momento_webhook_receiver::dead_letter::SqsDeadLetterQueue;
 use momento_webhook_receiver::forward::AwsForwarder;
 use momento_webhook_receiver::http_handler::Receiver;
 use momento_webhook_receiver::routing::RoutingTable;
-use momento_webhook_receiver::signature::SecretSet;
-use momento_webhook_receiver::signing_secrets::SignatureCheck;
 use serde_json::{Value, json};
 
 async fn execute_state_machines(endpoint: &str) {
@@ -60,14 +58,7 @@ fn pass_machine() -> Value {
 }
 
 fn receiver(sdk: &SdkConfig, routes: &str) -> Receiver<AwsForwarder, SqsDeadLetterQueue> {
-    Receiver {
-        signatures: SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
-        max_event_age_ms: Some(60_000),
-        routes: RoutingTable::parse(routes).unwrap(),
-        forwarder: clients::forwarder(sdk, "Momento"),
-        dead_letters: None,
-        delivery_budget: clients::DELIVERY_BUDGET,
-    }
+    aws_receiver(sdk, "Momento", RoutingTable::parse(routes).unwrap(), None)
 }
 
 async fn wait_for_end(

@@ -15,8 +15,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_eventbridge::config::Credentials;
 use lambda_http::Request;
+use momento_webhook_receiver::clients;
+use momento_webhook_receiver::dead_letter::SqsDeadLetterQueue;
+use momento_webhook_receiver::forward::AwsForwarder;
 use momento_webhook_receiver::function_url::request_event;
+use momento_webhook_receiver::http_handler::Receiver;
+use momento_webhook_receiver::routing::RoutingTable;
+use momento_webhook_receiver::signature::SecretSet;
 use momento_webhook_receiver::signature::SigningSecret;
+use momento_webhook_receiver::signing_secrets::SignatureCheck;
 use serde_json::{Value, json};
 
 pub const SECRET: &str = "test-signing-secret";
@@ -87,6 +94,24 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
         .endpoint_url(endpoint)
         .load()
         .await
+}
+
+/// A receiver with the production AWS clients (and time budget) built from `sdk`, checking
+/// signatures against [`SECRET`].
+pub fn aws_receiver(
+    sdk: &SdkConfig,
+    source: &str,
+    routes: RoutingTable,
+    dead_letter_queue: Option<&str>,
+) -> Receiver<AwsForwarder, SqsDeadLetterQueue> {
+    Receiver {
+        signatures: SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
+        max_event_age_ms: Some(60_000),
+        routes,
+        forwarder: clients::forwarder(sdk, source),
+        dead_letters: dead_letter_queue.map(|url| SqsDeadLetterQueue::new(clients::dead_letter_sqs(sdk), url)),
+        delivery_budget: clients::DELIVERY_BUDGET,
+    }
 }
 
 pub async fn moto_sdk_config() -> SdkConfig {
