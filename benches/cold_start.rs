@@ -25,7 +25,7 @@ use momento_webhook_receiver::dead_letter::{DeadLetter, KeepDeadLetter, SqsDeadL
 use momento_webhook_receiver::event::WebhookEvent;
 use momento_webhook_receiver::forward::{Delivered, Forward, ForwardError};
 use momento_webhook_receiver::function_url::request_event;
-use momento_webhook_receiver::http_handler::Receiver;
+use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::{SecretSet, SigningSecret, verify};
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
@@ -98,7 +98,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 struct NoopForwarder;
 impl Forward for NoopForwarder {
-    async fn forward(&self, _: &WebhookEvent, _: &Target) -> Result<Delivered, ForwardError> {
+    async fn forward(&self, _: &WebhookEvent, _: &Target, _: Option<&str>) -> Result<Delivered, ForwardError> {
         Ok(Delivered::EventBridge { event_id: "x".into() })
     }
 }
@@ -181,14 +181,12 @@ fn main() {
     );
 
     // 2. Per-request CPU in the handler with a no-op forwarder, against the HMAC alone.
-    let receiver = Receiver {
-        signatures: SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
-        max_event_age_ms: Some(60_000),
-        routes: RoutingTable::single(Target::EventBus("default".into())),
-        forwarder: NoopForwarder,
-        dead_letters: None::<NoDeadLetters>,
-        delivery_budget: clients::DELIVERY_BUDGET,
-    };
+    let receiver = Receiver::new(
+        SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
+        RoutingTable::single(Target::EventBus("default".into())),
+        NoopForwarder,
+        None::<NoDeadLetters>,
+    );
     let secrets = SecretSet::parse(SECRET).unwrap();
     println!("\nper request, handler (no-op forwarder) vs HMAC-SHA3-256 alone on the same body");
     for (label, text) in
@@ -236,14 +234,12 @@ fn main() {
             .queue_url()
             .unwrap()
             .to_owned();
-        let receiver = Receiver {
-            signatures: SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
-            max_event_age_ms: Some(60_000),
-            routes: RoutingTable::single(Target::EventBus("default".into())),
-            forwarder: clients::forwarder(&stalled, "Momento"),
-            dead_letters: Some(SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), dlq)),
-            delivery_budget: clients::DELIVERY_BUDGET,
-        };
+        let receiver = Receiver::new(
+            SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
+            RoutingTable::single(Target::EventBus("default".into())),
+            clients::forwarder(&stalled, "Momento"),
+            Some(SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), dlq)),
+        );
         let raw = body("cache", "stuck");
         let event = request_event("POST", &raw, Some(&SigningSecret::new(SECRET).sign(&raw)), false).to_string();
         let started = Instant::now();

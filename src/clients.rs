@@ -9,6 +9,9 @@
 //! | deliver to EventBridge / Step Functions, retries included | 2.0 s |
 //! | write to the dead-letter queue, retries included | 1.2 s |
 //! | total | 4.2 s, leaving 0.8 s for Lambda and the network |
+//!
+//! The delivery bound itself ([`DELIVERY_BUDGET`]) is enforced around the forwarder by the
+//! [`Receiver`].
 
 use std::time::Duration;
 
@@ -21,11 +24,10 @@ use crate::dead_letter::SqsDeadLetterQueue;
 use crate::forward::AwsForwarder;
 use crate::forward::eventbridge::EventBridgeForwarder;
 use crate::forward::stepfunctions::StepFunctionsForwarder;
-use crate::http_handler::Receiver;
+use crate::metrics::Metrics;
+pub use crate::receiver::DELIVERY_BUDGET;
+use crate::receiver::Receiver;
 use crate::signing_secrets::{DEFAULT_MIN_REFRESH_INTERVAL, RefreshingSecrets, SecretFetchError, SignatureCheck};
-
-/// Whole-delivery bound, including our own retries of failed PutEvents entries.
-pub const DELIVERY_BUDGET: Duration = Duration::from_millis(2000);
 
 /// Connection set-up to a regional endpoint takes tens of milliseconds; longer means trouble.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -103,15 +105,20 @@ pub async fn receiver(
             RefreshingSecrets::load(secretsmanager(sdk), secret_id, DEFAULT_MIN_REFRESH_INTERVAL).await?,
         ),
     };
-    Ok(Receiver {
+    let dead_letters =
+        config.dead_letter_queue_url.as_ref().map(|url| SqsDeadLetterQueue::new(dead_letter_sqs(sdk), url));
+    let metrics = &config.metrics;
+    Ok(Receiver::new(
         signatures,
-        max_event_age_ms: config.max_event_age_ms,
-        routes: config.delivery.routes.clone(),
-        forwarder: forwarder(sdk, &config.delivery.event_source),
-        dead_letters: config
-            .dead_letter_queue_url
-            .as_ref()
-            .map(|url| SqsDeadLetterQueue::new(dead_letter_sqs(sdk), url)),
-        delivery_budget: DELIVERY_BUDGET,
-    })
+        config.delivery.routes.clone(),
+        forwarder(sdk, &config.delivery.event_source),
+        dead_letters,
+    )
+    .with_max_event_age_ms(config.max_event_age_ms)
+    .with_metrics(Metrics::new(
+        metrics.namespace.clone(),
+        metrics.function_name.clone(),
+        metrics.cache_topic_dimensions,
+        std::io::stdout(),
+    )))
 }

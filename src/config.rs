@@ -16,12 +16,20 @@ pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
 pub const ROUTES: &str = "ROUTES";
 pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+pub const METRICS_CACHE_TOPIC_DIMENSIONS: &str = "METRICS_CACHE_TOPIC_DIMENSIONS";
+/// Set by Lambda; the `FunctionName` dimension of every metric.
+pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
 const DEFAULT_MAX_EVENT_AGE_SECONDS: u64 = 60;
 const DEFAULT_EVENT_BUS_NAME: &str = "default";
 const DEFAULT_EVENT_SOURCE: &str = "Momento";
 /// EventBridge's limit on `Source`.
 const MAX_EVENT_SOURCE_LEN: usize = 256;
+/// CloudWatch's limit on a namespace.
+const MAX_NAMESPACE_LEN: usize = 255;
+/// The `FunctionName` dimension outside Lambda (`cargo lambda watch` sets the variable itself).
+const DEFAULT_FUNCTION_NAME: &str = "momento-webhook";
 
 /// Everything the receiver needs, validated.
 #[derive(Debug, Clone)]
@@ -31,6 +39,17 @@ pub struct Config {
     pub max_event_age_ms: Option<u64>,
     pub delivery: DeliveryConfig,
     pub dead_letter_queue_url: Option<String>,
+    pub metrics: MetricsConfig,
+}
+
+/// Where the CloudWatch metrics go and how finely they are split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub namespace: String,
+    pub function_name: String,
+    /// `Cache` and `Topic` dimensions: one billed custom metric per distinct pair, so off unless
+    /// the operator knows the names are few.
+    pub cache_topic_dimensions: bool,
 }
 
 /// How request signatures are checked.
@@ -95,7 +114,35 @@ impl Config {
                 });
             }
         }
-        Ok(Self { signing, max_event_age_ms, delivery: DeliveryConfig::from_lookup(&lookup)?, dead_letter_queue_url })
+        Ok(Self {
+            signing,
+            max_event_age_ms,
+            delivery: DeliveryConfig::from_lookup(&lookup)?,
+            dead_letter_queue_url,
+            metrics: MetricsConfig::from_lookup(&lookup)?,
+        })
+    }
+}
+
+impl MetricsConfig {
+    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let namespace =
+            non_empty(lookup, METRICS_NAMESPACE).unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.to_owned());
+        let allowed = |c: char| c.is_ascii_alphanumeric() || " .-_/#:".contains(c);
+        if namespace.len() > MAX_NAMESPACE_LEN || !namespace.chars().all(allowed) || namespace.starts_with("AWS/") {
+            return Err(ConfigError::Invalid {
+                variable: METRICS_NAMESPACE,
+                reason: format!(
+                    "{namespace:?} must be at most {MAX_NAMESPACE_LEN} characters of letters, digits and . - _ / # : or space, and must not start with \"AWS/\""
+                ),
+            });
+        }
+        Ok(Self {
+            namespace,
+            function_name: non_empty(lookup, AWS_LAMBDA_FUNCTION_NAME)
+                .unwrap_or_else(|| DEFAULT_FUNCTION_NAME.to_owned()),
+            cache_topic_dimensions: flag(lookup, METRICS_CACHE_TOPIC_DIMENSIONS)?,
+        })
     }
 }
 
@@ -124,18 +171,17 @@ impl DeliveryConfig {
     }
 }
 
+/// `true` or `false` (any case); unset or empty is `false`.
+fn flag(lookup: &impl Fn(&str) -> Option<String>, variable: &'static str) -> Result<bool, ConfigError> {
+    match non_empty(lookup, variable).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ConfigError::Invalid { variable, reason: "must be \"true\" or \"false\"".to_owned() }),
+    }
+}
+
 fn signing(lookup: &impl Fn(&str) -> Option<String>) -> Result<Signing, ConfigError> {
-    let allow_unsigned = match non_empty(lookup, ALLOW_UNSIGNED_WEBHOOKS).as_deref().map(str::to_ascii_lowercase) {
-        None => false,
-        Some(v) if v == "false" => false,
-        Some(v) if v == "true" => true,
-        Some(_) => {
-            return Err(ConfigError::Invalid {
-                variable: ALLOW_UNSIGNED_WEBHOOKS,
-                reason: "must be \"true\" or \"false\"".to_owned(),
-            });
-        }
-    };
+    let allow_unsigned = flag(lookup, ALLOW_UNSIGNED_WEBHOOKS)?;
     let secret = lookup(MOMENTO_SIGNING_SECRET).filter(|s| !s.is_empty());
     let secret_id = non_empty(lookup, MOMENTO_SIGNING_SECRET_ID);
     match (secret, secret_id, allow_unsigned) {
@@ -188,6 +234,44 @@ mod tests {
         assert_eq!(c.delivery.event_source, "Momento");
         assert_eq!(c.delivery.routes, RoutingTable::single(Target::EventBus("default".into())));
         assert_eq!(c.dead_letter_queue_url, None);
+        assert_eq!(
+            c.metrics,
+            MetricsConfig {
+                namespace: "MomentoWebhooks".into(),
+                function_name: "momento-webhook".into(),
+                cache_topic_dimensions: false
+            }
+        );
+    }
+
+    #[test]
+    fn metrics_settings_are_read_and_checked() {
+        let c = config(&[
+            (MOMENTO_SIGNING_SECRET, "s"),
+            (METRICS_NAMESPACE, "Team/Webhooks"),
+            (METRICS_CACHE_TOPIC_DIMENSIONS, "TRUE"),
+            (AWS_LAMBDA_FUNCTION_NAME, "stack-WebhookFunction-abc"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.metrics,
+            MetricsConfig {
+                namespace: "Team/Webhooks".into(),
+                function_name: "stack-WebhookFunction-abc".into(),
+                cache_topic_dimensions: true
+            }
+        );
+        for (variable, bad) in [
+            (METRICS_NAMESPACE, "AWS/Lambda"),
+            (METRICS_NAMESPACE, "has\"quote"),
+            (METRICS_NAMESPACE, &"n".repeat(256)),
+            (METRICS_CACHE_TOPIC_DIMENSIONS, "yes"),
+        ] {
+            let err = config(&[(MOMENTO_SIGNING_SECRET, "s"), (variable, bad)]).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{variable} is invalid")), "{bad}: {err}");
+        }
+        let ok = config(&[(MOMENTO_SIGNING_SECRET, "s"), (METRICS_NAMESPACE, &"n".repeat(255))]);
+        assert!(ok.is_ok(), "255 characters is CloudWatch's limit");
     }
 
     #[test]

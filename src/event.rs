@@ -4,6 +4,8 @@
 //! Parsing happens only after the signature has been checked over the raw bytes. This module
 //! does not know where the event goes next.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -170,6 +172,15 @@ pub struct StaleEvent {
     pub skew_ms: u64,
     pub direction: &'static str,
     pub max_age_ms: u64,
+}
+
+/// Milliseconds since the Unix epoch, the unit of Momento's timestamps; saturating rather than
+/// panicking on odd clocks.
+pub fn unix_millis(now: SystemTime) -> i64 {
+    match now.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map(|ms| -ms).unwrap_or(i64::MIN),
+    }
 }
 
 /// Replay protection: refuses events whose `publish_timestamp` is more than `max_age_ms` away
@@ -347,6 +358,15 @@ mod tests {
         assert_eq!((past.skew_ms, past.direction), (60_001, "behind"));
         let future = check_freshness(now + 60_001, now, Some(60_000)).unwrap_err();
         assert_eq!((future.skew_ms, future.direction), (60_001, "ahead of"));
+    }
+
+    #[test]
+    fn unix_millis_counts_from_the_epoch_in_both_directions_and_saturates() {
+        use std::time::Duration;
+        assert_eq!(unix_millis(UNIX_EPOCH), 0);
+        assert_eq!(unix_millis(UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)), 1_700_000_000_123);
+        assert_eq!(unix_millis(UNIX_EPOCH - Duration::from_millis(5)), -5);
+        assert_eq!(unix_millis(UNIX_EPOCH + Duration::from_secs(u64::MAX / 1000)), i64::MAX);
     }
 
     #[test]

@@ -7,11 +7,13 @@
 pub mod clients;
 pub mod config;
 pub mod dead_letter;
-pub mod error;
 pub mod event;
 pub mod forward;
 pub mod function_url;
 pub mod http_handler;
+pub mod metrics;
+pub mod outcome;
+pub mod receiver;
 pub mod redrive;
 pub mod routing;
 pub mod signature;

@@ -1,5 +1,6 @@
 //! The Lambda function: wiring only. Configuration, AWS clients and the signing secret are
-//! set up once per cold start; every request then goes to [`Receiver::handle`].
+//! set up once per cold start; every request then goes to
+//! [`Receiver::handle`](momento_webhook_receiver::receiver::Receiver::handle).
 
 use std::process::ExitCode;
 use std::time::SystemTime;

@@ -186,7 +186,7 @@ async fn redrive_one<F: Forward>(
     if delivered_keys.contains(&key) {
         return Fate::DuplicateRemoved { label };
     }
-    match forwarder.forward(&event, target).await {
+    match forwarder.forward(&event, target, None).await {
         Ok(delivered) => {
             delivered_keys.insert(key);
             Fate::Redriven { label, delivered }

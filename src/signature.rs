@@ -105,7 +105,7 @@ impl SecretSet {
 }
 
 /// Why a request's signature was not accepted.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum SignatureError {
     #[error("the momento-signature header is missing")]
     Missing,

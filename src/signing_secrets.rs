@@ -19,12 +19,26 @@ pub enum SignatureCheck {
     SecretsManager(RefreshingSecrets),
 }
 
+/// The verdict on one request's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub result: Result<(), SignatureError>,
+    /// A mismatch made this request re-read the secret (the `SecretRefreshed` metric).
+    pub secret_refreshed: bool,
+}
+
 impl SignatureCheck {
+    /// Checks `header` against `body`.
     pub async fn verify(&self, body: &[u8], header: Option<&[u8]>) -> Result<(), SignatureError> {
+        self.check(body, header).await.result
+    }
+
+    /// [`Self::verify`], also telling whether the secret was re-read for this request.
+    pub async fn check(&self, body: &[u8], header: Option<&[u8]>) -> Checked {
         match self {
-            Self::Unsigned => Ok(()),
-            Self::Fixed(secrets) => verify(secrets, body, header),
-            Self::SecretsManager(refreshing) => refreshing.verify(body, header).await,
+            Self::Unsigned => Checked { result: Ok(()), secret_refreshed: false },
+            Self::Fixed(secrets) => Checked { result: verify(secrets, body, header), secret_refreshed: false },
+            Self::SecretsManager(refreshing) => refreshing.check(body, header).await,
         }
     }
 }
@@ -105,24 +119,24 @@ impl RefreshingSecrets {
         (Arc::clone(&cached.secrets), cached.generation, cached.checked_at)
     }
 
-    async fn verify(&self, body: &[u8], header: Option<&[u8]>) -> Result<(), SignatureError> {
+    async fn check(&self, body: &[u8], header: Option<&[u8]>) -> Checked {
         let (secrets, generation, _) = self.snapshot();
         match verify(&secrets, body, header) {
             Err(SignatureError::Mismatch) => match self.refreshed_since(generation).await {
-                Some(newer) => verify(&newer, body, header),
-                None => Err(SignatureError::Mismatch),
+                Some((newer, secret_refreshed)) => Checked { result: verify(&newer, body, header), secret_refreshed },
+                None => Checked { result: Err(SignatureError::Mismatch), secret_refreshed: false },
             },
-            other => other,
+            result => Checked { result, secret_refreshed: false },
         }
     }
 
     /// A secret set newer than `generation`, re-reading Secrets Manager if the last read is old
-    /// enough; `None` when there is nothing new to try.
-    async fn refreshed_since(&self, generation: u64) -> Option<Arc<SecretSet>> {
+    /// enough; `None` when there is nothing new to try. The flag says whether this call read it.
+    async fn refreshed_since(&self, generation: u64) -> Option<(Arc<SecretSet>, bool)> {
         let _single_flight = self.refresh_lock.lock().await;
         let (secrets, current_generation, checked_at) = self.snapshot();
         if current_generation != generation {
-            return Some(secrets); // refreshed by another request while we waited
+            return Some((secrets, false)); // refreshed by another request while we waited
         }
         if checked_at.elapsed() < self.min_refresh_interval {
             return None;
@@ -136,7 +150,7 @@ impl RefreshingSecrets {
             Ok(newer) => {
                 tracing::info!(secret_id = %self.secret_id, secrets = newer.len(), "re-read the signing secret after a signature mismatch");
                 cached.secrets = Arc::new(newer);
-                Some(Arc::clone(&cached.secrets))
+                Some((Arc::clone(&cached.secrets), true))
             }
             Err(error) => {
                 // Keep the old secrets: a Secrets Manager outage must not reject good events.

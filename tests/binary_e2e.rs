@@ -6,59 +6,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
+use common::function::{Function, command};
 use common::runtime_api::{RuntimeApi, lambda_environment};
 use common::*;
 use momento_webhook_receiver::dead_letter::DeadLetter;
-use momento_webhook_receiver::function_url::request_event;
 use serde_json::{Value, json};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_momento-webhook");
-
-struct Function {
-    child: Child,
-    api: RuntimeApi,
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(vars: &[(&str, &str)]) -> Function {
-    let api = RuntimeApi::start();
-    let mut command = Command::new(BINARY);
-    command.env_clear().envs(lambda_environment(&api)).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for (k, v) in vars {
-        command.env(k, v);
-    }
-    Function { child: command.spawn().unwrap(), api }
-}
-
-/// Runs the binary to completion (it must refuse to start) and returns its exit code and stderr.
 fn refused_start(vars: &[(&str, &str)]) -> (i32, String) {
-    let mut f = start(vars);
-    let child = std::mem::replace(&mut f.child, Command::new("true").spawn().unwrap());
-    let output = child.wait_with_output().unwrap();
-    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
-}
-
-/// Stops the function and returns its log (stdout: JSON lines, as in Lambda).
-fn logs(mut f: Function) -> String {
-    let _ = f.child.kill();
-    let child = std::mem::replace(&mut f.child, Command::new("true").spawn().unwrap());
-    String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned()
-}
-
-fn invoke(f: &Function, method: &str, body: &[u8], signature: Option<&str>) -> (u16, Value) {
-    let response = f.api.invoke(&request_event(method, body, signature, false), Duration::from_secs(20)).unwrap();
-    let status = response["statusCode"].as_u64().unwrap() as u16;
-    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-    (status, body)
+    Function::start(vars).refused()
 }
 
 #[test]
@@ -82,7 +37,7 @@ fn an_invalid_setting_stops_start_up_with_an_error_naming_it() {
 #[test]
 fn without_a_region_the_binary_refuses_to_start_naming_the_variable() {
     let api = RuntimeApi::start();
-    let output = Command::new(BINARY)
+    let output = command()
         .env_clear()
         .envs(lambda_environment(&api).into_iter().filter(|(k, _)| k != "AWS_REGION"))
         .env("MOMENTO_SIGNING_SECRET", SECRET)
@@ -108,7 +63,7 @@ async fn signed_events_are_delivered_and_forged_ones_refused_by_the_built_binary
     let bus = unique("e2e-bus");
     let source = unique("e2e.source");
     let queue = bus_with_queue(&sdk, &bus, &source).await;
-    let f = start(&[
+    let f = Function::start(&[
         ("MOMENTO_SIGNING_SECRET", &format!("{SECRET},previous-secret")),
         ("EVENT_BUS_NAME", &bus),
         ("EVENT_SOURCE", &source),
@@ -117,14 +72,14 @@ async fn signed_events_are_delivered_and_forged_ones_refused_by_the_built_binary
 
     let body =
         serde_json::to_vec(&event_body("orders", "checkout", 1, "{\"id\": 1, \"note\": \"private-text\"}")).unwrap();
-    let (status, answer) = tokio::task::block_in_place(|| invoke(&f, "POST", &body, Some(&sign(&body))));
+    let (status, answer) = tokio::task::block_in_place(|| f.invoke("POST", &body, Some(&sign(&body))));
     assert_eq!((status, answer["status"].as_str()), (200, Some("delivered")), "{answer}");
 
     let forged = momento_webhook_receiver::signature::SigningSecret::new("guess").sign(&body);
-    let (status, answer) = tokio::task::block_in_place(|| invoke(&f, "POST", &body, Some(&forged)));
+    let (status, answer) = tokio::task::block_in_place(|| f.invoke("POST", &body, Some(&forged)));
     assert_eq!((status, answer["error"].as_str()), (401, Some("invalid_signature")), "{answer}");
 
-    let (status, _) = tokio::task::block_in_place(|| invoke(&f, "GET", b"", None));
+    let (status, _) = tokio::task::block_in_place(|| f.invoke("GET", b"", None));
     assert_eq!(status, 405);
 
     let messages = drain(&sdk, &queue).await;
@@ -133,7 +88,7 @@ async fn signed_events_are_delivered_and_forged_ones_refused_by_the_built_binary
     assert_eq!(delivered["detail"]["text_json"], json!({"id": 1, "note": "private-text"}));
 
     // One structured line per request; never the secret, never the message text.
-    let log = logs(f);
+    let log = String::from_utf8_lossy(&f.stop().stdout).into_owned();
     let lines: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let outcomes: Vec<(&str, u64)> = lines
         .iter()
@@ -148,6 +103,22 @@ async fn signed_events_are_delivered_and_forged_ones_refused_by_the_built_binary
     assert!(lines.iter().any(|l| l["fields"]["outcome"] == "invalid_signature" && l["level"] == "WARN"), "{log}");
     assert!(!log.contains(SECRET) && !log.contains("previous-secret"), "the secret is never logged: {log}");
     assert!(!log.contains("private-text"), "the message text is never logged: {log}");
+
+    // And one metrics document per request, in the default namespace, for this function.
+    let documents: Vec<emf::Document> = log
+        .lines()
+        .filter(|l| l.contains("\"_aws\""))
+        .map(|l| emf::parse(l, "MomentoWebhooks").unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let outcomes: Vec<_> = documents.iter().map(|d| d.property("Outcome").unwrap()).collect();
+    assert_eq!(outcomes, ["delivered", "invalid_signature", "method_not_allowed"], "{log}");
+    assert!(documents.iter().all(|d| d.property("FunctionName") == Some("momento-webhook-test")));
+    assert_eq!(documents[0].value("Delivered"), Some(1.0));
+    assert!(documents[0].value("DeliveryLatency").is_some());
+    assert_eq!(
+        (documents[1].value("Rejected"), documents[1].property("Reason")),
+        (Some(1.0), Some("invalid_signature"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -156,14 +127,14 @@ async fn a_silent_eventbridge_endpoint_ends_in_the_dead_letter_queue_via_the_end
     let sdk = moto_sdk_config().await;
     let dlq = create_queue(&sdk, &unique("e2e-dlq")).await;
     let blackhole = silent_endpoint();
-    let f = start(&[
+    let f = Function::start(&[
         ("MOMENTO_SIGNING_SECRET", SECRET),
         ("DEAD_LETTER_QUEUE_URL", &dlq),
         ("AWS_ENDPOINT_URL_EVENTBRIDGE", &blackhole),
         ("AWS_ENDPOINT_URL_SQS", &moto),
     ]);
     let body = serde_json::to_vec(&event_body("orders", "stuck", 2, "x")).unwrap();
-    let (status, answer) = tokio::task::block_in_place(|| invoke(&f, "POST", &body, Some(&sign(&body))));
+    let (status, answer) = tokio::task::block_in_place(|| f.invoke("POST", &body, Some(&sign(&body))));
     assert_eq!(
         (status, answer["status"].as_str(), answer["error"].as_str()),
         (202, Some("dead_lettered"), Some("Timeout"))

@@ -14,7 +14,7 @@ use aws_config::SdkConfig;
 use common::*;
 use momento_webhook_receiver::dead_letter::{DeadLetter, SqsDeadLetterQueue};
 use momento_webhook_receiver::forward::AwsForwarder;
-use momento_webhook_receiver::http_handler::Receiver;
+use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use serde_json::Value;
 

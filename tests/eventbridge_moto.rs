@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use momento_webhook_receiver::clients;
 use momento_webhook_receiver::dead_letter::{DeadLetter, SqsDeadLetterQueue};
-use momento_webhook_receiver::http_handler::Receiver;
+use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::SecretSet;
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
@@ -116,14 +116,12 @@ async fn an_endpoint_that_never_answers_leads_to_the_dead_letter_queue_within_th
     let dlq = create_queue(&sdk, &unique("dlq")).await;
     let blackhole = silent_endpoint();
     let stalled = sdk_config_for(&blackhole).await;
-    let r = Receiver {
-        signatures: SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
-        max_event_age_ms: Some(60_000),
-        routes: RoutingTable::single(Target::EventBus("default".into())),
-        forwarder: clients::forwarder(&stalled, "Momento"),
-        dead_letters: Some(SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), &dlq)),
-        delivery_budget: clients::DELIVERY_BUDGET,
-    };
+    let r = Receiver::new(
+        SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
+        RoutingTable::single(Target::EventBus("default".into())),
+        clients::forwarder(&stalled, "Momento"),
+        Some(SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), &dlq)),
+    );
     let (raw, request) = signed_json(&event_body("orders", "slow", 3, "x"));
     // Generous bound: Momento's own deadline. The tight figure is measured in the benchmark.
     let answer = tokio::time::timeout(Duration::from_secs(5), r.handle(request, SystemTime::now()))

@@ -11,7 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use common::fakes::{FakeDeadLetters, FakeForwarder};
 use common::json_of;
 use momento_webhook_receiver::config::{Config, Signing};
-use momento_webhook_receiver::http_handler::Receiver;
+use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
 use serde_json::Value;
 
@@ -42,14 +42,10 @@ async fn every_event_file_produces_its_documented_status() {
     })
     .unwrap();
     let Signing::Secrets(secrets) = config.signing else { panic!("fixed secrets expected") };
-    let receiver: Receiver<FakeForwarder, FakeDeadLetters> = Receiver {
-        signatures: SignatureCheck::Fixed(secrets),
-        max_event_age_ms: config.max_event_age_ms,
-        routes: config.delivery.routes,
-        forwarder: FakeForwarder::default(),
-        dead_letters: None,
-        delivery_budget: Duration::from_secs(1),
-    };
+    let receiver: Receiver<FakeForwarder, FakeDeadLetters> =
+        Receiver::new(SignatureCheck::Fixed(secrets), config.delivery.routes, FakeForwarder::default(), None)
+            .with_max_event_age_ms(config.max_event_age_ms)
+            .with_delivery_budget(Duration::from_secs(1));
     let now = UNIX_EPOCH + Duration::from_millis(FIXTURE_CLOCK_MS + 1_000);
     for (file, want) in &expected {
         let text = std::fs::read_to_string(events_dir().join(file)).unwrap();

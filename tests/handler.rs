@@ -11,7 +11,7 @@ use common::fakes::{FakeDeadLetters, FakeForwarder};
 use common::*;
 use momento_webhook_receiver::event::WebhookEvent;
 use momento_webhook_receiver::forward::ForwardError;
-use momento_webhook_receiver::http_handler::{MAX_BODY_BYTES, Receiver};
+use momento_webhook_receiver::receiver::{MAX_BODY_BYTES, Receiver};
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::SecretSet;
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
@@ -21,14 +21,22 @@ fn receiver(
     forwarder: FakeForwarder,
     dead_letters: Option<FakeDeadLetters>,
 ) -> Receiver<FakeForwarder, FakeDeadLetters> {
-    Receiver {
-        signatures: SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
-        max_event_age_ms: Some(60_000),
-        routes: RoutingTable::single(Target::EventBus("bus".into())),
-        forwarder,
-        dead_letters,
-        delivery_budget: Duration::from_secs(2),
-    }
+    receiver_with(SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()), bus_routes(), forwarder, dead_letters)
+}
+
+fn bus_routes() -> RoutingTable {
+    RoutingTable::single(Target::EventBus("bus".into()))
+}
+
+fn receiver_with(
+    signatures: SignatureCheck,
+    routes: RoutingTable,
+    forwarder: FakeForwarder,
+    dead_letters: Option<FakeDeadLetters>,
+) -> Receiver<FakeForwarder, FakeDeadLetters> {
+    Receiver::new(signatures, routes, forwarder, dead_letters)
+        .with_max_event_age_ms(Some(60_000))
+        .with_delivery_budget(Duration::from_secs(2))
 }
 
 async fn call(r: &Receiver<FakeForwarder, FakeDeadLetters>, request: lambda_http::Request) -> (u16, Value) {
@@ -52,7 +60,7 @@ async fn when_event_is_valid_should_forward_it_and_answer_200_with_the_event_id(
     let (status, answer) = call(&r, request).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer, json!({"status": "delivered", "target": "eventbridge", "event_id": "evt-1"}));
-    let calls = r.forwarder.calls.lock().unwrap();
+    let calls = r.forwarder().calls.lock().unwrap();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].0, WebhookEvent::parse(&bytes).unwrap());
     assert_eq!(calls[0].1, Target::EventBus("bus".into()));
@@ -67,7 +75,7 @@ async fn when_method_is_not_post_should_answer_405_with_allow_header() {
         assert_eq!(response.headers()["allow"], "POST");
         assert_error(&json_of(response).await, 405, "method_not_allowed");
     }
-    assert!(r.forwarder.calls.lock().unwrap().is_empty());
+    assert!(r.forwarder().calls.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -97,7 +105,7 @@ async fn when_signature_is_wrong_or_malformed_should_answer_401_and_forward_noth
     // A valid signature for different bytes of the same JSON.
     let pretty = serde_json::to_vec_pretty(&body()).unwrap();
     assert_error(&call(&r, request("POST", &pretty, Some(&sign(&bytes)), false)).await, 401, "invalid_signature");
-    assert!(r.forwarder.calls.lock().unwrap().is_empty());
+    assert!(r.forwarder().calls.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -121,7 +129,7 @@ async fn base64_encoded_bodies_are_verified_over_the_decoded_bytes() {
     let bytes = serde_json::to_vec(&event_body("orders", "checkout", 2, "héllo 🚀")).unwrap();
     let (status, answer) = call(&r, request("POST", &bytes, Some(&sign(&bytes)), true)).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(r.forwarder.calls.lock().unwrap()[0].0.text, "héllo 🚀");
+    assert_eq!(r.forwarder().calls.lock().unwrap()[0].0.text, "héllo 🚀");
 }
 
 #[tokio::test]
@@ -138,7 +146,7 @@ async fn when_a_field_is_invalid_should_answer_400_naming_it() {
     let (status, answer) = call(&r, signed_json(&missing).1).await;
     assert_eq!((status, answer["field"].as_str()), (400, Some("cache")), "{answer}");
     assert_error(&call(&r, signed(b"[]")).await, 400, "invalid_event");
-    assert!(r.forwarder.calls.lock().unwrap().is_empty());
+    assert!(r.forwarder().calls.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -161,8 +169,7 @@ async fn when_event_is_stale_or_from_the_future_should_answer_403() {
 
 #[tokio::test]
 async fn freshness_check_can_be_turned_off() {
-    let mut r = receiver(FakeForwarder::default(), None);
-    r.max_event_age_ms = None;
+    let r = receiver(FakeForwarder::default(), None).with_max_event_age_ms(None);
     let mut b = body();
     b["publish_timestamp"] = json!(1);
     assert_eq!(call(&r, signed_json(&b).1).await.0, 200);
@@ -170,21 +177,21 @@ async fn freshness_check_can_be_turned_off() {
 
 #[tokio::test]
 async fn in_unsigned_mode_no_signature_is_needed() {
-    let mut r = receiver(FakeForwarder::default(), None);
-    r.signatures = SignatureCheck::Unsigned;
+    let r = receiver_with(SignatureCheck::Unsigned, bus_routes(), FakeForwarder::default(), None);
     let bytes = serde_json::to_vec(&body()).unwrap();
     assert_eq!(call(&r, request("POST", &bytes, None, false)).await.0, 200);
 }
 
 #[tokio::test]
 async fn routes_pick_the_target_and_unmatched_events_are_ignored_with_200() {
-    let mut r = receiver(FakeForwarder::default(), None);
     let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:fulfil";
-    r.routes = RoutingTable::parse(&format!(
+    let routes = RoutingTable::parse(&format!(
         r#"[{{"cache": "orders", "topic": "checkout-*", "target": {{"state_machine_arn": "{arn}"}}}},
             {{"cache": "chat", "target": {{"event_bus": "chat-bus"}}}}]"#
     ))
     .unwrap();
+    let r =
+        receiver_with(SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()), routes, FakeForwarder::default(), None);
     let (status, answer) = call(&r, signed_json(&event_body("orders", "checkout-eu", 1, "x")).1).await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -195,7 +202,7 @@ async fn routes_pick_the_target_and_unmatched_events_are_ignored_with_200() {
     assert_eq!(answer["target"], "eventbridge");
     let (status, answer) = call(&r, signed_json(&event_body("metrics", "cpu", 1, "x")).1).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("ignored")), "{answer}");
-    let targets: Vec<Target> = r.forwarder.calls.lock().unwrap().iter().map(|c| c.1.clone()).collect();
+    let targets: Vec<Target> = r.forwarder().calls.lock().unwrap().iter().map(|c| c.1.clone()).collect();
     assert_eq!(targets, vec![Target::StateMachine(arn.into()), Target::EventBus("chat-bus".into())]);
 }
 
@@ -223,7 +230,7 @@ async fn when_delivery_fails_the_event_is_dead_lettered_with_its_exact_body_and_
     assert_eq!(answer["status"], "dead_lettered");
     assert_eq!(answer["error"], "ThrottlingException");
     assert_eq!(answer["target"], "eventbridge");
-    let kept = r.dead_letters.as_ref().unwrap().kept.lock().unwrap();
+    let kept = r.dead_letters().unwrap().kept.lock().unwrap();
     assert_eq!(kept.len(), 1);
     let (letter, cache, topic) = &kept[0];
     assert_eq!(letter.raw_body.as_bytes(), &raw[..]);
@@ -244,11 +251,10 @@ async fn when_the_dead_letter_queue_also_fails_should_answer_503() {
 #[tokio::test]
 async fn a_delivery_slower_than_the_budget_is_cut_short_and_dead_lettered() {
     let forwarder = FakeForwarder { delay: Some(Duration::from_secs(30)), ..Default::default() };
-    let mut r = receiver(forwarder, Some(FakeDeadLetters::default()));
-    r.delivery_budget = Duration::from_millis(50);
+    let r = receiver(forwarder, Some(FakeDeadLetters::default())).with_delivery_budget(Duration::from_millis(50));
     let (status, answer) = call(&r, signed_json(&body()).1).await;
     assert_eq!((status, answer["error"].as_str()), (202, Some("Timeout")), "{answer}");
-    assert_eq!(r.dead_letters.as_ref().unwrap().kept.lock().unwrap().len(), 1);
+    assert_eq!(r.dead_letters().unwrap().kept.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -256,4 +262,17 @@ async fn responses_are_json() {
     let r = receiver(FakeForwarder::default(), None);
     let response = r.handle(signed_json(&body()).1, SystemTime::now()).await;
     assert_eq!(response.headers()["content-type"], "application/json");
+}
+
+#[tokio::test]
+async fn the_invocations_trace_header_is_handed_to_the_forwarder() {
+    use lambda_http::RequestExt;
+    let r = receiver(FakeForwarder::default(), None);
+    let trace = "Root=1-6745e5a0-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1";
+    let mut context = lambda_http::lambda_runtime::Context::default();
+    context.xray_trace_id = Some(trace.into());
+    let request = signed_json(&body()).1.with_lambda_context(context);
+    assert_eq!(call(&r, request).await.0, 200);
+    assert_eq!(call(&r, signed_json(&body()).1).await.0, 200);
+    assert_eq!(*r.forwarder().trace_headers.lock().unwrap(), vec![Some(trace.to_owned()), None]);
 }

@@ -117,3 +117,32 @@ async fn start_up_fails_closed_when_the_secret_is_missing() {
     let error = RefreshingSecrets::load(clients::secretsmanager(&sdk), "does-not-exist", INTERVAL).await.unwrap_err();
     assert!(error.to_string().contains("ResourceNotFoundException"), "{error}");
 }
+
+#[tokio::test]
+async fn a_re_read_after_a_rotation_is_counted_in_the_metrics() {
+    use common::fakes::{FakeDeadLetters, FakeForwarder, SharedBuffer};
+    use momento_webhook_receiver::metrics::Metrics;
+    use momento_webhook_receiver::receiver::Receiver;
+    use momento_webhook_receiver::routing::{RoutingTable, Target};
+
+    let (client, name) = secret("before-rotation").await;
+    let check = SignatureCheck::SecretsManager(RefreshingSecrets::load(client.clone(), &name, INTERVAL).await.unwrap());
+    let buffer = SharedBuffer::default();
+    let receiver: Receiver<FakeForwarder, FakeDeadLetters> =
+        Receiver::new(check, RoutingTable::single(Target::EventBus("b".into())), FakeForwarder::default(), None)
+            .with_metrics(Metrics::new("Ns", "f", false, buffer.clone()));
+    client.put_secret_value().secret_id(&name).secret_string("after-rotation").send().await.unwrap();
+    tokio::time::sleep(INTERVAL + Duration::from_millis(50)).await;
+
+    let body = serde_json::to_vec(&event_body("c", "t", 1, "x")).unwrap();
+    let signature = signature("after-rotation", &body);
+    let request = request("POST", &body, Some(&signature), false);
+    assert_eq!(receiver.handle(request, std::time::SystemTime::now()).await.status(), 200);
+    let document = common::emf::parse(&buffer.lines()[0], "Ns").unwrap();
+    assert_eq!((document.value("SecretRefreshed"), document.value("Delivered")), (Some(1.0), Some(1.0)));
+
+    // The next one needs no re-read.
+    let request = common::request("POST", &body, Some(&signature), false);
+    assert_eq!(receiver.handle(request, std::time::SystemTime::now()).await.status(), 200);
+    assert_eq!(common::emf::parse(&buffer.lines()[1], "Ns").unwrap().value("SecretRefreshed"), None);
+}

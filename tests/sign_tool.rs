@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use common::fakes::{FakeDeadLetters, FakeForwarder};
 use common::json_of;
-use momento_webhook_receiver::http_handler::Receiver;
+use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::SecretSet;
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
@@ -66,15 +66,14 @@ async fn a_fresh_event_from_a_fixture_is_accepted_by_the_handler_now() {
     let out = sign(&["--secret", "s3cret", "--fresh", "--event", fixture], &[], b"");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let request = lambda_http::request::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
-    let receiver: Receiver<FakeForwarder, FakeDeadLetters> = Receiver {
-        signatures: SignatureCheck::Fixed(SecretSet::parse("s3cret").unwrap()),
-        max_event_age_ms: Some(60_000),
-        routes: RoutingTable::single(Target::EventBus("default".into())),
-        forwarder: FakeForwarder::default(),
-        dead_letters: None,
-        delivery_budget: Duration::from_secs(1),
-    };
+    let receiver: Receiver<FakeForwarder, FakeDeadLetters> = Receiver::new(
+        SignatureCheck::Fixed(SecretSet::parse("s3cret").unwrap()),
+        RoutingTable::single(Target::EventBus("default".into())),
+        FakeForwarder::default(),
+        None,
+    )
+    .with_delivery_budget(Duration::from_secs(1));
     let (status, body) = json_of(receiver.handle(request, SystemTime::now()).await).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("delivered")), "{body}");
-    assert_eq!(receiver.forwarder.calls.lock().unwrap()[0].0.text, "hello from the lobby");
+    assert_eq!(receiver.forwarder().calls.lock().unwrap()[0].0.text, "hello from the lobby");
 }

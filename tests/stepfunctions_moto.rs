@@ -11,10 +11,9 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use aws_sdk_sfn::types::ExecutionStatus;
 use common::*;
-use momento_webhook_receiver::clients;
 use momento_webhook_receiver::dead_letter::SqsDeadLetterQueue;
 use momento_webhook_receiver::forward::AwsForwarder;
-use momento_webhook_receiver::http_handler::Receiver;
+use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::RoutingTable;
 use serde_json::{Value, json};
 
@@ -58,7 +57,11 @@ fn pass_machine() -> Value {
 }
 
 fn receiver(sdk: &SdkConfig, routes: &str) -> Receiver<AwsForwarder, SqsDeadLetterQueue> {
-    aws_receiver(sdk, "Momento", RoutingTable::parse(routes).unwrap(), None)
+    receiver_with_dlq(sdk, routes, None)
+}
+
+fn receiver_with_dlq(sdk: &SdkConfig, routes: &str, dlq: Option<&str>) -> Receiver<AwsForwarder, SqsDeadLetterQueue> {
+    aws_receiver(sdk, "Momento", RoutingTable::parse(routes).unwrap(), dlq)
 }
 
 async fn wait_for_end(
@@ -188,8 +191,7 @@ async fn a_missing_state_machine_with_a_dead_letter_queue_keeps_the_exact_body_a
     let sdk = moto_sdk_config().await;
     let dlq = create_queue(&sdk, &unique("sfn-dlq")).await;
     let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:not-created-yet";
-    let mut r = receiver(&sdk, &format!(r#"[{{"target": {{"state_machine_arn": "{arn}"}}}}]"#));
-    r.dead_letters = Some(SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), &dlq));
+    let r = receiver_with_dlq(&sdk, &format!(r#"[{{"target": {{"state_machine_arn": "{arn}"}}}}]"#), Some(&dlq));
     let raw = serde_json::to_string_pretty(&event_body("orders", "checkout", 3, "{\"order\": 9}")).unwrap();
     let (status, answer) = json_of(r.handle(signed(raw.as_bytes()), SystemTime::now()).await).await;
     assert_eq!(

@@ -103,8 +103,8 @@ async fn main() -> ExitCode {
 fn describe(delivered: &Delivered) -> String {
     match delivered {
         Delivered::EventBridge { event_id } => format!("eventbridge event {event_id}"),
-        Delivered::StepFunctions { execution_arn, duplicate: false } => format!("stepfunctions {execution_arn}"),
-        Delivered::StepFunctions { execution_arn, duplicate: true } => {
+        Delivered::StepFunctions { execution_arn } => format!("stepfunctions {execution_arn}"),
+        Delivered::AlreadyStarted { execution_arn } => {
             format!("stepfunctions {execution_arn} (already started earlier)")
         }
     }

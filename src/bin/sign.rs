@@ -5,9 +5,10 @@
 
 use std::io::Read;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use momento_webhook_receiver::config::MOMENTO_SIGNING_SECRET;
+use momento_webhook_receiver::event::unix_millis;
 use momento_webhook_receiver::function_url::request_event;
 use momento_webhook_receiver::signature::SecretSet;
 use serde_json::Value;
@@ -95,7 +96,7 @@ fn body_of_event(event: &Value) -> Result<(Vec<u8>, String, bool), String> {
 
 fn refreshed(body: &[u8]) -> Result<Vec<u8>, String> {
     let mut value: Value = serde_json::from_slice(body).map_err(|e| format!("--fresh needs a JSON body: {e}"))?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?.as_millis() as i64;
+    let now = unix_millis(SystemTime::now());
     let object = value.as_object_mut().ok_or("--fresh needs a JSON object body")?;
     object.insert("publish_timestamp".into(), now.into());
     object.insert("event_timestamp".into(), now.into());

@@ -41,14 +41,21 @@ pub fn detail_type(cache: &str, topic: &str) -> String {
     format!("{prefix}~{hash}")
 }
 
-/// The `PutEvents` entry for `event`. Pure: no network.
-pub fn put_events_entry(event: &WebhookEvent, source: &str, bus: &str) -> PutEventsRequestEntry {
+/// The `PutEvents` entry for `event`. Pure: no network. `trace_header` becomes the entry's
+/// `TraceHeader`, so X-Ray follows the event into the rules' targets.
+pub fn put_events_entry(
+    event: &WebhookEvent,
+    source: &str,
+    bus: &str,
+    trace_header: Option<&str>,
+) -> PutEventsRequestEntry {
     PutEventsRequestEntry::builder()
         .source(source)
         .detail_type(detail_type(&event.cache, &event.topic))
         .detail(event.detail_json())
         .time(DateTime::from_millis(event.publish_timestamp))
         .event_bus_name(bus)
+        .set_trace_header(trace_header.map(str::to_owned))
         .build()
 }
 
@@ -65,8 +72,13 @@ impl EventBridgeForwarder {
     }
 
     /// Puts the event on `bus`. A 200 answer whose entry failed is a failure.
-    pub async fn put(&self, event: &WebhookEvent, bus: &str) -> Result<Delivered, ForwardError> {
-        let entry = put_events_entry(event, &self.source, bus);
+    pub async fn put(
+        &self,
+        event: &WebhookEvent,
+        bus: &str,
+        trace_header: Option<&str>,
+    ) -> Result<Delivered, ForwardError> {
+        let entry = put_events_entry(event, &self.source, bus, trace_header);
         let mut attempt = 1;
         loop {
             let output =
@@ -106,7 +118,9 @@ mod tests {
 
     #[test]
     fn entry_carries_source_detail_type_time_bus_and_detail() {
-        let entry = put_events_entry(&event("orders", "checkout", r#"{"id":1}"#), "Momento", "my-bus");
+        let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let entry = put_events_entry(&event("orders", "checkout", r#"{"id":1}"#), "Momento", "my-bus", Some(trace));
+        assert_eq!(entry.trace_header(), Some(trace));
         assert_eq!(entry.source(), Some("Momento"));
         assert_eq!(entry.detail_type(), Some("orders#checkout"));
         assert_eq!(entry.event_bus_name(), Some("my-bus"));

@@ -3,7 +3,7 @@
 //!
 //! Turning an event into an SDK request is a pure function in each adapter module so it can be
 //! tested without a network. Retrying, timeouts and dead-lettering policy live with the caller
-//! and in [`crate::aws`], not here.
+//! and in [`crate::clients`], not here.
 
 pub mod eventbridge;
 pub mod stepfunctions;
@@ -21,11 +21,23 @@ pub enum Delivered {
     EventBridge {
         event_id: String,
     },
-    /// `duplicate`: this event had already started this execution earlier; nothing new ran.
     StepFunctions {
         execution_arn: String,
-        duplicate: bool,
     },
+    /// This event had already started this execution earlier; nothing new ran.
+    AlreadyStarted {
+        execution_arn: String,
+    },
+}
+
+impl Delivered {
+    /// The kind of target, as in responses, logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::EventBridge { .. } => "eventbridge",
+            Self::StepFunctions { .. } | Self::AlreadyStarted { .. } => "stepfunctions",
+        }
+    }
 }
 
 /// A delivery that did not happen. `code` is the AWS error code when AWS answered (e.g.
@@ -68,10 +80,13 @@ impl ForwardError {
 
 /// The port: deliver one event to one target.
 pub trait Forward: Send + Sync {
+    /// `trace_header` is the invocation's X-Ray trace header (`Root=...;Parent=...;Sampled=...`),
+    /// continued into the target so that one event can be followed end to end.
     fn forward(
         &self,
         event: &WebhookEvent,
         target: &Target,
+        trace_header: Option<&str>,
     ) -> impl Future<Output = Result<Delivered, ForwardError>> + Send;
 }
 
@@ -92,10 +107,15 @@ impl AwsForwarder {
 }
 
 impl Forward for AwsForwarder {
-    async fn forward(&self, event: &WebhookEvent, target: &Target) -> Result<Delivered, ForwardError> {
+    async fn forward(
+        &self,
+        event: &WebhookEvent,
+        target: &Target,
+        trace_header: Option<&str>,
+    ) -> Result<Delivered, ForwardError> {
         match target {
-            Target::EventBus(bus) => self.eventbridge.put(event, bus).await,
-            Target::StateMachine(arn) => self.stepfunctions.start(event, arn).await,
+            Target::EventBus(bus) => self.eventbridge.put(event, bus, trace_header).await,
+            Target::StateMachine(arn) => self.stepfunctions.start(event, arn, trace_header).await,
         }
     }
 }

@@ -68,7 +68,12 @@ impl StepFunctionsForwarder {
 
     /// Starts (at most once per event) an execution of `state_machine_arn` whose input is the
     /// event's detail object.
-    pub async fn start(&self, event: &WebhookEvent, state_machine_arn: &str) -> Result<Delivered, ForwardError> {
+    pub async fn start(
+        &self,
+        event: &WebhookEvent,
+        state_machine_arn: &str,
+        trace_header: Option<&str>,
+    ) -> Result<Delivered, ForwardError> {
         let name = execution_name(&event.cache, &event.topic, event.topic_sequence_number, event.publish_timestamp);
         let requested_at = SystemTime::now();
         let result = self
@@ -77,16 +82,21 @@ impl StepFunctionsForwarder {
             .state_machine_arn(state_machine_arn)
             .name(&name)
             .input(event.detail_json())
+            .set_trace_header(trace_header.map(str::to_owned))
             .send()
             .await;
         match result {
             Ok(output) => {
                 let started = SystemTime::try_from(*output.start_date()).ok();
-                let duplicate = started.is_some_and(|s| s + DUPLICATE_MARGIN < requested_at);
-                Ok(Delivered::StepFunctions { execution_arn: output.execution_arn().to_owned(), duplicate })
+                let execution_arn = output.execution_arn().to_owned();
+                if started.is_some_and(|s| s + DUPLICATE_MARGIN < requested_at) {
+                    Ok(Delivered::AlreadyStarted { execution_arn })
+                } else {
+                    Ok(Delivered::StepFunctions { execution_arn })
+                }
             }
             Err(err) if err.code() == Some("ExecutionAlreadyExists") => {
-                Ok(Delivered::StepFunctions { execution_arn: execution_arn(state_machine_arn, &name), duplicate: true })
+                Ok(Delivered::AlreadyStarted { execution_arn: execution_arn(state_machine_arn, &name) })
             }
             Err(err) => Err(ForwardError::from_sdk(&err)),
         }

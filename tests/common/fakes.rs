@@ -1,6 +1,8 @@
-//! Small fakes behind the `Forward` and `KeepDeadLetter` ports, for handler tests without AWS.
+//! Small fakes behind the `Forward` and `KeepDeadLetter` ports, for handler tests without AWS,
+//! and a writer that keeps what is written (for the metrics).
 
-use std::sync::Mutex;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use momento_webhook_receiver::dead_letter::{DeadLetter, KeepDeadLetter};
@@ -11,22 +13,33 @@ use momento_webhook_receiver::routing::Target;
 #[derive(Default)]
 pub struct FakeForwarder {
     pub calls: Mutex<Vec<(WebhookEvent, Target)>>,
+    /// The trace header of each call, in order.
+    pub trace_headers: Mutex<Vec<Option<String>>>,
     pub fail_with: Option<ForwardError>,
     pub delay: Option<Duration>,
+    /// Answer starts of state machines as Step Functions does for a second start of an event.
+    pub duplicate: bool,
 }
 
 impl Forward for FakeForwarder {
-    async fn forward(&self, event: &WebhookEvent, target: &Target) -> Result<Delivered, ForwardError> {
+    async fn forward(
+        &self,
+        event: &WebhookEvent,
+        target: &Target,
+        trace_header: Option<&str>,
+    ) -> Result<Delivered, ForwardError> {
         self.calls.lock().unwrap().push((event.clone(), target.clone()));
+        self.trace_headers.lock().unwrap().push(trace_header.map(str::to_owned));
         if let Some(delay) = self.delay {
             tokio::time::sleep(delay).await;
         }
         match (&self.fail_with, target) {
             (Some(error), _) => Err(error.clone()),
             (None, Target::EventBus(_)) => Ok(Delivered::EventBridge { event_id: "evt-1".into() }),
-            (None, Target::StateMachine(arn)) => {
-                Ok(Delivered::StepFunctions { execution_arn: format!("{arn}:run"), duplicate: false })
+            (None, Target::StateMachine(arn)) if self.duplicate => {
+                Ok(Delivered::AlreadyStarted { execution_arn: format!("{arn}:run") })
             }
+            (None, Target::StateMachine(arn)) => Ok(Delivered::StepFunctions { execution_arn: format!("{arn}:run") }),
         }
     }
 }
@@ -43,6 +56,28 @@ impl KeepDeadLetter for FakeDeadLetters {
             return Err(ForwardError::new("AccessDenied", "not allowed"));
         }
         self.kept.lock().unwrap().push((letter.clone(), cache.into(), topic.into()));
+        Ok(())
+    }
+}
+
+/// A `Write` whose bytes can be read back while the writer is owned elsewhere.
+#[derive(Clone, Default)]
+pub struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    /// Everything written so far, as lines.
+    pub fn lines(&self) -> Vec<String> {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap().lines().map(str::to_owned).collect()
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }

@@ -3,7 +3,10 @@
 #![allow(dead_code, unused_imports)] // each test crate uses a different subset
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
+pub mod aws_stub;
+pub mod emf;
 pub mod fakes;
+pub mod function;
 pub mod runtime_api;
 pub mod silent_endpoint;
 
@@ -19,7 +22,7 @@ use momento_webhook_receiver::clients;
 use momento_webhook_receiver::dead_letter::SqsDeadLetterQueue;
 use momento_webhook_receiver::forward::AwsForwarder;
 use momento_webhook_receiver::function_url::request_event;
-use momento_webhook_receiver::http_handler::Receiver;
+use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::RoutingTable;
 use momento_webhook_receiver::signature::SecretSet;
 use momento_webhook_receiver::signature::SigningSecret;
@@ -104,14 +107,12 @@ pub fn aws_receiver(
     routes: RoutingTable,
     dead_letter_queue: Option<&str>,
 ) -> Receiver<AwsForwarder, SqsDeadLetterQueue> {
-    Receiver {
-        signatures: SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
-        max_event_age_ms: Some(60_000),
+    Receiver::new(
+        SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
         routes,
-        forwarder: clients::forwarder(sdk, source),
-        dead_letters: dead_letter_queue.map(|url| SqsDeadLetterQueue::new(clients::dead_letter_sqs(sdk), url)),
-        delivery_budget: clients::DELIVERY_BUDGET,
-    }
+        clients::forwarder(sdk, source),
+        dead_letter_queue.map(|url| SqsDeadLetterQueue::new(clients::dead_letter_sqs(sdk), url)),
+    )
 }
 
 pub async fn moto_sdk_config() -> SdkConfig {

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 #[derive(Default)]
 struct State {
-    pending: VecDeque<(String, String)>,
+    /// (request id, event, X-Ray trace header)
+    pending: VecDeque<(String, String, String)>,
     responses: HashMap<String, Result<Value, String>>,
     init_error: Option<String>,
     first_poll: Option<Instant>,
@@ -42,11 +43,17 @@ impl RuntimeApi {
 
     /// Queues `event` and waits for the function's answer (`Err` for an invocation error).
     pub fn invoke(&self, event: &Value, timeout: Duration) -> Result<Value, String> {
+        self.invoke_traced(event, "Root=1-00000000-000000000000000000000000", timeout)
+    }
+
+    /// [`Self::invoke`] with `trace_header` as the invocation's X-Ray trace header, as Lambda
+    /// passes it in `Lambda-Runtime-Trace-Id`.
+    pub fn invoke_traced(&self, event: &Value, trace_header: &str, timeout: Duration) -> Result<Value, String> {
         let (lock, cond) = &*self.shared;
         let mut state = lock.lock().unwrap();
         state.next_id += 1;
         let id = format!("req-{}", state.next_id);
-        state.pending.push_back((id.clone(), event.to_string()));
+        state.pending.push_back((id.clone(), event.to_string(), trace_header.to_owned()));
         cond.notify_all();
         let deadline = Instant::now() + timeout;
         loop {
@@ -106,13 +113,13 @@ fn serve(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
             state.first_poll.get_or_insert_with(Instant::now);
             cond.notify_all();
             let mut state = cond.wait_while(state, |s| s.pending.is_empty()).unwrap();
-            let (id, event) = state.pending.pop_front().unwrap();
+            let (id, event, trace) = state.pending.pop_front().unwrap();
             let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() + 30_000;
             format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {id}\r\n\
                  lambda-runtime-deadline-ms: {deadline}\r\n\
                  lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:test\r\n\
-                 lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000\r\n\
+                 lambda-runtime-trace-id: {trace}\r\n\
                  content-length: {}\r\n\r\n{event}",
                 event.len()
             )

@@ -1,0 +1,215 @@
+//! CloudWatch metrics for every request, in the Embedded Metric Format (EMF): one JSON line per
+//! request on standard output, from which CloudWatch Logs extracts the metrics. No
+//! `PutMetricData`: nothing on the request's network path and nothing at cold start but
+//! building the formatter. Formatting is AWS's `metrique` EMF writer.
+//!
+//! Every document carries the dimension `FunctionName`, so several stacks can share a namespace.
+//! On top of it, bounded dimensions only: `Reason` on refused and lost requests, `Target` on
+//! routed ones, and `Cache` + `Topic` only when the operator opts in (topic names are unbounded,
+//! and every distinct value is a billed custom metric).
+//!
+//! Not here: which outcome a request had ([`crate::outcome`]).
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use metrique_writer::core::config::EntryDimensions;
+use metrique_writer::format::Format;
+use metrique_writer::unit::AsCount;
+use metrique_writer::{Entry, EntryWriter};
+use metrique_writer_format_emf::Emf;
+
+use crate::outcome::{EventKey, Outcome, Tally};
+
+/// The namespace when `METRICS_NAMESPACE` is not set.
+pub const DEFAULT_NAMESPACE: &str = "MomentoWebhooks";
+
+/// The dimension on every metric.
+pub const FUNCTION_NAME: &str = "FunctionName";
+/// The dimension of `Rejected` and `Lost` (and of `Received` and `HandlerDuration` for those).
+pub const REASON: &str = "Reason";
+/// The dimension of routed outcomes: `eventbridge` or `stepfunctions`.
+pub const TARGET: &str = "Target";
+/// Opt-in dimensions (`METRICS_CACHE_TOPIC_DIMENSIONS=true`).
+pub const CACHE: &str = "Cache";
+pub const TOPIC: &str = "Topic";
+
+/// Every metric the function emits, with its CloudWatch unit.
+pub const METRICS: [(&str, &str); 10] = [
+    ("Received", "Count"),
+    ("Delivered", "Count"),
+    ("Duplicate", "Count"),
+    ("Ignored", "Count"),
+    ("Rejected", "Count"),
+    ("DeadLettered", "Count"),
+    ("Lost", "Count"),
+    ("SecretRefreshed", "Count"),
+    ("DeliveryLatency", "Milliseconds"),
+    ("HandlerDuration", "Milliseconds"),
+];
+
+/// What one request contributes to the metrics.
+#[derive(Debug)]
+pub struct RequestFacts<'a> {
+    pub outcome: &'a Outcome,
+    /// The event, once its body was parsed.
+    pub event: Option<&'a EventKey<'a>>,
+    /// A signature mismatch made the function re-read its signing secret.
+    pub secret_refreshed: bool,
+    /// From the event's `publish_timestamp` to its successful delivery.
+    pub delivery_latency: Option<Duration>,
+    pub handler_duration: Duration,
+}
+
+/// The EMF writer of one function instance, built once per cold start.
+pub struct Metrics {
+    function_name: String,
+    cache_topic_dimensions: bool,
+    output: Mutex<Output>,
+}
+
+struct Output {
+    emf: Emf,
+    /// Reused for every document, so a document reaches the writer in one `write_all`.
+    line: Vec<u8>,
+    writer: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("function_name", &self.function_name)
+            .field("cache_topic_dimensions", &self.cache_topic_dimensions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Metrics for `function_name` in `namespace`, written to `writer` (standard output in
+    /// Lambda; a buffer in tests).
+    pub fn new(
+        namespace: impl Into<String>,
+        function_name: impl Into<String>,
+        cache_topic_dimensions: bool,
+        writer: impl Write + Send + 'static,
+    ) -> Self {
+        let emf = Emf::builder(namespace.into(), vec![vec![FUNCTION_NAME.to_owned()]])
+            // A dimension set names only dimensions the document has (chosen per outcome below),
+            // so the formatter's own check is redundant.
+            .skip_all_validations(true)
+            .build();
+        Self {
+            function_name: function_name.into(),
+            cache_topic_dimensions,
+            output: Mutex::new(Output { emf, line: Vec::with_capacity(1024), writer: Box::new(writer) }),
+        }
+    }
+
+    /// Writes the metrics of one request. A failure to write is logged, never returned: metrics
+    /// must not change what Momento is told.
+    pub fn record(&self, facts: &RequestFacts<'_>) {
+        let entry = RequestEntry::new(&self.function_name, self.cache_topic_dimensions, facts);
+        let mut output = self.output.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Output { emf, line, writer } = &mut *output;
+        line.clear();
+        let written = emf
+            .format(&entry, line)
+            .map_err(|e| e.to_string())
+            .and_then(|()| writer.write_all(line).and_then(|()| writer.flush()).map_err(|e| e.to_string()));
+        if let Err(error) = written {
+            tracing::warn!(%error, "could not write the request's metrics");
+        }
+    }
+}
+
+/// The dimension sets of one document, beyond `FunctionName` (which the formatter adds to each):
+/// the plain set, plus `Reason`, `Target` and `Cache`+`Topic` where the request has them. Every
+/// set names only dimensions the document carries, as the EMF specification requires.
+fn dimension_sets(reason: bool, target: bool, cache_topic: bool) -> EntryDimensions {
+    const fn set(names: &'static [Cow<'static, str>]) -> Cow<'static, [Cow<'static, str>]> {
+        Cow::Borrowed(names)
+    }
+    const PLAIN: &[Cow<'static, str>] = &[];
+    const BY_REASON: &[Cow<'static, str>] = &[Cow::Borrowed(REASON)];
+    const BY_TARGET: &[Cow<'static, str>] = &[Cow::Borrowed(TARGET)];
+    const BY_CACHE_TOPIC: &[Cow<'static, str>] = &[Cow::Borrowed(CACHE), Cow::Borrowed(TOPIC)];
+    let mut sets = vec![set(PLAIN)];
+    if reason {
+        sets.push(set(BY_REASON));
+    }
+    if target {
+        sets.push(set(BY_TARGET));
+    }
+    if cache_topic {
+        sets.push(set(BY_CACHE_TOPIC));
+    }
+    EntryDimensions::new(Cow::Owned(sets))
+}
+
+/// One request as an EMF document.
+struct RequestEntry<'a> {
+    timestamp: SystemTime,
+    dimensions: EntryDimensions,
+    function_name: &'a str,
+    outcome: &'static str,
+    reason: Option<&'static str>,
+    target: Option<&'static str>,
+    /// Properties for Logs Insights; dimensions only when opted in.
+    cache: Option<&'a str>,
+    topic: Option<&'a str>,
+    sequence: Option<u64>,
+    tally: Tally,
+    secret_refreshed: bool,
+    delivery_latency: Option<Duration>,
+    handler_duration: Duration,
+}
+
+impl<'a> RequestEntry<'a> {
+    fn new(function_name: &'a str, cache_topic_dimensions: bool, facts: &'a RequestFacts<'a>) -> Self {
+        let reason = facts.outcome.reason();
+        let target = facts.outcome.target();
+        let cache_topic = cache_topic_dimensions && facts.event.is_some();
+        Self {
+            timestamp: SystemTime::now(),
+            dimensions: dimension_sets(reason.is_some(), target.is_some(), cache_topic),
+            function_name,
+            outcome: facts.outcome.code(),
+            reason,
+            target,
+            cache: facts.event.map(|e| e.cache),
+            topic: facts.event.map(|e| e.topic),
+            sequence: facts.event.map(|e| e.sequence),
+            tally: facts.outcome.tally(),
+            secret_refreshed: facts.secret_refreshed,
+            delivery_latency: facts.delivery_latency,
+            handler_duration: facts.handler_duration,
+        }
+    }
+}
+
+impl Entry for RequestEntry<'_> {
+    fn write<'b>(&'b self, writer: &mut impl EntryWriter<'b>) {
+        let one: AsCount<u64> = 1.into();
+        writer.timestamp(self.timestamp);
+        writer.config(&self.dimensions);
+        writer.value(FUNCTION_NAME, self.function_name);
+        writer.value("Outcome", self.outcome);
+        writer.value(REASON, &self.reason);
+        writer.value(TARGET, &self.target);
+        writer.value(CACHE, &self.cache);
+        writer.value(TOPIC, &self.topic);
+        // A string property: a number would be taken for a metric.
+        if let Some(sequence) = self.sequence {
+            writer.value("Sequence", &sequence.to_string());
+        }
+        writer.value("Received", &one);
+        writer.value(self.tally.metric(), &one);
+        if self.secret_refreshed {
+            writer.value("SecretRefreshed", &one);
+        }
+        writer.value("DeliveryLatency", &self.delivery_latency);
+        writer.value("HandlerDuration", &self.handler_duration);
+    }
+}

@@ -1,0 +1,86 @@
+//! The built `momento-webhook` binary, started as Lambda starts it (environment variables and a
+//! Runtime API on 127.0.0.1).
+//!
+//! `MOMENTO_WEBHOOK_BINARY` picks another build of it (the arm64 `bootstrap` of `make
+//! test-arm64`), and `MOMENTO_WEBHOOK_RUNNER` a command to run it with (`qemu-aarch64 -L
+//! /usr/aarch64-linux-gnu`), so the same tests cover what is deployed.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::runtime_api::{RuntimeApi, lambda_environment};
+use momento_webhook_receiver::function_url::request_event;
+
+/// The binary under test and how to run it.
+pub fn command() -> Command {
+    let binary = std::env::var("MOMENTO_WEBHOOK_BINARY")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_momento-webhook").to_owned());
+    match std::env::var("MOMENTO_WEBHOOK_RUNNER").ok().filter(|r| !r.trim().is_empty()) {
+        Some(runner) => {
+            let mut words = runner.split_whitespace();
+            let mut command = Command::new(words.next().unwrap_or_default());
+            command.args(words).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    }
+}
+
+/// A running function instance; killed when dropped.
+pub struct Function {
+    pub child: Child,
+    pub api: RuntimeApi,
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Function {
+    /// Starts the function with Lambda's environment plus `vars`.
+    pub fn start(vars: &[(&str, &str)]) -> Self {
+        let api = RuntimeApi::start();
+        let mut command = command();
+        command.env_clear().envs(lambda_environment(&api)).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        Self { child: command.spawn().unwrap(), api }
+    }
+
+    /// Sends a Function URL request and returns the status and JSON body of the answer.
+    pub fn invoke(&self, method: &str, body: &[u8], signature: Option<&str>) -> (u16, Value) {
+        self.invoke_traced(method, body, signature, "Root=1-00000000-000000000000000000000000")
+    }
+
+    /// [`Self::invoke`] with an X-Ray trace header on the invocation.
+    pub fn invoke_traced(&self, method: &str, body: &[u8], signature: Option<&str>, trace: &str) -> (u16, Value) {
+        let event = request_event(method, body, signature, false);
+        let response = self.api.invoke_traced(&event, trace, Duration::from_secs(30)).unwrap();
+        let status = response["statusCode"].as_u64().unwrap() as u16;
+        let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+        (status, body)
+    }
+
+    /// Stops the function and returns everything it printed (stdout: JSON log lines and EMF
+    /// documents, as Lambda collects them).
+    pub fn stop(mut self) -> Output {
+        let _ = self.child.kill();
+        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
+        child.wait_with_output().unwrap()
+    }
+
+    /// Waits for a function that must refuse to start; returns its exit code and stderr.
+    pub fn refused(mut self) -> (i32, String) {
+        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
+        let output = child.wait_with_output().unwrap();
+        (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
