@@ -237,7 +237,7 @@ fn main() {
         let receiver = Receiver::new(
             SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
             RoutingTable::single(Target::EventBus("default".into())),
-            clients::forwarder(&stalled, "Momento"),
+            clients::forwarder(&stalled, "Momento", &RoutingTable::single(Target::EventBus("default".into()))),
             Some(SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), dlq)),
         );
         let raw = body("cache", "stuck");

@@ -23,10 +23,11 @@ use crate::config::{Config, Signing};
 use crate::dead_letter::SqsDeadLetterQueue;
 use crate::forward::AwsForwarder;
 use crate::forward::eventbridge::EventBridgeForwarder;
-use crate::forward::stepfunctions::StepFunctionsForwarder;
+use crate::forward::stepfunctions::{StepFunctionsForwarder, arn_region};
 use crate::metrics::Metrics;
 pub use crate::receiver::DELIVERY_BUDGET;
 use crate::receiver::Receiver;
+use crate::routing::{RoutingTable, Target};
 use crate::signing_secrets::{DEFAULT_MIN_REFRESH_INTERVAL, RefreshingSecrets, SecretFetchError, SignatureCheck};
 
 /// Connection set-up to a regional endpoint takes tens of milliseconds; longer means trouble.
@@ -61,8 +62,11 @@ pub fn eventbridge(sdk: &SdkConfig) -> aws_sdk_eventbridge::Client {
     aws_sdk_eventbridge::Client::from_conf(config)
 }
 
-pub fn stepfunctions(sdk: &SdkConfig) -> aws_sdk_sfn::Client {
+/// A Step Functions client for `region` (the state machine's, which may differ from the
+/// function's own).
+pub fn stepfunctions(sdk: &SdkConfig, region: &str) -> aws_sdk_sfn::Client {
     let config = aws_sdk_sfn::config::Builder::from(sdk)
+        .region(aws_config::Region::new(region.to_owned()))
         .timeout_config(timeouts(DELIVERY_ATTEMPT_TIMEOUT, DELIVERY_BUDGET))
         .retry_config(retries())
         .build();
@@ -85,12 +89,23 @@ pub fn secretsmanager(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::from_conf(config)
 }
 
-/// The production forwarder for `config`.
-pub fn forwarder(sdk: &SdkConfig, event_source: &str) -> AwsForwarder {
-    AwsForwarder::new(
-        EventBridgeForwarder::new(eventbridge(sdk), event_source),
-        StepFunctionsForwarder::new(stepfunctions(sdk)),
-    )
+/// The production forwarder for `routes`: an EventBridge client if any route names a bus, and
+/// one Step Functions client per region of the state machines the routes name.
+pub fn forwarder(sdk: &SdkConfig, event_source: &str, routes: &RoutingTable) -> AwsForwarder {
+    let targets = || routes.routes().iter().map(|route| &route.target);
+    let eventbridge = targets()
+        .any(|target| matches!(target, Target::EventBus(_)))
+        .then(|| EventBridgeForwarder::new(eventbridge(sdk), event_source));
+    let mut regions: Vec<&str> = targets()
+        .filter_map(|target| match target {
+            Target::StateMachine(arn) => arn_region(arn),
+            Target::EventBus(_) => None,
+        })
+        .collect();
+    regions.sort_unstable();
+    regions.dedup();
+    let stepfunctions = regions.into_iter().map(|region| (region.to_owned(), stepfunctions(sdk, region))).collect();
+    AwsForwarder::new(eventbridge, StepFunctionsForwarder::new(stepfunctions))
 }
 
 /// The receiver the Lambda function runs: clients built and the secret read, once.
@@ -111,7 +126,7 @@ pub async fn receiver(
     Ok(Receiver::new(
         signatures,
         config.delivery.routes.clone(),
-        forwarder(sdk, &config.delivery.event_source),
+        forwarder(sdk, &config.delivery.event_source, &config.delivery.routes),
         dead_letters,
     )
     .with_max_event_age_ms(config.max_event_age_ms)

@@ -119,7 +119,7 @@ async fn an_endpoint_that_never_answers_leads_to_the_dead_letter_queue_within_th
     let r = Receiver::new(
         SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
         RoutingTable::single(Target::EventBus("default".into())),
-        clients::forwarder(&stalled, "Momento"),
+        clients::forwarder(&stalled, "Momento", &RoutingTable::single(Target::EventBus("default".into()))),
         Some(SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), &dlq)),
     );
     let (raw, request) = signed_json(&event_body("orders", "slow", 3, "x"));

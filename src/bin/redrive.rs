@@ -72,7 +72,7 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let forwarder = clients::forwarder(&sdk, &delivery.event_source);
+    let forwarder = clients::forwarder(&sdk, &delivery.event_source, &delivery.routes);
     if options.dry_run {
         eprintln!("dry run: nothing will be delivered or deleted");
     }

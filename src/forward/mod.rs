@@ -90,16 +90,17 @@ pub trait Forward: Send + Sync {
     ) -> impl Future<Output = Result<Delivered, ForwardError>> + Send;
 }
 
-/// The production adapter: EventBridge and Step Functions clients, built once per cold start.
-#[derive(Debug, Clone)]
+/// The production adapter: the SDK clients the routing table needs, built once per cold start
+/// (a deployment that only uses EventBridge builds no Step Functions client, and the reverse).
+#[derive(Debug, Clone, Default)]
 pub struct AwsForwarder {
-    eventbridge: eventbridge::EventBridgeForwarder,
+    eventbridge: Option<eventbridge::EventBridgeForwarder>,
     stepfunctions: stepfunctions::StepFunctionsForwarder,
 }
 
 impl AwsForwarder {
     pub fn new(
-        eventbridge: eventbridge::EventBridgeForwarder,
+        eventbridge: Option<eventbridge::EventBridgeForwarder>,
         stepfunctions: stepfunctions::StepFunctionsForwarder,
     ) -> Self {
         Self { eventbridge, stepfunctions }
@@ -113,9 +114,15 @@ impl Forward for AwsForwarder {
         target: &Target,
         trace_header: Option<&str>,
     ) -> Result<Delivered, ForwardError> {
-        match target {
-            Target::EventBus(bus) => self.eventbridge.put(event, bus, trace_header).await,
-            Target::StateMachine(arn) => self.stepfunctions.start(event, arn, trace_header).await,
+        match (target, &self.eventbridge) {
+            (Target::EventBus(bus), Some(eventbridge)) => eventbridge.put(event, bus, trace_header).await,
+            (Target::EventBus(bus), None) => Err(ForwardError::new(
+                "NoClient",
+                format!(
+                    "no EventBridge client was built for event bus {bus}: the routing table changed after start-up"
+                ),
+            )),
+            (Target::StateMachine(arn), _) => self.stepfunctions.start(event, arn, trace_header).await,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The Step Functions adapter: one `StartExecution` per event, named so that a second start of
 //! the same event cannot create a second execution.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_sfn::error::ProvideErrorMetadata;
@@ -55,15 +56,39 @@ pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
     format!("{}:{name}", state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
 }
 
-/// Owns the Step Functions client.
-#[derive(Debug, Clone)]
+/// Express executions have ARNs of the form `arn:<partition>:states:<region>:<account>:express:...`.
+/// Step Functions does not deduplicate them by name, so exactly-once starts hold only for
+/// standard workflows.
+pub fn is_express_execution(execution_arn: &str) -> bool {
+    execution_arn.split(':').nth(5) == Some("express")
+}
+
+/// The region in a state machine ARN (`arn:<partition>:states:<region>:...`).
+pub fn arn_region(state_machine_arn: &str) -> Option<&str> {
+    state_machine_arn.split(':').nth(3).filter(|region| !region.is_empty())
+}
+
+/// Owns one Step Functions client per region the routes name: a state machine in another region
+/// must be called at that region's endpoint.
+#[derive(Debug, Clone, Default)]
 pub struct StepFunctionsForwarder {
-    client: aws_sdk_sfn::Client,
+    clients: Vec<(String, aws_sdk_sfn::Client)>,
 }
 
 impl StepFunctionsForwarder {
-    pub fn new(client: aws_sdk_sfn::Client) -> Self {
-        Self { client }
+    /// `clients`: (region, client) pairs.
+    pub fn new(clients: Vec<(String, aws_sdk_sfn::Client)>) -> Self {
+        Self { clients }
+    }
+
+    fn client(&self, state_machine_arn: &str) -> Result<&aws_sdk_sfn::Client, ForwardError> {
+        let region = arn_region(state_machine_arn).unwrap_or_default();
+        self.clients.iter().find(|(r, _)| r == region).map(|(_, client)| client).ok_or_else(|| {
+            ForwardError::new(
+                "NoClient",
+                format!("no Step Functions client was built for region {region:?} of {state_machine_arn}"),
+            )
+        })
     }
 
     /// Starts (at most once per event) an execution of `state_machine_arn` whose input is the
@@ -77,7 +102,7 @@ impl StepFunctionsForwarder {
         let name = execution_name(&event.cache, &event.topic, event.topic_sequence_number, event.publish_timestamp);
         let requested_at = SystemTime::now();
         let result = self
-            .client
+            .client(state_machine_arn)?
             .start_execution()
             .state_machine_arn(state_machine_arn)
             .name(&name)
@@ -87,6 +112,9 @@ impl StepFunctionsForwarder {
             .await;
         match result {
             Ok(output) => {
+                if is_express_execution(output.execution_arn()) {
+                    warn_express_once(state_machine_arn);
+                }
                 let started = SystemTime::try_from(*output.start_date()).ok();
                 let execution_arn = output.execution_arn().to_owned();
                 if started.is_some_and(|s| s + DUPLICATE_MARGIN < requested_at) {
@@ -100,6 +128,18 @@ impl StepFunctionsForwarder {
             }
             Err(err) => Err(ForwardError::from_sdk(&err)),
         }
+    }
+}
+
+/// Said once per cold start: a replayed or redriven event can start an Express workflow twice.
+fn warn_express_once(state_machine_arn: &str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            state_machine_arn,
+            "this is an Express state machine: Step Functions does not deduplicate Express executions by name, \
+             so a replayed or redriven event can start it twice; use a Standard state machine for exactly-once starts"
+        );
     }
 }
 
@@ -167,6 +207,21 @@ mod tests {
         let names: std::collections::HashSet<String> =
             tuples.iter().map(|(c, t, s, p)| execution_name(c, t, *s, *p)).collect();
         assert_eq!(names.len(), tuples.len(), "{names:#?}");
+    }
+
+    #[test]
+    fn express_executions_are_told_apart_by_their_arn() {
+        assert!(is_express_execution("arn:aws:states:us-east-1:123456789012:express:m:n:0a1b-2c3d"));
+        assert!(!is_express_execution("arn:aws:states:us-east-1:123456789012:execution:m:express"));
+        assert!(!is_express_execution("express"));
+    }
+
+    #[test]
+    fn the_region_comes_from_the_arn() {
+        assert_eq!(arn_region("arn:aws:states:eu-west-1:123456789012:stateMachine:m"), Some("eu-west-1"));
+        assert_eq!(arn_region("arn:aws-cn:states:cn-north-1:1:stateMachine:m"), Some("cn-north-1"));
+        assert_eq!(arn_region("arn:aws:states::1:stateMachine:m"), None);
+        assert_eq!(arn_region("m"), None);
     }
 
     #[test]

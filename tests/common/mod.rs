@@ -107,10 +107,11 @@ pub fn aws_receiver(
     routes: RoutingTable,
     dead_letter_queue: Option<&str>,
 ) -> Receiver<AwsForwarder, SqsDeadLetterQueue> {
+    let forwarder = clients::forwarder(sdk, source, &routes);
     Receiver::new(
         SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
         routes,
-        clients::forwarder(sdk, source),
+        forwarder,
         dead_letter_queue.map(|url| SqsDeadLetterQueue::new(clients::dead_letter_sqs(sdk), url)),
     )
 }

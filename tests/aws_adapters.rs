@@ -1,0 +1,168 @@
+//! The AWS adapters against a scripted local endpoint, for the answers moto never gives: a
+//! `PutEvents` whose entry failed inside a 200, Step Functions' answers for duplicates and
+//! Express workflows, and a state machine in another region.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::aws_stub::{AwsStub, Recorded};
+use common::*;
+use momento_webhook_receiver::clients;
+use momento_webhook_receiver::event::WebhookEvent;
+use momento_webhook_receiver::forward::{Delivered, Forward, ForwardError};
+use momento_webhook_receiver::routing::{RoutingTable, Target};
+use serde_json::json;
+
+const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:fulfil";
+
+/// The same event every time (the adapters do not check freshness).
+fn event() -> WebhookEvent {
+    let mut body = event_body("orders", "checkout", 9, "x");
+    body["publish_timestamp"] = json!(1_795_651_200_000_i64);
+    WebhookEvent::parse(&serde_json::to_vec(&body).unwrap()).unwrap()
+}
+
+/// Sends one event to `target` through the production forwarder pointed at `aws`.
+async fn forward(aws: &AwsStub, target: Target) -> Result<Delivered, ForwardError> {
+    let sdk = sdk_config_for(&aws.endpoint).await;
+    let routes = RoutingTable::single(target.clone());
+    clients::forwarder(&sdk, "Momento", &routes).forward(&event(), &target, None).await
+}
+
+/// A stub whose first `failures` PutEvents answers fail the entry with `code`.
+fn failing_entries(failures: usize, code: &'static str) -> AwsStub {
+    let calls = Arc::new(AtomicUsize::new(0));
+    AwsStub::scripted(SECRET, move |request: &Recorded| {
+        let is_put = request.operation.ends_with(".PutEvents");
+        (is_put && calls.fetch_add(1, Ordering::SeqCst) < failures).then(|| {
+            (200, json!({"FailedEntryCount": 1, "Entries": [{"ErrorCode": code, "ErrorMessage": format!("{code} from the stub")}]}))
+        })
+    })
+}
+
+fn bus() -> Target {
+    Target::EventBus("bus".into())
+}
+
+#[tokio::test]
+async fn an_entry_failed_with_a_retryable_code_is_retried_until_it_is_accepted() {
+    for code in ["ThrottlingException", "InternalFailure", "InternalException"] {
+        let aws = failing_entries(2, code);
+        let delivered = forward(&aws, bus()).await;
+        assert!(matches!(delivered, Ok(Delivered::EventBridge { .. })), "{code}: {delivered:?}");
+        assert_eq!(aws.calls("PutEvents").len(), 3, "{code}: two failures, then success");
+    }
+}
+
+#[tokio::test]
+async fn an_entry_that_keeps_failing_is_tried_three_times_and_reported_with_its_code() {
+    let aws = failing_entries(usize::MAX, "ThrottlingException");
+    let error = forward(&aws, bus()).await.unwrap_err();
+    assert_eq!(error.code, "ThrottlingException");
+    assert_eq!(error.message, "ThrottlingException from the stub");
+    assert_eq!(aws.calls("PutEvents").len(), 3);
+}
+
+#[tokio::test]
+async fn an_entry_failed_with_another_code_is_not_retried() {
+    for code in ["AccessDeniedException", "ValidationException", "MalformedDetail"] {
+        let aws = failing_entries(usize::MAX, code);
+        let error = forward(&aws, bus()).await.unwrap_err();
+        assert_eq!(error.code, code);
+        assert_eq!(aws.calls("PutEvents").len(), 1, "{code}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_entry_count_without_an_error_code_is_still_a_failure() {
+    let aws = AwsStub::scripted(SECRET, |request: &Recorded| {
+        request
+            .operation
+            .ends_with(".PutEvents")
+            .then(|| (200, json!({"FailedEntryCount": 1, "Entries": [{"EventId": "looks-fine"}]})))
+    });
+    let error = forward(&aws, bus()).await.unwrap_err();
+    assert_eq!((error.code.as_str(), aws.calls("PutEvents").len()), ("FailedEntry", 1));
+    let aws = AwsStub::scripted(SECRET, |request: &Recorded| {
+        request.operation.ends_with(".PutEvents").then(|| (200, json!({"FailedEntryCount": 0, "Entries": []})))
+    });
+    assert_eq!(forward(&aws, bus()).await.unwrap_err().code, "FailedEntry", "no entry, no event id");
+}
+
+#[tokio::test]
+async fn a_second_start_of_the_same_event_is_a_duplicate_with_the_first_executions_arn() {
+    let aws = AwsStub::start(SECRET);
+    let first = forward(&aws, Target::StateMachine(MACHINE.into())).await.unwrap();
+    let Delivered::StepFunctions { execution_arn } = first else { panic!("{first:?}") };
+    let second = forward(&aws, Target::StateMachine(MACHINE.into())).await.unwrap();
+    assert_eq!(second, Delivered::AlreadyStarted { execution_arn });
+}
+
+#[tokio::test]
+async fn a_running_execution_returned_for_a_repeated_start_is_a_duplicate() {
+    // Step Functions answers a repeat of name and input on a running standard workflow with the
+    // original execution, whose start date is in the past.
+    let aws = AwsStub::scripted(SECRET, |request: &Recorded| {
+        request.operation.ends_with(".StartExecution").then(|| {
+            (200, json!({"executionArn": "arn:aws:states:us-east-1:123456789012:execution:fulfil:first", "startDate": 1_700_000_000.0}))
+        })
+    });
+    let delivered = forward(&aws, Target::StateMachine(MACHINE.into())).await.unwrap();
+    assert!(matches!(delivered, Delivered::AlreadyStarted { .. }), "{delivered:?}");
+}
+
+#[tokio::test]
+async fn an_express_workflow_start_is_delivered() {
+    let aws = AwsStub::scripted(SECRET, |request: &Recorded| {
+        request.operation.ends_with(".StartExecution").then(|| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+            (200, json!({"executionArn": "arn:aws:states:us-east-1:123456789012:express:fulfil:n:5f3c", "startDate": now}))
+        })
+    });
+    let delivered = forward(&aws, Target::StateMachine(MACHINE.into())).await.unwrap();
+    assert!(matches!(delivered, Delivered::StepFunctions { .. }), "{delivered:?}");
+}
+
+#[tokio::test]
+async fn a_state_machine_in_another_region_is_called_in_its_region() {
+    let aws = AwsStub::start(SECRET);
+    let elsewhere = "arn:aws:states:eu-west-1:123456789012:stateMachine:fulfil";
+    let sdk = sdk_config_for(&aws.endpoint).await; // the function's own region is us-east-1
+    let routes = RoutingTable::parse(&format!(
+        r#"[{{"cache": "orders", "target": {{"state_machine_arn": "{elsewhere}"}}}},
+            {{"cache": "local", "target": {{"state_machine_arn": "{MACHINE}"}}}}]"#
+    ))
+    .unwrap();
+    let forwarder = clients::forwarder(&sdk, "Momento", &routes);
+    forwarder.forward(&event(), &Target::StateMachine(elsewhere.into()), None).await.unwrap();
+    forwarder.forward(&event(), &Target::StateMachine(MACHINE.into()), None).await.unwrap();
+    let scopes: Vec<String> = aws
+        .calls("StartExecution")
+        .iter()
+        .map(|call| call.header("authorization").unwrap().split('/').nth(2).unwrap().to_owned())
+        .collect();
+    assert_eq!(scopes, ["eu-west-1", "us-east-1"], "SigV4 credential scope names the region");
+    // A region no route names has no client: an error, not a call to the wrong region.
+    let error = forwarder
+        .forward(&event(), &Target::StateMachine("arn:aws:states:ap-south-1:1:stateMachine:m".into()), None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "NoClient");
+}
+
+#[tokio::test]
+async fn a_bus_only_table_builds_no_step_functions_client_and_the_reverse() {
+    let aws = AwsStub::start(SECRET);
+    let sdk = sdk_config_for(&aws.endpoint).await;
+    let bus_only = clients::forwarder(&sdk, "Momento", &RoutingTable::single(bus()));
+    let error = bus_only.forward(&event(), &Target::StateMachine(MACHINE.into()), None).await.unwrap_err();
+    assert_eq!(error.code, "NoClient");
+    let machines_only =
+        clients::forwarder(&sdk, "Momento", &RoutingTable::single(Target::StateMachine(MACHINE.into())));
+    assert_eq!(machines_only.forward(&event(), &bus(), None).await.unwrap_err().code, "NoClient");
+    assert!(aws.recorded().is_empty());
+}
