@@ -11,6 +11,8 @@ VENV_DEPLOY := .venv-deploy
 ARCH ?= arm64
 # The event `make invoke` sends (its timestamps are refreshed and it is re-signed first).
 EVENT ?= events/valid-eventbridge.json
+# Where `make watch` serves the function.
+LOCAL_URL := http://127.0.0.1:9000/lambda-url/momento-webhook/
 # The documented test secret the files in events/ are signed with.
 TEST_SECRET := momento-webhook-test-secret
 # Offline template checks need a region and credentials, never real ones.
@@ -24,10 +26,11 @@ help:
 	@echo "make test     run the whole test suite (moto server started and stopped for you)"
 	@echo "make lint     cargo fmt --check, clippy -D warnings, cfn-lint and sam validate --lint"
 	@echo "make bench    cold-start and request-time benchmarks (figures as ratios)"
-	@echo "make build    cargo lambda build --release for ARCH=$(ARCH)"
+	@echo "make build    cargo lambda build --release for ARCH=$(ARCH) (installs the Rust target if missing)"
+	@echo "make test-arm64  the binary's end-to-end tests against the arm64 build, under qemu-user"
 	@echo "make deploy   sam build + sam deploy (guided the first time)"
-	@echo "make watch    serve the function at http://127.0.0.1:9000/lambda-url/momento-webhook/"
-	@echo "make invoke   send EVENT=$(EVENT) to a running 'make watch'"
+	@echo "make watch    serve the function at $(LOCAL_URL) against a local AWS emulator"
+	@echo "make invoke   send EVENT=$(EVENT), re-dated and signed, to a running 'make watch'"
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +56,7 @@ template-check: $(VENV_DEPLOY)/.installed
 lint: template-check
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 
 .PHONY: demo
 demo: $(VENV)/.installed
@@ -64,32 +68,47 @@ bench: $(VENV)/.installed
 	cargo build --release --bins --examples
 	scripts/with-moto.sh cargo bench --bench cold_start
 
-.PHONY: build
-build: $(VENV)/.installed
+# The Rust standard library for arm64 (the default Lambda architecture), installed when missing.
+.PHONY: rust-target
+rust-target:
 	@if [ "$(ARCH)" = arm64 ] && ! rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$$'; then \
-	  echo "The arm64 standard library is missing: run 'rustup target add aarch64-unknown-linux-gnu'," >&2; \
-	  echo "or build for x86_64 with 'make build ARCH=x86_64' (and deploy with Architecture=x86_64)." >&2; \
-	  exit 1; fi
+	  echo "installing the arm64 Rust standard library (rustup target add aarch64-unknown-linux-gnu)" >&2; \
+	  rustup target add aarch64-unknown-linux-gnu || { \
+	    echo "Could not install it. Check that rustup can reach static.rust-lang.org, or build and deploy" >&2; \
+	    echo "for x86_64 instead: 'make build ARCH=x86_64', 'make deploy ARCH=x86_64'." >&2; exit 1; }; fi
+
+.PHONY: build
+build: $(VENV)/.installed rust-target
 	cargo lambda build --release --$(subst x86_64,x86-64,$(ARCH)) --bin momento-webhook
 
-.PHONY: deploy
-deploy: $(VENV)/.installed $(VENV_DEPLOY)/.installed
-	$(VENV_DEPLOY)/bin/sam build --parameter-overrides Architecture=$(ARCH)
-	@if grep -q '^stack_name' samconfig.toml 2>/dev/null; then \
-	  $(VENV_DEPLOY)/bin/sam deploy; \
-	else \
-	  echo "First deploy: answer the Architecture prompt with $(ARCH), the architecture just built."; \
-	  $(VENV_DEPLOY)/bin/sam deploy --guided; fi
+# The end-to-end tests of the binary, run against the arm64 build under qemu-user: the binary
+# that is deployed, not only the one the tests were compiled with.
+ARM64_BOOTSTRAP := $(or $(CARGO_TARGET_DIR),target)/lambda/momento-webhook/bootstrap
+.PHONY: test-arm64
+test-arm64: $(VENV)/.installed
+	$(MAKE) build ARCH=arm64
+	scripts/ensure-qemu.sh
+	MOMENTO_WEBHOOK_BINARY=$(abspath $(ARM64_BOOTSTRAP)) MOMENTO_WEBHOOK_EXPECT_MACHINE=aarch64 \
+	  MOMENTO_WEBHOOK_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+	  scripts/with-moto.sh cargo test --test binary_e2e --test trace_propagation
 
+# Every `sam deploy` is given the architecture just built (see scripts/deploy.py).
+.PHONY: deploy
+deploy: $(VENV)/.installed $(VENV_DEPLOY)/.installed rust-target
+	$(VENV_DEPLOY)/bin/python scripts/deploy.py --architecture $(ARCH)
+
+# The function at a local Function URL, with moto as AWS (an event bus whose events are printed).
 .PHONY: watch
 watch: $(VENV)/.installed
-	MOMENTO_SIGNING_SECRET=$${MOMENTO_SIGNING_SECRET:-$(TEST_SECRET)} cargo lambda watch --bin momento-webhook
+	cargo build --bins
+	scripts/with-moto.sh $(VENV)/bin/python scripts/watch.py
 
+# Re-dates, signs and POSTs EVENT to `make watch`'s URL; says so when nothing answers.
 .PHONY: invoke
-invoke: $(VENV)/.installed
-	mkdir -p target
-	cargo run --quiet --bin sign -- --secret $${MOMENTO_SIGNING_SECRET:-$(TEST_SECRET)} --fresh --event $(EVENT) > target/invoke-event.json
-	cargo lambda invoke momento-webhook --data-file target/invoke-event.json
+invoke:
+	cargo build --quiet --bin webhook-ops
+	MOMENTO_SIGNING_SECRET=$${MOMENTO_SIGNING_SECRET:-$(TEST_SECRET)} \
+	  $(or $(CARGO_TARGET_DIR),target)/debug/webhook-ops smoke --url $(LOCAL_URL) --event $(EVENT) --timeout 15
 
 .PHONY: clean
 clean:

@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
-"""Checks on the CloudFormation that `template.yaml` expands to, beyond cfn-lint and
-`sam validate`: the promises the README makes about the deployed stack.
+"""Checks on what `template.yaml` deploys, beyond cfn-lint and `sam validate`: the promises the
+README makes about the stack, for every case of the parameter matrix in template_cases.py, and
+the command lines of `make deploy`. Part of `make test` and `make lint`.
 
-Runs the SAM translator offline (part of `make test` and `make lint`). Conditions stay
-unresolved in its output, so both branches of every `Fn::If` are checked.
+(`tests/template.rs` runs the function's own configuration parser and metrics over the same
+cases.)
 """
 
 import json
+import os
 import re
+import subprocess
 import sys
+import tempfile
 
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import deploy  # noqa: E402
+import template_cases  # noqa: E402
+from template_cases import ACCOUNT, REGION, Refused, resolve, source  # noqa: E402
 
-NAMING_PROPERTIES = {"Name", "QueueName", "FunctionName", "RoleName", "LogGroupName", "StateMachineName", "AlarmName"}
+NAMING_PROPERTIES = {"Name", "FunctionName", "RoleName", "LogGroupName", "StateMachineName", "AlarmName", "DashboardName"}
 failures = []
 
 
@@ -22,108 +28,147 @@ def check(condition, message):
         failures.append(message)
 
 
-class NoManagedPolicies:
-    def load(self):
-        return {}
+def expect_refused(parameters, because):
+    try:
+        resolve(parameters)
+    except Refused as refused:
+        check(because in str(refused), f"refused for the wrong reason: {refused} (wanted {because!r})")
+    else:
+        failures.append(f"{parameters} should be refused before deploying ({because})")
 
 
-def expand():
-    template = yaml_parse(open("template.yaml").read())
-    # The translator wants an S3 location; `sam build` fills in the real one.
-    template["Resources"]["WebhookFunction"]["Properties"]["CodeUri"] = "s3://bucket/key"
-    return template, transform(template, {"MomentoSigningSecret": "s"}, NoManagedPolicies())
+def check_case(case):
+    label = case["name"]
+    if case["refused"]:
+        return
+    env = case["environment"]
+    check("MOMENTO_SIGNING_SECRET" not in env, f"{label}: the secret itself must not be in the environment")
+    secret_arn = env.get("MOMENTO_SIGNING_SECRET_ID", "")
+    check(secret_arn.startswith("arn:aws:secretsmanager:"), f"{label}: MOMENTO_SIGNING_SECRET_ID must be a secret's ARN: {secret_arn!r}")
+    given = case["parameters"]["ExistingSigningSecretArn"]
+    check(not given or secret_arn == given, f"{label}: the existing secret must be used as given")
+    check(env.get("DEAD_LETTER_QUEUE_URL", "").endswith("/" + case["queue_name"]), f"{label}: DEAD_LETTER_QUEUE_URL must be the queue")
+
+    # The FIFO queue's name is valid for any stack name (SQS: 80 characters, .fifo included).
+    queue = case["queue_name"]
+    check(len(queue) <= 80 and re.fullmatch(r"[A-Za-z0-9_-]+\.fifo", queue), f"{label}: queue name {queue!r} ({len(queue)} characters) is invalid")
+    check({"DeadLetterQueue", "FunctionLogGroup"} <= set(case["retained"]), f"{label}: the dead-letter queue and the log group must be retained: {case['retained']}")
+
+    # Least privilege, on exactly the resources used.
+    statements = case["statements"]
+    for statement in statements:
+        for resource in statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]:
+            check(resource != "*" and not resource.endswith(":*"), f"{label}: {statement['Action']} is granted on {resource!r}")
+    starts = [s for s in statements if "states:StartExecution" in json.dumps(s["Action"])]
+    routes = json.loads(env["ROUTES"]) if "ROUTES" in env else []
+    machines = [r["target"]["state_machine_arn"] for r in routes if "state_machine_arn" in r["target"]]
+    if machines:
+        check(len(starts) == 1, f"{label}: one StartExecution statement expected: {starts}")
+        resource = starts[0]["Resource"] if starts else None
+        machine_account = machines[0].split(":")[4]
+        if machine_account == ACCOUNT:
+            check(resource == machines[0], f"{label}: StartExecution must be granted on the ARN given ({machines[0]}), not {resource!r}")
+        else:
+            # IAM refuses a resource that is not an ARN, so such a stack fails to deploy, with
+            # this sentence in the error, instead of deploying green and failing every start.
+            check(isinstance(resource, str) and not resource.startswith("arn:") and "another account" in resource,
+                  f"{label}: a state machine in another account must fail the deploy: {resource!r}")
+    else:
+        check(not starts, f"{label}: StartExecution granted without a state machine route")
+
+    # Alarms on everything that loses events, each telling someone when a topic is set.
+    watched = {(a["namespace"], a["metric"], a["dimensions"].get("Reason")) for a in case["alarms"]}
+    namespace = case["parameters"]["MetricsNamespace"]
+    for wanted in [("AWS/Lambda", "Url5xxCount", None), ("AWS/Lambda", "Throttles", None), ("AWS/Lambda", "Errors", None),
+                   ("AWS/SQS", "NumberOfMessagesSent", None), (namespace, "Rejected", "invalid_signature"),
+                   (namespace, "DeadLettered", None), (namespace, "Lost", None)]:
+        check(wanted in watched, f"{label}: no alarm on {wanted}")
+    topic = case["parameters"]["AlarmTopicArn"]
+    for name, actions in case["alarm_actions"].items():
+        check(actions == ([topic] if topic else []), f"{label}: alarm {name} notifies {actions}")
+    for alarm in case["alarms"]:
+        check(alarm["dimensions"].get("FunctionName", case["function_name"]) == case["function_name"],
+              f"{label}: alarm {alarm['name']} watches another function")
+    check(case["tracing"] == case["parameters"]["Tracing"], f"{label}: Tracing {case['tracing']} is not the parameter's")
+    reserved = int(case["parameters"]["ReservedConcurrency"])
+    got = case["reserved_concurrency"]
+    check((int(got) if got is not None else None) == (reserved or None), f"{label}: reserved concurrency {got!r}")
 
 
-def branches(value):
-    """Both outcomes of an `Fn::If` (recursively), without `AWS::NoValue`."""
-    if isinstance(value, dict) and "Fn::If" in value:
-        _, yes, no = value["Fn::If"]
-        return branches(yes) + branches(no)
-    if value == {"Ref": "AWS::NoValue"}:
-        return []
-    return [value]
-
-
-def resources_of(expanded, kind):
-    return {name: r for name, r in expanded["Resources"].items() if r["Type"] == kind}
-
-
-def literal_strings(value):
-    """Every plain string inside a property value, skipping intrinsic functions (Ref, Sub, ...)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict) and not any(k.startswith("Fn::") or k == "Ref" for k in value):
-        for v in value.values():
-            yield from literal_strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from literal_strings(v)
-
-
-def check_template():
+def check_expanded_defaults():
     label = "template.yaml"
-    source, expanded = expand()
-
-    # No plain-text secret anywhere but the NoEcho parameter and the secret resource.
-    check(source["Parameters"]["MomentoSigningSecret"].get("NoEcho") is True, f"{label}: signing secret parameter must be NoEcho")
-    function = expanded["Resources"]["WebhookFunction"]["Properties"]
-    variables = function["Environment"]["Variables"]
-    check("MOMENTO_SIGNING_SECRET" not in variables, f"{label}: the secret itself must not be in the environment")
-    check(variables.get("MOMENTO_SIGNING_SECRET_ID") == {"Ref": "SigningSecret"}, f"{label}: MOMENTO_SIGNING_SECRET_ID must be the secret's ARN")
-    check(variables.get("DEAD_LETTER_QUEUE_URL") == {"Ref": "DeadLetterQueue"}, f"{label}: DEAD_LETTER_QUEUE_URL must be the queue")
+    template = source()
+    check(template["Parameters"]["MomentoSigningSecret"].get("NoEcho") is True, f"{label}: the signing secret parameter must be NoEcho")
+    check(int(template["Parameters"]["ReservedConcurrency"]["Default"]) >= 21,
+          f"{label}: the default reservation must cover 5 deliveries/s x 4.2 s")
+    stack = resolve({"MomentoSigningSecret": "s"})
+    function = stack.resolved("WebhookFunction")["Properties"]
     check(function["Runtime"] == "provided.al2023" and function["Handler"] == "bootstrap", f"{label}: provided.al2023 + bootstrap")
+    check(function["Architectures"] == ["arm64"], f"{label}: arm64 by default")
     check(function.get("LoggingConfig", {}).get("LogFormat") == "JSON", f"{label}: JSON logs")
-
-    # Function URL: public, with both permissions new URLs need.
-    urls = resources_of(expanded, "AWS::Lambda::Url")
+    urls = stack.of_type("AWS::Lambda::Url")
     check(len(urls) == 1 and list(urls.values())[0]["Properties"]["AuthType"] == "NONE", f"{label}: one Function URL with AuthType NONE")
-    actions = {(p["Properties"]["Action"], json.dumps(p["Properties"].get("FunctionUrlAuthType")), json.dumps(p["Properties"].get("InvokedViaFunctionUrl")))
-               for p in resources_of(expanded, "AWS::Lambda::Permission").values()}
-    check(("lambda:InvokeFunctionUrl", '"NONE"', "null") in actions, f"{label}: lambda:InvokeFunctionUrl permission missing: {actions}")
-    check(("lambda:InvokeFunction", "null", "true") in actions, f"{label}: lambda:InvokeFunction (InvokedViaFunctionUrl) permission missing: {actions}")
-
-    # No hard-coded resource names: every name is derived (Ref/Sub/GetAtt) or left to CloudFormation.
-    for name, resource in expanded["Resources"].items():
+    actions = {(p["Properties"]["Action"], p["Properties"].get("FunctionUrlAuthType"), p["Properties"].get("InvokedViaFunctionUrl"))
+               for p in stack.of_type("AWS::Lambda::Permission").values()}
+    check(("lambda:InvokeFunctionUrl", "NONE", None) in actions, f"{label}: lambda:InvokeFunctionUrl permission missing: {actions}")
+    check(("lambda:InvokeFunction", None, True) in actions, f"{label}: lambda:InvokeFunction (InvokedViaFunctionUrl) permission missing: {actions}")
+    for name, resource in stack.resources.items():
         for prop in NAMING_PROPERTIES & set(resource.get("Properties", {})):
-            value = resource["Properties"][prop]
-            check(not isinstance(value, str), f"{label}: {name}.{prop} is hard-coded ({value!r})")
-
-    # Least privilege: every statement of the function role's inline policies names resources.
-    role = expanded["Resources"]["WebhookFunctionRole"]["Properties"]
-    policies = [p for entry in role.get("Policies", []) for p in branches(entry)]
-    for policy in policies:
-        document = policy["PolicyDocument"]
-        for statement in document.get("Statement", []) if isinstance(document, dict) else []:
-            resources = statement.get("Resource")
-            resources = resources if isinstance(resources, list) else [resources]
-            for resource in resources:
-                check(resource != "*" and not (isinstance(resource, str) and resource.endswith(":*")),
-                      f"{label}: policy {policy['PolicyName']} grants {statement.get('Action')} on {resource!r}")
-    conditional = [e["Fn::If"][0] for e in role.get("Policies", []) if isinstance(e, dict) and "Fn::If" in e]
-    check("states:StartExecution" in json.dumps(policies), f"{label}: no StartExecution permission for the state machine route")
-    check(conditional == ["HasStateMachine"], f"{label}: StartExecution must be granted only when there is a state machine: {conditional}")
-    check(isinstance(variables.get("ROUTES"), dict) and variables["ROUTES"].get("Fn::If", [None])[0] == "HasStateMachine",
-          f"{label}: ROUTES must be set only when there is a state machine")
-
-    # Unused resources: everything but alarms, permissions and the URL is referenced somewhere.
-    text = json.dumps(expanded)
-    for name, resource in expanded["Resources"].items():
-        if resource["Type"] in ("AWS::CloudWatch::Alarm", "AWS::Lambda::Permission", "AWS::Lambda::Url"):
-            continue
-        referenced = re.search(r'"Ref": "%s"|"%s\.|\["%s",|\$\{%s[.}]' % ((re.escape(name),) * 4), text)
-        check(referenced, f"{label}: resource {name} is not used")
-
-    queue = expanded["Resources"]["DeadLetterQueue"]["Properties"]
+            check(not isinstance(resource["Properties"][prop], str), f"{label}: {name}.{prop} is hard-coded")
+    queue = stack.resolved("DeadLetterQueue")["Properties"]
     check(queue.get("FifoQueue") is True and queue.get("SqsManagedSseEnabled") is True and queue.get("MessageRetentionPeriod"),
           f"{label}: dead-letter queue must be FIFO, encrypted, with retention set")
-    check(resources_of(expanded, "AWS::Logs::LogGroup") and all(
-        g["Properties"].get("RetentionInDays") for g in resources_of(expanded, "AWS::Logs::LogGroup").values()), f"{label}: log group retention")
+    text = json.dumps(stack.template)
+    for name, resource in stack.template["Resources"].items():
+        if resource["Type"] in ("AWS::CloudWatch::Alarm", "AWS::Lambda::Permission", "AWS::Lambda::Url", "AWS::CloudWatch::Dashboard"):
+            continue
+        check(re.search(r'"Ref": "%s"|"%s\.|\["%s",|\$\{%s[.}]' % ((re.escape(name),) * 4), text), f"{label}: resource {name} is not used")
+    # The name CloudFormation would generate without QueueName: too long for longer stacks.
+    generated = template_cases.Stack({"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": True}}}},
+                                     {}, "s" * 70).attribute("Q", "QueueName")
+    check(len(generated) > 80, "the generated-name model no longer shows the problem QueueName solves")
 
 
-check_template()
+def check_deploy_commands():
+    """Every `sam deploy` carries the architecture `sam build` used, whatever samconfig saved."""
+    out = subprocess.run(["make", "-n", "deploy", "ARCH=x86_64"], capture_output=True, text=True, check=True).stdout
+    check("scripts/deploy.py --architecture x86_64" in out, f"make deploy must go through scripts/deploy.py: {out}")
+    cases = [
+        ("", "arm64", True, []),
+        ('stack_name = "hooks"\nparameter_overrides = "Architecture=\\"arm64\\" EventBusName=\\"my bus\\""\n', "x86_64", False, ["EventBusName=my bus"]),
+        ('stack_name = "hooks"\nparameter_overrides = ["Architecture=x86_64", "CreateEventBus=true"]\n', "arm64", False, ["CreateEventBus=true"]),
+    ]
+    for saved, architecture, guided, kept in cases:
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write(f"version = 0.1\n[default.deploy.parameters]\n{saved}")
+        build, deploy_command = deploy.commands(architecture, f.name, "sam")
+        os.unlink(f.name)
+        check(build[:2] == ["sam", "build"] and f"Architecture={architecture}" in build, f"build: {build}")
+        check(("--guided" in deploy_command) == guided, f"deploy guided={guided}: {deploy_command}")
+        archs = [a for a in deploy_command if a.startswith("Architecture=")]
+        check(archs == [f"Architecture={architecture}"], f"deploy must pass exactly Architecture={architecture}: {deploy_command}")
+        for pair in kept:
+            check(pair in deploy_command, f"deploy must keep the saved {pair!r}: {deploy_command}")
 
-if failures:
-    print("template checks failed:", *failures, sep="\n  ", file=sys.stderr)
-    sys.exit(1)
-print("template checks passed: NoEcho secret read from Secrets Manager, public Function URL with both permissions, "
-      "no hard-coded names, IAM scoped to resources, every resource used, FIFO encrypted dead-letter queue")
+
+def main():
+    check_expanded_defaults()
+    check_deploy_commands()
+    expect_refused({}, "Set MomentoSigningSecret")
+    expect_refused({"StateMachineTopicPattern": "a\tb", "MomentoSigningSecret": "s"}, "AllowedPattern")
+    expect_refused({"StateMachineCachePattern": "**", "MomentoSigningSecret": "s"}, "AllowedPattern")
+    count = 0
+    for case in template_cases.cases():
+        check_case(template_cases.describe(*case))
+        count += 1
+    if failures:
+        print("template checks failed:", *failures, sep="\n  ", file=sys.stderr)
+        sys.exit(1)
+    print(f"template checks passed over {count} parameter cases: NoEcho or existing secret read from Secrets Manager, "
+          "public Function URL with both permissions, no hard-coded names, IAM on the exact resources (another account's "
+          "state machine fails the deploy), FIFO queue name within 80 characters for any stack name, queue and logs retained, "
+          "alarms on every way to lose an event, deploy commands carry the built architecture")
+
+
+if __name__ == "__main__":
+    main()

@@ -86,13 +86,19 @@ def setup():
     return target_queue, machine, dlq, routes
 
 
-def start_function(routes, dlq):
+def log_path(name):
+    return os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), name)
+
+
+def start_function(routes, dlq, port=None, bus="momento-demo", secret=SECRET, log_name="demo-watch.log"):
+    """`cargo lambda watch` serving the function at a Function URL on 127.0.0.1:port, with AWS at moto."""
     heading("Starting the function behind a Function URL emulator (cargo lambda watch)")
-    port = free_port()
-    env = dict(os.environ, **AWS_ENV,
-               MOMENTO_SIGNING_SECRET=SECRET, ROUTES=json.dumps(routes), DEAD_LETTER_QUEUE_URL=dlq,
-               EVENT_BUS_NAME="momento-demo", RUST_LOG=os.environ.get("RUST_LOG", "warn"))
-    log = open(os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "demo-watch.log"), "w")
+    port = port or free_port()
+    env = dict(os.environ, **AWS_ENV, MOMENTO_SIGNING_SECRET=secret, DEAD_LETTER_QUEUE_URL=dlq,
+               EVENT_BUS_NAME=bus, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+    if routes:
+        env["ROUTES"] = json.dumps(routes)
+    log = open(log_path(log_name), "w")
     # Own process group: stopping `watch` alone would leave the function process running.
     watch = subprocess.Popen(
         ["cargo", "lambda", "watch", "--bin", "momento-webhook", "--ignore-changes",
@@ -191,8 +197,8 @@ def redrive(target_queue, dlq, routes):
     events.put_rule(Name="audit-events", EventBusName="momento-demo-audit", EventPattern=json.dumps({"source": ["Momento"]}))
     events.put_targets(Rule="audit-events", EventBusName="momento-demo-audit", Targets=[{"Id": "queue", "Arn": target_arn}])
     env = dict(os.environ, **AWS_ENV, ROUTES=json.dumps(routes), EVENT_BUS_NAME="momento-demo")
-    command = ["cargo", "run", "--quiet", "--bin", "redrive", "--", "--queue-url", dlq]
-    print(f"  $ redrive --queue-url {dlq}")
+    command = ["cargo", "run", "--quiet", "--bin", "webhook-ops", "--", "redrive", "--queue-url", dlq]
+    print(f"  $ webhook-ops redrive --queue-url {dlq}")
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     for line in (result.stderr + result.stdout).splitlines():
         print(f"    {line}")
@@ -201,6 +207,34 @@ def redrive(target_queue, dlq, routes):
         print(f"  arrived after redrive: detail-type={e['detail-type']} text={e['detail']['text']!r}")
     left = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
     print(f"  messages left in the dead-letter queue: {left['Attributes']['ApproximateNumberOfMessages']}")
+
+
+def metrics_table(log_name="demo-watch.log"):
+    """What CloudWatch would show: the function's own EMF documents, counted per outcome."""
+    heading("Metrics the function emitted (CloudWatch Embedded Metric Format, from its own output)")
+    totals, reasons, latencies = {}, {}, []
+    with open(log_path(log_name)) as log:
+        for line in log:
+            start = line.find('{"_aws"')
+            if start < 0:
+                continue
+            document = json.loads(line[start:])
+            names = [m["Name"] for d in document["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+            for name in names:
+                if name not in ("DeliveryLatency", "HandlerDuration"):
+                    totals[name] = totals.get(name, 0) + document[name]
+            if "Reason" in document:
+                reasons[document["Reason"]] = reasons.get(document["Reason"], 0) + 1
+            if "DeliveryLatency" in document:
+                latencies.append(document["DeliveryLatency"])
+    namespace = "MomentoWebhooks"
+    print(f"  namespace {namespace}, dimension FunctionName (plus Reason / Target)")
+    for name in ["Received", "Delivered", "Duplicate", "Ignored", "Rejected", "DeadLettered", "Lost", "SecretRefreshed"]:
+        print(f"  {name:16} {totals.get(name, 0):>4}")
+    for reason, count in sorted(reasons.items()):
+        print(f"    Reason={reason:22} {count:>4}")
+    if latencies:
+        print(f"  DeliveryLatency  {len(latencies)} values, max {max(latencies):.0f} ms (publish to delivered)")
 
 
 def drain(queue_url):
@@ -224,6 +258,7 @@ def main():
     finally:
         os.killpg(watch.pid, signal.SIGTERM)
         watch.wait(timeout=30)
+    metrics_table()
     heading("Done")
     print("Every authentic event was delivered, started a workflow once, or was kept and redriven;")
     print("every forged, stale or malformed request was refused with a status and a reason.")

@@ -104,15 +104,15 @@ impl Config {
             },
         };
         let dead_letter_queue_url = non_empty(&lookup, DEAD_LETTER_QUEUE_URL);
-        if let Some(url) = &dead_letter_queue_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(ConfigError::Invalid {
-                    variable: DEAD_LETTER_QUEUE_URL,
-                    reason: format!(
-                        "{url:?} is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
-                    ),
-                });
-            }
+        if let Some(url) = &dead_letter_queue_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                variable: DEAD_LETTER_QUEUE_URL,
+                reason: format!(
+                    "{url:?} is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
+                ),
+            });
         }
         Ok(Self {
             signing,

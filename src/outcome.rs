@@ -209,10 +209,10 @@ impl Outcome {
             }),
             Self::Refused(refusal) => {
                 let mut body = json!({"error": refusal.code(), "message": refusal.to_string()});
-                if let Refusal::InvalidEvent(e) = refusal {
-                    if let Some(field) = e.field() {
-                        body["field"] = json!(field);
-                    }
+                if let Refusal::InvalidEvent(e) = refusal
+                    && let Some(field) = e.field()
+                {
+                    body["field"] = json!(field);
                 }
                 body
             }

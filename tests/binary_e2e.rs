@@ -16,6 +16,24 @@ fn refused_start(vars: &[(&str, &str)]) -> (i32, String) {
     Function::start(vars).refused()
 }
 
+/// `make test-arm64` sets `MOMENTO_WEBHOOK_EXPECT_MACHINE=aarch64`: make sure these tests really
+/// ran that build (ELF `e_machine` 183), not silently the host's.
+#[test]
+fn the_binary_under_test_is_built_for_the_architecture_asked_for() {
+    let binary =
+        std::env::var("MOMENTO_WEBHOOK_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_momento-webhook").into());
+    let header = std::fs::read(&binary).unwrap();
+    let machine = u16::from_le_bytes([header[18], header[19]]);
+    let expected = match std::env::var("MOMENTO_WEBHOOK_EXPECT_MACHINE").as_deref() {
+        Ok("aarch64") => 183,
+        Ok(other) => panic!("unknown machine {other}"),
+        Err(_) if cfg!(target_arch = "aarch64") => 183,
+        Err(_) => 62, // x86_64
+    };
+    assert_eq!(&header[..4], b"\x7fELF", "{binary}");
+    assert_eq!(machine, expected, "{binary}");
+}
+
 #[test]
 fn without_a_signing_secret_the_binary_refuses_to_start_naming_the_variable() {
     let (code, stderr) = refused_start(&[]);

@@ -18,7 +18,7 @@ use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use serde_json::Value;
 
-const REDRIVE: &str = env!("CARGO_BIN_EXE_redrive");
+const OPS: &str = env!("CARGO_BIN_EXE_webhook-ops");
 
 fn receiver(sdk: &SdkConfig, routes: RoutingTable, dlq: &str) -> Receiver<AwsForwarder, SqsDeadLetterQueue> {
     aws_receiver(sdk, "Momento", routes, Some(dlq))
@@ -31,7 +31,8 @@ struct Run {
 }
 
 fn redrive(args: &[&str], bus: &str) -> Run {
-    let output = Command::new(REDRIVE)
+    let output = Command::new(OPS)
+        .arg("redrive")
         .args(args)
         .env_clear()
         .envs([
@@ -144,7 +145,7 @@ async fn redrive_keeps_messages_it_cannot_read() {
 
 #[test]
 fn redrive_without_a_queue_explains_its_usage() {
-    let output = Command::new(REDRIVE).env_clear().output().unwrap();
+    let output = Command::new(OPS).arg("redrive").env_clear().output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--queue-url"));
 }

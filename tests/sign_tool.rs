@@ -1,4 +1,4 @@
-//! The `sign` tool the README offers for crafting test requests: its signatures are Momento's,
+//! `webhook-ops sign`, the tool the README offers for crafting test requests: its signatures are Momento's,
 //! and `--fresh --event` (what `make invoke` uses) yields a request the handler accepts now.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
@@ -16,10 +16,11 @@ use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::SecretSet;
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
 
-const SIGN: &str = env!("CARGO_BIN_EXE_sign");
+const OPS: &str = env!("CARGO_BIN_EXE_webhook-ops");
 
 fn sign(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
-    let mut child = Command::new(SIGN)
+    let mut child = Command::new(OPS)
+        .arg("sign")
         .args(args)
         .env_clear()
         .envs(env.iter().copied())

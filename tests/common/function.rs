@@ -6,6 +6,7 @@
 //! /usr/aarch64-linux-gnu`), so the same tests cover what is deployed.
 
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -33,7 +34,7 @@ pub fn command() -> Command {
 /// A running function instance; killed when dropped.
 pub struct Function {
     pub child: Child,
-    pub api: RuntimeApi,
+    pub api: Arc<RuntimeApi>,
 }
 
 impl Drop for Function {
@@ -52,7 +53,7 @@ impl Function {
         for (k, v) in vars {
             command.env(k, v);
         }
-        Self { child: command.spawn().unwrap(), api }
+        Self { child: command.spawn().unwrap(), api: Arc::new(api) }
     }
 
     /// Sends a Function URL request and returns the status and JSON body of the answer.
@@ -82,5 +83,12 @@ impl Function {
         let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
         let output = child.wait_with_output().unwrap();
         (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+impl Function {
+    /// A Function URL for this function (see [`super::function_url_front`]).
+    pub fn url(&self) -> String {
+        super::function_url_front::serve(Arc::clone(&self.api))
     }
 }

@@ -7,6 +7,7 @@ pub mod aws_stub;
 pub mod emf;
 pub mod fakes;
 pub mod function;
+pub mod function_url_front;
 pub mod runtime_api;
 pub mod silent_endpoint;
 

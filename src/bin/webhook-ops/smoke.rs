@@ -1,0 +1,295 @@
+//! `webhook-ops smoke`: is my webhook working? Signs a fresh test event exactly as Momento does,
+//! POSTs it to the webhook URL, and says in words what happened and what to do about it.
+//!
+//! The URL and the secret come from the stack's outputs (`WebhookUrl`, `SigningSecretArn`), or
+//! are given (`--url`, with `--secret-id` or `$MOMENTO_SIGNING_SECRET` for a local run).
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use clap::Args;
+use momento_webhook_receiver::config::MOMENTO_SIGNING_SECRET;
+use momento_webhook_receiver::event::unix_millis;
+use momento_webhook_receiver::function_url::MOMENTO_USER_AGENT;
+use momento_webhook_receiver::http_handler::SIGNATURE_HEADER;
+use momento_webhook_receiver::signature::SigningSecret;
+use serde_json::{Value, json};
+
+use crate::{Failure, StackArgs, aws, rotate, sign, stack};
+
+/// The test event's cache and topic by default: chosen so that no route of the stack's template
+/// sends them to a state machine unless its patterns take every topic (then smoke refuses
+/// without --allow-workflow).
+pub const DEFAULT_CACHE: &str = "momento-webhook-smoke";
+pub const DEFAULT_TOPIC: &str = "smoke-test";
+
+#[derive(Args, Debug)]
+pub struct SmokeArgs {
+    /// The webhook URL (default: the stack's WebhookUrl output).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The Secrets Manager secret holding the signing secret (default: the stack's
+    /// SigningSecretArn output; with --url and no --secret-id, $MOMENTO_SIGNING_SECRET).
+    #[arg(long, value_name = "ARN_OR_NAME")]
+    secret_id: Option<String>,
+    /// The test event's cache (pick one a route matches to try that route).
+    #[arg(long, default_value = DEFAULT_CACHE)]
+    cache: String,
+    /// The test event's topic.
+    #[arg(long, default_value = DEFAULT_TOPIC)]
+    topic: String,
+    /// Send this event file's body instead (a body, or a Function URL event from events/),
+    /// re-dated to now.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cache", "topic"])]
+    event: Option<PathBuf>,
+    /// Send the event even when the stack routes it to its state machine (it will run).
+    #[arg(long)]
+    allow_workflow: bool,
+    /// Give up waiting for an answer after this many seconds (Momento waits 5).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    timeout: u64,
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
+pub async fn run(args: SmokeArgs) -> Result<(), Failure> {
+    // A local run (--url with the secret in the environment) needs no AWS at all.
+    let env_secret = args.url.as_ref().and(std::env::var(MOMENTO_SIGNING_SECRET).ok()).filter(|s| !s.is_empty());
+    let needs_stack = args.url.is_none() || (args.secret_id.is_none() && env_secret.is_none());
+    let sdk = match needs_stack || args.secret_id.is_some() {
+        true => Some(aws::sdk_config(args.stack.region.as_deref()).await?),
+        false => None,
+    };
+    let stack = match (&sdk, needs_stack) {
+        (Some(sdk), true) => Some(stack::from_args(sdk, &args.stack, "pass --url and --secret-id").await?),
+        _ => None,
+    };
+    let url = match (&args.url, &stack) {
+        (Some(url), _) => url.clone(),
+        (None, Some(stack)) => stack.output("WebhookUrl")?.to_owned(),
+        (None, None) => return Err(Failure::usage("no URL: pass --url or --stack")),
+    };
+    let secret = match (&args.secret_id, env_secret, &stack, &sdk) {
+        (Some(id), _, _, Some(sdk)) => rotate::first_secret(sdk, id).await?,
+        (None, Some(list), _, _) => list.split(',').next().unwrap_or_default().trim().to_owned(),
+        (None, None, Some(stack), Some(sdk)) => rotate::first_secret(sdk, stack.output("SigningSecretArn")?).await?,
+        _ => {
+            return Err(Failure::usage(
+                "no signing secret: pass --secret-id, or set MOMENTO_SIGNING_SECRET with --url",
+            ));
+        }
+    };
+
+    let (body, cache, topic) = test_event(&args)?;
+    if let Some(stack) = &stack
+        && !args.allow_workflow
+        && stack.starts_workflow(&cache, &topic)
+    {
+        return Err(Failure::usage(format!(
+            "stack {} routes cache {cache:?} / topic {topic:?} to its state machine, so this test would start a real \
+                 workflow; choose --cache/--topic its patterns do not match, or pass --allow-workflow",
+            stack.name
+        )));
+    }
+    let signature = SigningSecret::new(&secret).sign(&body);
+    eprintln!("sending a signed test event (cache {cache:?}, topic {topic:?}) to {url}");
+    let answer = post(&url, &body, &signature, Duration::from_secs(args.timeout));
+    let verdict = verdict(&url, answer, args.timeout);
+    println!("{}", verdict.text);
+    if verdict.delivered { Ok(()) } else { Err(Failure::not_done("the test event was not delivered")) }
+}
+
+/// The body to send, with its cache and topic.
+fn test_event(args: &SmokeArgs) -> Result<(Vec<u8>, String, String), Failure> {
+    if let Some(path) = &args.event {
+        let input = std::fs::read(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        let body = match serde_json::from_slice::<Value>(&input) {
+            Ok(event) if event.get("requestContext").is_some() => {
+                sign::body_of_event(&event).map_err(Failure::usage)?.0
+            }
+            _ => input,
+        };
+        let body = sign::refreshed(&body).map_err(Failure::usage)?;
+        let value: Value = serde_json::from_slice(&body).map_err(|e| Failure::usage(e.to_string()))?;
+        let field = |name: &str| value[name].as_str().unwrap_or_default().to_owned();
+        return Ok((body, field("cache"), field("topic")));
+    }
+    let now = unix_millis(SystemTime::now());
+    let body = json!({
+        "cache": args.cache,
+        "topic": args.topic,
+        "event_timestamp": now,
+        "publish_timestamp": now,
+        // Unique per run, so that a state machine target never takes it for a duplicate.
+        "topic_sequence_number": u64::try_from(now).unwrap_or_default(),
+        "token_id": "",
+        "text": json!({"smoke_test": true, "sent_by": "webhook-ops smoke"}).to_string(),
+    });
+    Ok((body.to_string().into_bytes(), args.cache.clone(), args.topic.clone()))
+}
+
+/// What came back: a status and body, or why nothing did.
+type Answer = Result<(u16, String), String>;
+
+fn post(url: &str, body: &[u8], signature: &str, timeout: Duration) -> Answer {
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
+    let mut response = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .header("user-agent", MOMENTO_USER_AGENT)
+        .header(SIGNATURE_HEADER, signature)
+        .send(body)
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
+    Ok((status, text))
+}
+
+/// What the answer means, in words.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub delivered: bool,
+    pub text: String,
+}
+
+fn verdict(url: &str, answer: Answer, timeout: u64) -> Verdict {
+    let (status, text) = match answer {
+        Ok(answer) => answer,
+        Err(error) if error.to_lowercase().contains("timeout") || error.to_lowercase().contains("timed out") => {
+            return Verdict::not(format!(
+                "NO ANSWER within {timeout} s from {url} ({error}). Momento gives up after 5 s and loses the event. \
+                 Check the URL (the stack's WebhookUrl output), and for a local URL that `make watch` is running."
+            ));
+        }
+        Err(error) => {
+            return Verdict::not(format!(
+                "NO ANSWER from {url}: {error}. Check the URL (the stack's WebhookUrl output); for a local URL, start `make watch`."
+            ));
+        }
+    };
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default();
+    let message = field("message");
+    match (status, field("status"), field("error")) {
+        (200, "delivered", _) => {
+            let receipt = match field("target") {
+                "stepfunctions" => format!("started execution {}", field("execution_arn")),
+                _ => format!("put on the event bus as event {}", field("event_id")),
+            };
+            Verdict { delivered: true, text: format!("DELIVERED: {receipt}.") }
+        }
+        (200, "duplicate", _) => Verdict {
+            delivered: true,
+            text: format!("DELIVERED (a duplicate: execution {} had already started).", field("execution_arn")),
+        },
+        (200, "ignored", _) => Verdict::not(
+            "IGNORED: the webhook answered 200 but no route matches this cache and topic, so nothing was delivered. \
+             Pass --cache/--topic that a route matches (ROUTES, or the stack's state machine patterns)."
+                .to_owned(),
+        ),
+        (202, "dead_lettered", _) => Verdict::not(format!(
+            "DEAD-LETTERED: {} refused the event with {}; it is safe in the dead-letter queue. {} Then run \
+             `webhook-ops redrive`.",
+            field("target"),
+            field("error"),
+            fix_for(field("error"))
+        )),
+        (401, _, "invalid_signature") => Verdict::not(format!(
+            "REFUSED (invalid_signature): the function's signing secret is not the one this test used. After a \
+             rotation in Momento, store the new secret with `webhook-ops rotate`; the function re-reads it within 10 s. \
+             ({message})"
+        )),
+        (401, _, code) => Verdict::not(format!("REFUSED ({code}): {message}")),
+        (403, _, "stale_event") => Verdict::not(format!(
+            "REFUSED (stale_event): this machine's clock and the function's differ by more than the freshness window; \
+             fix the clock here (Lambda's is right). ({message})"
+        )),
+        (502 | 503, _, code) => Verdict::not(format!(
+            "LOST ({code}): {} answered {} and the event could not be kept; Momento would have lost it. {message}",
+            field("target"),
+            field("aws_error_code")
+        )),
+        (_, _, code) if !code.is_empty() => Verdict::not(format!("REFUSED ({code}, HTTP {status}): {message}")),
+        (403, _, _) => Verdict::not(format!(
+            "REFUSED by the Function URL itself (HTTP 403 {text}): the URL's AuthType is not NONE, or this is not the \
+             webhook's URL."
+        )),
+        _ => Verdict::not(format!(
+            "UNEXPECTED ANSWER (HTTP {status}): {text}. Is {url} the webhook's Function URL (the stack's WebhookUrl output)?"
+        )),
+    }
+}
+
+impl Verdict {
+    fn not(text: String) -> Self {
+        Self { delivered: false, text }
+    }
+}
+
+/// What usually fixes a delivery failure with this AWS error code.
+fn fix_for(code: &str) -> &'static str {
+    match code {
+        "ResourceNotFoundException" => "The event bus does not exist: create it, or fix EventBusName.",
+        "StateMachineDoesNotExist" => "The state machine does not exist: create it, or fix StateMachineArn.",
+        "AccessDeniedException" | "AccessDenied" => {
+            "The function's role may not send there: check that the bus or state machine is the one the stack grants."
+        }
+        "ThrottlingException" => "The target is throttling: raise its quota, or wait.",
+        "Timeout" | "DispatchFailure" => {
+            "The target did not answer in time: check the service's health in this region."
+        }
+        _ => "Read the error in the function's log.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: Value) -> Verdict {
+        verdict("https://x.lambda-url.us-east-1.on.aws/", Ok((status, body.to_string())), 10)
+    }
+
+    #[test]
+    fn only_deliveries_count_as_delivered() {
+        let delivered = answer(200, json!({"status": "delivered", "target": "eventbridge", "event_id": "e-1"}));
+        assert!(delivered.delivered && delivered.text.contains("e-1"), "{delivered:?}");
+        let started = answer(200, json!({"status": "delivered", "target": "stepfunctions", "execution_arn": "arn:x"}));
+        assert!(started.delivered && started.text.contains("arn:x"), "{started:?}");
+        assert!(answer(200, json!({"status": "duplicate", "execution_arn": "arn:x"})).delivered);
+        for (status, body) in [
+            (200, json!({"status": "ignored"})),
+            (202, json!({"status": "dead_lettered", "target": "eventbridge", "error": "ResourceNotFoundException"})),
+            (401, json!({"error": "invalid_signature", "message": "m"})),
+            (403, json!({"error": "stale_event", "message": "m"})),
+            (502, json!({"error": "delivery_failed", "aws_error_code": "Timeout"})),
+            (403, json!({"Message": "Forbidden"})),
+            (404, json!(null)),
+        ] {
+            assert!(!answer(status, body.clone()).delivered, "{status} {body}");
+        }
+    }
+
+    #[test]
+    fn each_failure_says_what_to_do() {
+        let cases = [
+            (answer(200, json!({"status": "ignored"})), "--cache/--topic"),
+            (
+                answer(
+                    202,
+                    json!({"status": "dead_lettered", "target": "eventbridge", "error": "ResourceNotFoundException"}),
+                ),
+                "event bus does not exist",
+            ),
+            (answer(401, json!({"error": "invalid_signature", "message": "m"})), "webhook-ops rotate"),
+            (answer(403, json!({"error": "stale_event", "message": "m"})), "clock"),
+            (answer(403, json!({"Message": "Forbidden"})), "AuthType"),
+            (verdict("http://127.0.0.1:9/", Err("Connection refused".into()), 10), "make watch"),
+            (verdict("http://127.0.0.1:9/", Err("timeout: global".into()), 3), "within 3 s"),
+        ];
+        for (verdict, hint) in cases {
+            assert!(verdict.text.contains(hint), "{hint}: {}", verdict.text);
+        }
+    }
+}

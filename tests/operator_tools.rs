@@ -1,0 +1,256 @@
+//! `webhook-ops smoke` and `webhook-ops rotate` end to end: the built function behind a local
+//! Function URL, with moto as AWS (Secrets Manager, EventBridge, SQS, CloudFormation for the
+//! stack lookup), driven as an operator would drive them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use common::function::Function;
+use common::*;
+use serde_json::{Value, json};
+
+const OPS: &str = env!("CARGO_BIN_EXE_webhook-ops");
+
+/// Runs `webhook-ops` with moto as AWS and `stdin` on its standard input.
+fn ops(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(OPS)
+        .args(args)
+        .env_clear()
+        .envs([
+            ("AWS_ENDPOINT_URL", moto_endpoint().as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
+    (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into(), String::from_utf8_lossy(&stderr).into())
+}
+
+async fn secret(sdk: &SdkConfig, value: &str) -> String {
+    let name = unique("signing-secret");
+    aws_sdk_secretsmanager::Client::new(sdk).create_secret().name(&name).secret_string(value).send().await.unwrap();
+    name
+}
+
+async fn secret_value(sdk: &SdkConfig, name: &str) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    client.get_secret_value().secret_id(name).send().await.unwrap().secret_string().unwrap().to_owned()
+}
+
+/// The function as deployed: secret from Secrets Manager, events to `bus`, AWS = moto.
+fn function(secret_id: &str, bus: &str, extra: &[(&str, &str)]) -> Function {
+    let moto = moto_endpoint();
+    let mut vars =
+        vec![("MOMENTO_SIGNING_SECRET_ID", secret_id), ("EVENT_BUS_NAME", bus), ("AWS_ENDPOINT_URL", moto.as_str())];
+    vars.extend_from_slice(extra);
+    Function::start(&vars)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smoke_reports_a_delivery_with_its_event_id() {
+    let sdk = moto_sdk_config().await;
+    let bus = unique("smoke-bus");
+    let queue = bus_with_queue(&sdk, &bus, "Momento").await;
+    let secret_id = secret(&sdk, "the-real-secret,previous").await;
+    let f = function(&secret_id, &bus, &[]);
+    let url = f.url();
+    let (code, stdout, stderr) =
+        tokio::task::block_in_place(|| ops(&["smoke", "--url", &url, "--secret-id", &secret_id], ""));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("DELIVERED: put on the event bus as event "), "{stdout}");
+    let messages = drain(&sdk, &queue).await;
+    assert_eq!(messages.len(), 1);
+    let delivered: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(delivered["detail"]["cache"], "momento-webhook-smoke");
+    assert_eq!(delivered["detail"]["text_json"]["smoke_test"], true);
+    assert!(stdout.contains(delivered["id"].as_str().unwrap()), "the event id is shown: {stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smoke_explains_a_secret_mismatch_a_dead_letter_and_silence() {
+    let sdk = moto_sdk_config().await;
+    let secret_id = secret(&sdk, "function-secret").await;
+    let stale_copy = secret(&sdk, "rotated-in-momento-but-not-here").await;
+    let dlq = create_queue(&sdk, &unique("smoke-dlq")).await;
+    let f = function(&secret_id, &unique("missing-bus"), &[("DEAD_LETTER_QUEUE_URL", &dlq)]);
+    let url = f.url();
+
+    let (code, stdout, _) =
+        tokio::task::block_in_place(|| ops(&["smoke", "--url", &url, "--secret-id", &stale_copy], ""));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("REFUSED (invalid_signature)") && stdout.contains("webhook-ops rotate"), "{stdout}");
+
+    let (code, stdout, _) =
+        tokio::task::block_in_place(|| ops(&["smoke", "--url", &url, "--secret-id", &secret_id], ""));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("DEAD-LETTERED") && stdout.contains("ResourceNotFoundException"), "{stdout}");
+    assert!(stdout.contains("event bus does not exist") && stdout.contains("redrive"), "{stdout}");
+    assert_eq!(queue_depth(&sdk, &dlq).await, 1);
+
+    let silent = silent_endpoint();
+    let started = Instant::now();
+    let (code, stdout, _) = tokio::task::block_in_place(|| {
+        ops(&["smoke", "--url", &silent, "--secret-id", &secret_id, "--timeout", "1"], "")
+    });
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.starts_with("NO ANSWER within 1 s"), "{stdout}");
+    assert!(started.elapsed() < Duration::from_secs(20), "it gave up");
+
+    let (code, stdout, _) =
+        tokio::task::block_in_place(|| ops(&["smoke", "--url", "http://127.0.0.1:9/", "--secret-id", &secret_id], ""));
+    assert_eq!(code, 1);
+    assert!(stdout.starts_with("NO ANSWER from http://127.0.0.1:9/"), "{stdout}");
+}
+
+/// A stack in moto's CloudFormation with the outputs and parameters the tools read.
+async fn stack(sdk: &SdkConfig, url: &str, secret_arn: &str, cache: &str, topic: &str) -> String {
+    let name = unique("webhook-stack");
+    let template = json!({
+        "Parameters": {
+            "StateMachineArn": {"Type": "String"}, "CreateExampleStateMachine": {"Type": "String"},
+            "StateMachineCachePattern": {"Type": "String"}, "StateMachineTopicPattern": {"Type": "String"},
+            "Url": {"Type": "String"}, "Secret": {"Type": "String"}
+        },
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {
+            "WebhookUrl": {"Value": {"Ref": "Url"}},
+            "SigningSecretArn": {"Value": {"Ref": "Secret"}},
+            "DeadLetterQueueUrl": {"Value": {"Ref": "Placeholder"}}
+        }
+    });
+    let parameter = |key: &str, value: &str| {
+        aws_sdk_cloudformation::types::Parameter::builder().parameter_key(key).parameter_value(value).build()
+    };
+    aws_sdk_cloudformation::Client::new(sdk)
+        .create_stack()
+        .stack_name(&name)
+        .template_body(template.to_string())
+        .parameters(parameter("StateMachineArn", "arn:aws:states:us-east-1:123456789012:stateMachine:real-work"))
+        .parameters(parameter("CreateExampleStateMachine", "false"))
+        .parameters(parameter("StateMachineCachePattern", cache))
+        .parameters(parameter("StateMachineTopicPattern", topic))
+        .parameters(parameter("Url", url))
+        .parameters(parameter("Secret", secret_arn))
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smoke_finds_url_and_secret_in_the_stack_and_never_starts_a_workflow_unasked() {
+    let sdk = moto_sdk_config().await;
+    let bus = unique("stack-bus");
+    let queue = bus_with_queue(&sdk, &bus, "Momento").await;
+    let secret_id = secret(&sdk, "stack-secret").await;
+    let f = function(&secret_id, &bus, &[]);
+    let url = f.url();
+
+    let default_routes = stack(&sdk, &url, &secret_id, "*", "workflow-*").await;
+    let (code, stdout, stderr) = tokio::task::block_in_place(|| ops(&["smoke", "--stack", &default_routes], ""));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("DELIVERED"), "{stdout}");
+    assert_eq!(drain(&sdk, &queue).await.len(), 1);
+
+    let everything_to_the_workflow = stack(&sdk, &url, &secret_id, "*", "*").await;
+    let (code, stdout, stderr) =
+        tokio::task::block_in_place(|| ops(&["smoke", "--stack", &everything_to_the_workflow], ""));
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("would start a real") && stderr.contains("--allow-workflow"), "{stderr}");
+    assert!(drain(&sdk, &queue).await.is_empty(), "nothing was sent");
+
+    let (code, _, stderr) = tokio::task::block_in_place(|| ops(&["smoke", "--stack", "no-such-stack"], ""));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("could not read stack no-such-stack"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotate_stores_the_new_secret_first_and_the_running_function_follows() {
+    let sdk = moto_sdk_config().await;
+    let bus = unique("rotate-bus");
+    let _queue = bus_with_queue(&sdk, &bus, "Momento").await;
+    let secret_id = secret(&sdk, "old-secret").await;
+    let f = function(&secret_id, &bus, &[]);
+    let started = Instant::now();
+
+    // Momento has rotated to "new-secret"; the operator pipes it in (never on the command line).
+    let (code, stdout, stderr) =
+        tokio::task::block_in_place(|| ops(&["rotate", "--secret-id", &secret_id], "new-secret\n"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(secret_value(&sdk, &secret_id).await, "new-secret,old-secret");
+    assert!(!stdout.contains("new-secret") && !stdout.contains("old-secret"), "no secret is printed: {stdout}");
+    assert!(stdout.contains("rotate --finish"), "{stdout}");
+
+    // Events signed with the old secret (in flight during the rotation) are still accepted...
+    let body = |n: u64| serde_json::to_vec(&event_body("orders", "rotation", n, "x")).unwrap();
+    let signed_with =
+        |secret: &str, body: &[u8]| momento_webhook_receiver::signature::SigningSecret::new(secret).sign(body);
+    let old = body(1);
+    let (status, answer) =
+        tokio::task::block_in_place(|| f.invoke("POST", &old, Some(&signed_with("old-secret", &old))));
+    assert_eq!(status, 200, "{answer}");
+    // ...and those signed with the new one within the re-read interval (10 s after start-up).
+    let mut accepted = None;
+    for n in 2..200 {
+        let new = body(n);
+        let (status, _) =
+            tokio::task::block_in_place(|| f.invoke("POST", &new, Some(&signed_with("new-secret", &new))));
+        if status == 200 {
+            accepted = Some(started.elapsed());
+            break;
+        }
+        assert_eq!(status, 401);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let accepted = accepted.expect("the function never accepted the new secret");
+    assert!(accepted < Duration::from_secs(15), "accepted after {accepted:?}");
+
+    // Refusals change nothing.
+    for bad in ["", "two words", "a,b"] {
+        let (code, _, stderr) = tokio::task::block_in_place(|| ops(&["rotate", "--secret-id", &secret_id], bad));
+        assert_eq!(code, 2, "{bad:?}: {stderr}");
+        assert!(!stderr.contains("old-secret"), "{stderr}");
+    }
+    assert_eq!(secret_value(&sdk, &secret_id).await, "new-secret,old-secret");
+
+    let (code, stdout, _) = tokio::task::block_in_place(|| ops(&["rotate", "--finish", "--secret-id", &secret_id], ""));
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(secret_value(&sdk, &secret_id).await, "new-secret");
+    let (code, _, stderr) = tokio::task::block_in_place(|| ops(&["rotate", "--finish", "--secret-id", &secret_id], ""));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("nothing to finish"), "{stderr}");
+}
+
+#[test]
+fn every_command_has_help_and_a_bad_option_says_what_to_do() {
+    for command in ["smoke", "rotate", "redrive", "sign"] {
+        let (code, stdout, _) = ops(&[command, "--help"], "");
+        assert_eq!(code, 0, "{command}");
+        assert!(stdout.contains("Usage: webhook-ops"), "{command}: {stdout}");
+    }
+    let (code, stdout, _) = ops(&["--help"], "");
+    assert_eq!(code, 0);
+    for command in ["smoke", "rotate", "redrive", "sign"] {
+        assert!(stdout.contains(command), "{stdout}");
+    }
+    let (code, _, stderr) = ops(&["smoke", "--no-such-option"], "");
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unexpected argument") && stderr.contains("--help"), "{stderr}");
+    let (code, _, stderr) = ops(&["rotate", "--secret-id", "x", "new-secret-on-the-command-line"], "");
+    assert_eq!(code, 2, "a secret is never taken from the command line: {stderr}");
+}

@@ -1,0 +1,227 @@
+//! The SAM template against the function itself: for every case of the parameter matrix in
+//! `scripts/template_cases.py` (the template expanded by the SAM translator and resolved as
+//! CloudFormation would), the function's own configuration parser accepts the environment the
+//! stack gives it, routes as the parameters say, and every metric an alarm or the dashboard
+//! names is one the function really emits (same namespace, metric, dimensions and values).
+//!
+//! Needs the deploy tools' virtual environment (`make test` installs it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::process::Command;
+use std::time::Duration;
+
+use common::fakes::SharedBuffer;
+use momento_webhook_receiver::config::{Config, Signing};
+use momento_webhook_receiver::event::{EventError, StaleEvent};
+use momento_webhook_receiver::forward::{Delivered, ForwardError};
+use momento_webhook_receiver::metrics::{Metrics, RequestFacts};
+use momento_webhook_receiver::outcome::{EventKey, Outcome, Refusal};
+use momento_webhook_receiver::routing::Target;
+use momento_webhook_receiver::signature::SignatureError;
+use serde_json::Value;
+
+/// The cases, computed once for all the tests of this file.
+fn cases() -> &'static [Value] {
+    static CASES: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+    CASES.get_or_init(compute_cases)
+}
+
+fn compute_cases() -> Vec<Value> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let python = std::env::var("TEMPLATE_PYTHON").unwrap_or_else(|_| format!("{root}/.venv-deploy/bin/python"));
+    let output = Command::new(&python)
+        .arg(format!("{root}/scripts/template_cases.py"))
+        .envs([
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{python}: {e}; run the tests with `make test`, which installs .venv-deploy"));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Whether IAM refuses the stack (a state machine in another account): it never runs.
+fn refused_at_deploy(case: &Value) -> bool {
+    case["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["Resource"].as_str().is_some_and(|r| !r.starts_with("arn:")))
+}
+
+fn config_of(case: &Value) -> Config {
+    let mut env: HashMap<String, String> = serde_json::from_value(case["environment"].clone()).unwrap();
+    env.insert("AWS_LAMBDA_FUNCTION_NAME".into(), case["function_name"].as_str().unwrap().into());
+    Config::from_lookup(|name| env.get(name).cloned())
+        .unwrap_or_else(|e| panic!("{}: the function would refuse to start: {e}\n{env:#?}", case["name"]))
+}
+
+/// A name the pattern matches (every `*` matching "x"), and one no pattern but "*" matches
+/// (control characters cannot be in a pattern).
+fn matching(pattern: &str) -> String {
+    pattern.replace('*', "x")
+}
+const UNMATCHABLE: &str = "\u{1}";
+
+#[test]
+fn every_deployable_case_starts_and_routes_as_its_parameters_say() {
+    let cases = cases();
+    assert!(cases.len() > 100, "the matrix shrank: {}", cases.len());
+    let mut deployable = 0;
+    for case in cases.iter().filter(|c| c["refused"].is_null() && !refused_at_deploy(c)) {
+        deployable += 1;
+        let name = case["name"].as_str().unwrap();
+        let config = config_of(case);
+        let parameters = &case["parameters"];
+        assert!(matches!(config.signing, Signing::SecretsManager { .. }), "{name}");
+        assert_eq!(config.max_event_age_ms, Some(60_000), "{name}");
+        assert!(config.dead_letter_queue_url.is_some(), "{name}");
+        assert_eq!(config.metrics.namespace, parameters["MetricsNamespace"], "{name}");
+        assert_eq!(
+            config.metrics.cache_topic_dimensions.to_string(),
+            parameters["MetricsCacheTopicDimensions"],
+            "{name}"
+        );
+
+        let bus = match case["environment"]["EVENT_BUS_NAME"].as_str().unwrap() {
+            bus if parameters["CreateEventBus"] == "true" => {
+                assert_ne!(bus, "default", "{name}");
+                bus.to_owned()
+            }
+            bus => {
+                assert_eq!(bus, parameters["EventBusName"], "{name}");
+                bus.to_owned()
+            }
+        };
+        let routes = &config.delivery.routes;
+        let machine = parameters["StateMachineArn"].as_str().unwrap();
+        let has_machine = !machine.is_empty() || parameters["CreateExampleStateMachine"] == "true";
+        let (cache_pattern, topic_pattern) = (
+            parameters["StateMachineCachePattern"].as_str().unwrap(),
+            parameters["StateMachineTopicPattern"].as_str().unwrap(),
+        );
+        if !has_machine {
+            assert_eq!(routes.route(UNMATCHABLE, UNMATCHABLE), Some(&Target::EventBus(bus)), "{name}");
+            continue;
+        }
+        let workflow = routes.route(&matching(cache_pattern), &matching(topic_pattern));
+        match workflow {
+            Some(Target::StateMachine(arn)) => assert!(machine.is_empty() || arn == machine, "{name}: {arn}"),
+            other => panic!("{name}: an event matching both patterns goes to {other:?}"),
+        }
+        let elsewhere = routes.route(UNMATCHABLE, UNMATCHABLE);
+        if cache_pattern == "*" && topic_pattern == "*" {
+            assert_eq!(elsewhere, workflow, "{name}: with both patterns * every event starts the workflow");
+        } else {
+            assert_eq!(elsewhere, Some(&Target::EventBus(bus)), "{name}: everything else goes to the bus");
+        }
+    }
+    assert!(deployable > 50, "{deployable} deployable cases");
+}
+
+#[test]
+fn parameters_the_function_would_refuse_are_refused_by_cloudformation_first() {
+    for case in cases().iter().filter(|c| !c["refused"].is_null()) {
+        let reason = case["refused"].as_str().unwrap();
+        assert!(
+            reason.contains("AllowedPattern") || reason.contains("MomentoSigningSecret"),
+            "{}: {reason}",
+            case["name"]
+        );
+    }
+    let names: Vec<String> =
+        cases().iter().filter(|c| !c["refused"].is_null()).map(|c| c["name"].as_str().unwrap().to_owned()).collect();
+    for nasty in ["'\\tt'", "'new\\nline'", "'quote\"'", "'**'", "'a**'", "''"] {
+        assert!(names.iter().any(|n| n.ends_with(nasty)), "{nasty} is not refused: {names:?}");
+    }
+}
+
+/// One metric as CloudWatch would store it: namespace, name, and dimension name -> value.
+type MetricKey = (String, String, BTreeMap<String, String>);
+
+/// Every (metric, dimensions) the function emits for `namespace` and `function`, found by
+/// recording every outcome through its own metrics writer.
+fn emitted(namespace: &str, function: &str, cache_topic: bool) -> BTreeSet<MetricKey> {
+    let error = || ForwardError::new("Timeout", "slow");
+    let outcomes = [
+        Outcome::Delivered(Delivered::EventBridge { event_id: "e".into() }),
+        Outcome::Delivered(Delivered::StepFunctions { execution_arn: "a".into() }),
+        Outcome::Delivered(Delivered::AlreadyStarted { execution_arn: "a".into() }),
+        Outcome::Ignored,
+        Outcome::DeadLettered { target: "eventbridge", error: error() },
+        Outcome::DeadLettered { target: "stepfunctions", error: error() },
+        Outcome::Refused(Refusal::MethodNotAllowed("GET".into())),
+        Outcome::Refused(Refusal::PayloadTooLarge { size: 2, limit: 1 }),
+        Outcome::Refused(SignatureError::Missing.into()),
+        Outcome::Refused(SignatureError::Malformed.into()),
+        Outcome::Refused(SignatureError::Mismatch.into()),
+        Outcome::Refused(EventError::NotAnObject.into()),
+        Outcome::Refused(StaleEvent { skew_ms: 1, direction: "behind", max_age_ms: 0 }.into()),
+        Outcome::DeliveryFailed { target: "eventbridge", error: error() },
+        Outcome::DeadLetterFailed { target: "stepfunctions", error: error(), dead_letter: error() },
+    ];
+    let buffer = SharedBuffer::default();
+    let metrics = Metrics::new(namespace, function, cache_topic, buffer.clone());
+    let key = EventKey { cache: "c", topic: "t", sequence: 1 };
+    for outcome in &outcomes {
+        for secret_refreshed in [false, true] {
+            let delivered =
+                matches!(outcome, Outcome::Delivered(Delivered::EventBridge { .. } | Delivered::StepFunctions { .. }));
+            metrics.record(&RequestFacts {
+                outcome,
+                event: Some(&key),
+                secret_refreshed,
+                delivery_latency: delivered.then_some(Duration::from_millis(5)),
+                handler_duration: Duration::from_millis(1),
+            });
+        }
+    }
+    let mut keys = BTreeSet::new();
+    for line in buffer.lines() {
+        let document = common::emf::parse(&line, namespace).unwrap();
+        for set in &document.dimension_sets {
+            let dimensions: BTreeMap<String, String> =
+                set.iter().map(|d| (d.clone(), document.property(d).unwrap().to_owned())).collect();
+            for metric in document.metrics.keys() {
+                keys.insert((namespace.to_owned(), metric.clone(), dimensions.clone()));
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn every_alarm_and_dashboard_metric_is_one_the_function_emits() {
+    for case in cases().iter().filter(|c| c["refused"].is_null()) {
+        let name = case["name"].as_str().unwrap();
+        let namespace = case["parameters"]["MetricsNamespace"].as_str().unwrap();
+        let function = case["function_name"].as_str().unwrap();
+        let emitted = emitted(namespace, function, case["parameters"]["MetricsCacheTopicDimensions"] == "true");
+        let watched = case["alarms"].as_array().unwrap().iter().chain(case["dashboard"].as_array().unwrap());
+        let mut ours = 0;
+        for metric in watched {
+            let dimensions: BTreeMap<String, String> = serde_json::from_value(metric["dimensions"].clone()).unwrap();
+            let key: MetricKey =
+                (metric["namespace"].as_str().unwrap().into(), metric["metric"].as_str().unwrap().into(), dimensions);
+            if key.0 == namespace {
+                ours += 1;
+                assert!(emitted.contains(&key), "{name}: {key:?} is watched but never emitted");
+            } else {
+                assert!(key.0.starts_with("AWS/"), "{name}: {key:?}");
+                let subject = key.2.get("FunctionName").or_else(|| key.2.get("QueueName")).unwrap();
+                assert!(
+                    subject == function || subject == case["queue_name"].as_str().unwrap(),
+                    "{name}: {key:?} watches something else"
+                );
+            }
+        }
+        assert!(ours >= 20, "{name}: only {ours} of our metrics are watched");
+    }
+}
