@@ -25,7 +25,10 @@ help:
 	@echo "make demo     run the receiver locally against moto and send signed sample events"
 	@echo "make test     run the whole test suite (moto server started and stopped for you)"
 	@echo "make lint     cargo fmt --check, clippy -D warnings, cfn-lint and sam validate --lint"
-	@echo "make bench    cold-start and request-time benchmarks (figures as ratios)"
+	@echo "make bench    cold-start, memory, request-time and package-size benchmarks (figures as ratios)"
+	@echo "make fuzz     the property tests with many more cases (SEED=... to replay)"
+	@echo "make soak     the release binary under thousands of mixed requests, then a reconciliation"
+	@echo "make mutants  mutation testing of the modules that decide outcomes (cargo-mutants)"
 	@echo "make build    cargo lambda build --release for ARCH=$(ARCH) (installs the Rust target if missing)"
 	@echo "make test-arm64  the binary's end-to-end tests against the arm64 build, under qemu-user"
 	@echo "make deploy   sam build + sam deploy (guided the first time)"
@@ -44,7 +47,7 @@ $(VENV_DEPLOY)/.installed: requirements-deploy.txt
 
 .PHONY: test
 test: $(VENV)/.installed template-check
-	scripts/with-moto.sh cargo test --all-targets
+	scripts/with-moto.sh cargo test --workspace --all-targets
 
 .PHONY: template-check
 template-check: $(VENV_DEPLOY)/.installed
@@ -54,19 +57,22 @@ template-check: $(VENV_DEPLOY)/.installed
 
 .PHONY: lint
 lint: template-check
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 .PHONY: demo
 demo: $(VENV)/.installed
-	cargo build --bins
+	cargo build --workspace --bins
 	scripts/with-moto.sh $(VENV)/bin/python scripts/demo.py
 
 .PHONY: bench
 bench: $(VENV)/.installed
 	cargo build --release --bins --examples
-	scripts/with-moto.sh cargo bench --bench cold_start
+	cargo bench --bench cold_start
+	@if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$$'; then \
+	  cargo lambda build --release --arm64 --bin momento-webhook; fi
+	$(PYTHON) scripts/package_size.py
 
 # The Rust standard library for arm64 (the default Lambda architecture), installed when missing.
 .PHONY: rust-target
@@ -76,6 +82,34 @@ rust-target:
 	  rustup target add aarch64-unknown-linux-gnu || { \
 	    echo "Could not install it. Check that rustup can reach static.rust-lang.org, or build and deploy" >&2; \
 	    echo "for x86_64 instead: 'make build ARCH=x86_64', 'make deploy ARCH=x86_64'." >&2; exit 1; }; fi
+
+# Many more cases of the property tests than `make test` runs; the seed is printed, so a
+# failure can be replayed with `make fuzz SEED=<seed>`.
+FUZZ_CASES ?= 20000
+.PHONY: fuzz
+fuzz:
+	@seed=$${SEED:-$$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')}; \
+	echo "fuzz: $(FUZZ_CASES) cases per property, seed $$seed (replay: make fuzz SEED=$$seed)"; \
+	PROPTEST_CASES=$(FUZZ_CASES) PROPTEST_RNG_SEED=$$seed cargo test --release --test properties -- --nocapture \
+	  || { echo "fuzz: FAILED with seed $$seed (replay: make fuzz SEED=$$seed)"; exit 1; }
+
+# The release binary under a long mixed load, reconciled at the end (tests/soak.rs).
+.PHONY: soak
+soak:
+	cargo test --release --test soak -- --ignored --nocapture
+
+# Mutation testing of the modules that decide outcomes, with the tests that run without moto
+# (cargo-mutants from crates.io, installed into target/tools).
+MUTANTS := target/tools/bin/cargo-mutants
+MUTATED := src/signature.rs src/event.rs src/routing.rs src/forward/mod.rs src/forward/eventbridge.rs \
+  src/forward/stepfunctions.rs src/dead_letter.rs src/signing_secrets.rs src/receiver.rs src/outcome.rs
+$(MUTANTS):
+	cargo install --locked --quiet cargo-mutants@27.0.0 --root target/tools
+.PHONY: mutants
+mutants: $(MUTANTS) $(VENV)/.installed
+	scripts/with-moto.sh $(MUTANTS) mutants $(addprefix --file ,$(MUTATED)) --test-tool cargo --timeout 300 \
+	  -- --lib --test handler --test aws_adapters --test metrics --test properties --test events_fixtures \
+	     --test secrets_moto --test dead_letter_moto --test stepfunctions_moto --test eventbridge_moto
 
 .PHONY: build
 build: $(VENV)/.installed rust-target
@@ -100,13 +134,13 @@ deploy: $(VENV)/.installed $(VENV_DEPLOY)/.installed rust-target
 # The function at a local Function URL, with moto as AWS (an event bus whose events are printed).
 .PHONY: watch
 watch: $(VENV)/.installed
-	cargo build --bins
+	cargo build --workspace --bins
 	scripts/with-moto.sh $(VENV)/bin/python scripts/watch.py
 
 # Re-dates, signs and POSTs EVENT to `make watch`'s URL; says so when nothing answers.
 .PHONY: invoke
 invoke:
-	cargo build --quiet --bin webhook-ops
+	cargo build --quiet -p webhook-ops
 	MOMENTO_SIGNING_SECRET=$${MOMENTO_SIGNING_SECRET:-$(TEST_SECRET)} \
 	  $(or $(CARGO_TARGET_DIR),target)/debug/webhook-ops smoke --url $(LOCAL_URL) --event $(EVENT) --timeout 15
 

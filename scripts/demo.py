@@ -197,7 +197,7 @@ def redrive(target_queue, dlq, routes):
     events.put_rule(Name="audit-events", EventBusName="momento-demo-audit", EventPattern=json.dumps({"source": ["Momento"]}))
     events.put_targets(Rule="audit-events", EventBusName="momento-demo-audit", Targets=[{"Id": "queue", "Arn": target_arn}])
     env = dict(os.environ, **AWS_ENV, ROUTES=json.dumps(routes), EVENT_BUS_NAME="momento-demo")
-    command = ["cargo", "run", "--quiet", "--bin", "webhook-ops", "--", "redrive", "--queue-url", dlq]
+    command = ["cargo", "run", "--quiet", "-p", "webhook-ops", "--", "redrive", "--queue-url", dlq]
     print(f"  $ webhook-ops redrive --queue-url {dlq}")
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     for line in (result.stderr + result.stdout).splitlines():

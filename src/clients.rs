@@ -122,18 +122,16 @@ pub async fn receiver(
     };
     let dead_letters =
         config.dead_letter_queue_url.as_ref().map(|url| SqsDeadLetterQueue::new(dead_letter_sqs(sdk), url));
-    let metrics = &config.metrics;
-    Ok(Receiver::new(
-        signatures,
-        config.delivery.routes.clone(),
-        forwarder(sdk, &config.delivery.event_source, &config.delivery.routes),
-        dead_letters,
-    )
-    .with_max_event_age_ms(config.max_event_age_ms)
-    .with_metrics(Metrics::new(
-        metrics.namespace.clone(),
-        metrics.function_name.clone(),
-        metrics.cache_topic_dimensions,
-        std::io::stdout(),
-    )))
+    let forwarder = forwarder(sdk, &config.delivery.event_source, &config.delivery.routes);
+    let receiver = Receiver::new(signatures, config.delivery.routes.clone(), forwarder, dead_letters)
+        .with_max_event_age_ms(config.max_event_age_ms);
+    Ok(match &config.metrics {
+        Some(metrics) => receiver.with_metrics(Metrics::new(
+            metrics.namespace.clone(),
+            metrics.function_name.clone(),
+            metrics.cache_topic_dimensions,
+            std::io::stdout(),
+        )),
+        None => receiver,
+    })
 }

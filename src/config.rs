@@ -16,8 +16,12 @@ pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
 pub const ROUTES: &str = "ROUTES";
 pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+pub const METRICS_ENABLED: &str = "METRICS_ENABLED";
 pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
 pub const METRICS_CACHE_TOPIC_DIMENSIONS: &str = "METRICS_CACHE_TOPIC_DIMENSIONS";
+/// A PEM file of CA certificates to trust besides the compiled-in AWS roots (the name the AWS
+/// CLI and other SDKs use for the same purpose).
+pub const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
 /// Set by Lambda; the `FunctionName` dimension of every metric.
 pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
@@ -39,7 +43,10 @@ pub struct Config {
     pub max_event_age_ms: Option<u64>,
     pub delivery: DeliveryConfig,
     pub dead_letter_queue_url: Option<String>,
-    pub metrics: MetricsConfig,
+    /// `None`: `METRICS_ENABLED=false`, no metrics at all.
+    pub metrics: Option<MetricsConfig>,
+    /// The certificates of `AWS_CA_BUNDLE`, checked.
+    pub extra_ca_certificates: Option<Vec<u8>>,
 }
 
 /// Where the CloudWatch metrics go and how finely they are split.
@@ -119,7 +126,11 @@ impl Config {
             max_event_age_ms,
             delivery: DeliveryConfig::from_lookup(&lookup)?,
             dead_letter_queue_url,
-            metrics: MetricsConfig::from_lookup(&lookup)?,
+            metrics: match flag_or(&lookup, METRICS_ENABLED, true)? {
+                true => Some(MetricsConfig::from_lookup(&lookup)?),
+                false => None,
+            },
+            extra_ca_certificates: extra_ca_certificates(&lookup)?,
         })
     }
 }
@@ -171,10 +182,32 @@ impl DeliveryConfig {
     }
 }
 
+/// The PEM file `AWS_CA_BUNDLE` names, read and checked now, so that a bad bundle stops start-up
+/// naming the variable rather than failing at the first call.
+pub fn extra_ca_certificates(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<Vec<u8>>, ConfigError> {
+    let Some(path) = non_empty(lookup, AWS_CA_BUNDLE) else {
+        return Ok(None);
+    };
+    let invalid = |reason: String| ConfigError::Invalid { variable: AWS_CA_BUNDLE, reason };
+    let pem = std::fs::read(&path).map_err(|e| invalid(format!("{path}: {e}")))?;
+    crate::tls::check_ca_bundle(&path, &pem).map_err(|e| invalid(e.to_string()))?;
+    Ok(Some(pem))
+}
+
 /// `true` or `false` (any case); unset or empty is `false`.
 fn flag(lookup: &impl Fn(&str) -> Option<String>, variable: &'static str) -> Result<bool, ConfigError> {
+    flag_or(lookup, variable, false)
+}
+
+/// `true` or `false` (any case); unset or empty is `default`.
+fn flag_or(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
     match non_empty(lookup, variable).as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("false") => Ok(false),
+        None => Ok(default),
+        Some("false") => Ok(false),
         Some("true") => Ok(true),
         Some(_) => Err(ConfigError::Invalid { variable, reason: "must be \"true\" or \"false\"".to_owned() }),
     }
@@ -236,11 +269,11 @@ mod tests {
         assert_eq!(c.dead_letter_queue_url, None);
         assert_eq!(
             c.metrics,
-            MetricsConfig {
+            Some(MetricsConfig {
                 namespace: "MomentoWebhooks".into(),
                 function_name: "momento-webhook".into(),
                 cache_topic_dimensions: false
-            }
+            })
         );
     }
 
@@ -255,17 +288,20 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.metrics,
-            MetricsConfig {
+            Some(MetricsConfig {
                 namespace: "Team/Webhooks".into(),
                 function_name: "stack-WebhookFunction-abc".into(),
                 cache_topic_dimensions: true
-            }
+            })
         );
+        let off = config(&[(MOMENTO_SIGNING_SECRET, "s"), (METRICS_ENABLED, "false"), (METRICS_NAMESPACE, "AWS/x")]);
+        assert_eq!(off.unwrap().metrics, None, "nothing else about metrics is read when they are off");
         for (variable, bad) in [
             (METRICS_NAMESPACE, "AWS/Lambda"),
             (METRICS_NAMESPACE, "has\"quote"),
             (METRICS_NAMESPACE, &"n".repeat(256)),
             (METRICS_CACHE_TOPIC_DIMENSIONS, "yes"),
+            (METRICS_ENABLED, "no"),
         ] {
             let err = config(&[(MOMENTO_SIGNING_SECRET, "s"), (variable, bad)]).unwrap_err().to_string();
             assert!(err.starts_with(&format!("{variable} is invalid")), "{bad}: {err}");
@@ -334,6 +370,23 @@ mod tests {
     fn routes_errors_name_the_variable_and_the_route() {
         let err = config(&[(MOMENTO_SIGNING_SECRET, "s"), (ROUTES, r#"[{"target": {}}]"#)]).unwrap_err().to_string();
         assert!(err.starts_with("ROUTES is invalid: route 1:"), "{err}");
+    }
+
+    #[test]
+    fn an_extra_ca_bundle_is_read_and_checked_at_start_up() {
+        let dir = std::env::temp_dir().join(format!("ca-bundle-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.pem");
+        std::fs::write(&good, crate::tls::AWS_TRUST_ROOTS).unwrap();
+        let c = config(&[(MOMENTO_SIGNING_SECRET, "s"), (AWS_CA_BUNDLE, good.to_str().unwrap())]).unwrap();
+        assert_eq!(c.extra_ca_certificates.as_deref(), Some(crate::tls::AWS_TRUST_ROOTS.as_bytes()));
+        let bad = dir.join("bad.pem");
+        std::fs::write(&bad, "no certificates here").unwrap();
+        for path in [bad.to_str().unwrap(), "/nonexistent/ca.pem"] {
+            let err = config(&[(MOMENTO_SIGNING_SECRET, "s"), (AWS_CA_BUNDLE, path)]).unwrap_err().to_string();
+            assert!(err.starts_with("AWS_CA_BUNDLE is invalid") && err.contains(path), "{err}");
+        }
+        assert_eq!(config(&[(MOMENTO_SIGNING_SECRET, "s")]).unwrap().extra_ca_certificates, None);
     }
 
     #[test]

@@ -39,13 +39,18 @@ pub enum EventError {
     MissingField(&'static str),
     #[error("field `{field}` must be {expected}")]
     InvalidField { field: &'static str, expected: &'static str },
+    /// A key twice at the top level: JSON parsers disagree on which one wins, so the signed bytes
+    /// would not say one thing.
+    #[error("field `{0}` appears more than once")]
+    DuplicateField(String),
 }
 
 impl EventError {
     /// The field at fault, for clients and logs.
-    pub fn field(&self) -> Option<&'static str> {
+    pub fn field(&self) -> Option<&str> {
         match self {
             Self::MissingField(field) | Self::InvalidField { field, .. } => Some(field),
+            Self::DuplicateField(field) => Some(field),
             Self::NotJson(_) | Self::NotAnObject => None,
         }
     }
@@ -54,9 +59,10 @@ impl EventError {
 impl WebhookEvent {
     /// Parses and validates a webhook body.
     pub fn parse(body: &[u8]) -> Result<Self, EventError> {
-        let value: Value = serde_json::from_slice(body).map_err(EventError::NotJson)?;
-        let Value::Object(mut fields) = value else {
-            return Err(EventError::NotAnObject);
+        let mut fields = match serde_json::from_slice::<TopLevel>(body).map_err(EventError::NotJson)? {
+            TopLevel::Object(fields) => fields,
+            TopLevel::Duplicate(key) => return Err(EventError::DuplicateField(key)),
+            TopLevel::NotAnObject => return Err(EventError::NotAnObject),
         };
         let cache = take_non_empty_string(&mut fields, "cache")?;
         let topic = take_non_empty_string(&mut fields, "topic")?;
@@ -128,6 +134,72 @@ pub struct Detail<'a> {
     pub text_json: Option<&'a Value>,
     #[serde(flatten)]
     pub extra: &'a Map<String, Value>,
+}
+
+/// A JSON document's top level, read in one pass: an object whose keys are all distinct, or why
+/// not.
+enum TopLevel {
+    Object(Map<String, Value>),
+    Duplicate(String),
+    NotAnObject,
+}
+
+impl<'de> serde::Deserialize<'de> for TopLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TopLevelVisitor)
+    }
+}
+
+struct TopLevelVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<TopLevel, A::Error> {
+        let mut fields = Map::new();
+        let mut duplicate = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let value: Value = map.next_value()?;
+            // Keep reading: the rest must still be valid JSON.
+            if fields.insert(key.clone(), value).is_some() && duplicate.is_none() {
+                duplicate = Some(key);
+            }
+        }
+        Ok(duplicate.map_or(TopLevel::Object(fields), TopLevel::Duplicate))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<TopLevel, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(TopLevel::NotAnObject)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<TopLevel, E> {
+        Ok(TopLevel::NotAnObject)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<TopLevel, E> {
+        Ok(TopLevel::NotAnObject)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<TopLevel, E> {
+        Ok(TopLevel::NotAnObject)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<TopLevel, E> {
+        Ok(TopLevel::NotAnObject)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<TopLevel, E> {
+        Ok(TopLevel::NotAnObject)
+    }
+
+    fn visit_unit<E>(self) -> Result<TopLevel, E> {
+        Ok(TopLevel::NotAnObject)
+    }
 }
 
 fn take(fields: &mut Map<String, Value>, field: &'static str) -> Result<Value, EventError> {
@@ -335,12 +407,29 @@ mod tests {
     }
 
     #[test]
+    fn a_key_twice_at_the_top_level_is_refused_naming_it() {
+        let body = br#"{"cache":"a","topic":"t","cache":"b","event_timestamp":1,"publish_timestamp":1,"topic_sequence_number":1,"token_id":"","text":""}"#;
+        let err = WebhookEvent::parse(body).unwrap_err();
+        assert!(matches!(&err, EventError::DuplicateField(f) if f == "cache"), "{err}");
+        assert_eq!(err.field(), Some("cache"));
+        let extra_twice = br#"{"x":1,"x":2}"#;
+        assert!(matches!(WebhookEvent::parse(extra_twice), Err(EventError::DuplicateField(f)) if f == "x"));
+        let broken_after = br#"{"x":1,"x":2,"#;
+        assert!(matches!(WebhookEvent::parse(broken_after), Err(EventError::NotJson(_))), "the rest is still read");
+        let nested = br#"{"cache":"a","topic":"t","event_timestamp":1,"publish_timestamp":1,"topic_sequence_number":1,"token_id":"","text":"","extra":{"k":1,"k":2}}"#;
+        assert!(WebhookEvent::parse(nested).is_ok(), "only the webhook's own level is checked");
+    }
+
+    #[test]
     fn non_objects_and_non_json_are_refused() {
         assert!(matches!(WebhookEvent::parse(b"[1,2]"), Err(EventError::NotAnObject)));
         assert!(matches!(WebhookEvent::parse(b"\"x\""), Err(EventError::NotAnObject)));
         assert!(matches!(WebhookEvent::parse(b"{"), Err(EventError::NotJson(_))));
         assert!(matches!(WebhookEvent::parse(b""), Err(EventError::NotJson(_))));
         assert!(matches!(WebhookEvent::parse(&[0xff, 0xfe]), Err(EventError::NotJson(_))));
+        for scalar in [&b"true"[..], b"1", b"-1", b"1.5", b"null", b"[]", b"[[1],{}]"] {
+            assert!(matches!(WebhookEvent::parse(scalar), Err(EventError::NotAnObject)), "{scalar:?}");
+        }
     }
 
     #[test]

@@ -5,13 +5,23 @@
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use aws_config::BehaviorVersion;
 use lambda_http::{Error, Request, run, service_fn};
-use momento_webhook_receiver::clients;
 use momento_webhook_receiver::config::{ALLOW_UNSIGNED_WEBHOOKS, Config, MOMENTO_SIGNING_SECRET_ID, Signing};
+use momento_webhook_receiver::{clients, tls};
 
-#[tokio::main]
+// One request at a time per instance: a single-threaded runtime starts faster and uses less
+// memory than a pool of worker threads that would sit idle.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    lambda_http::tracing::init_default_subscriber();
+    momento_webhook_receiver::logging::init();
+    // The release build aborts on a panic (smaller, no unwinding tables): say why first, in the
+    // function's log. Lambda then reports the invocation as failed (the Errors and Url5xxCount
+    // alarms) and starts a fresh instance.
+    std::panic::set_hook(Box::new(|panic| {
+        tracing::error!(%panic, "the function panicked; this instance stops and Lambda starts a new one");
+        eprintln!("panic: {panic}");
+    }));
 
     let config = match Config::from_env() {
         Ok(config) => config,
@@ -26,7 +36,9 @@ async fn main() -> ExitCode {
             "{ALLOW_UNSIGNED_WEBHOOKS}=true: signatures are NOT checked; anyone who knows the URL can publish events"
         );
     }
-    let sdk = aws_config::load_from_env().await;
+    // The compiled-in trust store (see `tls`): nothing read from the image's certificate files.
+    let http_client = tls::https_client(config.extra_ca_certificates.as_deref());
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).load().await;
     if sdk.region().is_none() {
         // Lambda always sets it; without it every delivery would fail, so say so now.
         tracing::error!("AWS_REGION is not set; refusing to start");

@@ -154,6 +154,13 @@ mod tests {
             "8c6e0683409427f8931711b10ca92a506eb1fafa48fadd66d76126f47ac2c333",
         ),
         ("", b"", "e841c164e5b4f10c9f3985587962af72fd607a951196fc92fb3a5251941784ea"),
+        // Momento's own vector, from the unit test of WebhookUtils.validateWebhookRequest in its
+        // Node.js SDK (note the spaces: the bytes are signed, not the JSON).
+        (
+            "1234567890",
+            br#"{"text":"some text", "another_field": "another field" }"#,
+            "b43f72787eb66410ff110295b036ef828e5686af21b414ce092f02c05deea3da",
+        ),
     ];
 
     fn set(list: &str) -> SecretSet {
@@ -165,6 +172,14 @@ mod tests {
         for (key, body, expected) in KAT {
             assert_eq!(SigningSecret::new(key).sign(body), *expected, "key {key:?}");
         }
+    }
+
+    #[test]
+    fn momentos_own_vector_verifies_and_its_invalid_signature_does_not() {
+        let (key, body, signature) = KAT[3];
+        let secrets = set(key);
+        assert_eq!(verify(&secrets, body, Some(signature.as_bytes())), Ok(()));
+        assert_eq!(verify(&secrets, body, Some(b"this signature is incorrect")), Err(SignatureError::Malformed));
     }
 
     #[test]

@@ -166,3 +166,32 @@ async fn a_bus_only_table_builds_no_step_functions_client_and_the_reverse() {
     assert_eq!(machines_only.forward(&event(), &bus(), None).await.unwrap_err().code, "NoClient");
     assert!(aws.recorded().is_empty());
 }
+
+#[tokio::test]
+async fn a_dead_letter_goes_to_sqs_with_its_attributes_and_fifo_deduplication() {
+    use momento_webhook_receiver::dead_letter::{DeadLetter, KeepDeadLetter, SqsDeadLetterQueue, dedup_key};
+    let aws = AwsStub::start(SECRET);
+    let sdk = sdk_config_for(&aws.endpoint).await;
+    let raw = br#"{"cache":"c"}"#;
+    let letter = DeadLetter::new(raw, &bus(), &ForwardError::new("Timeout", "slow"), std::time::SystemTime::now());
+    for (queue, fifo) in [("dead-letters.fifo", true), ("dead-letters", false)] {
+        let url = format!("{}/123456789012/{queue}", aws.endpoint);
+        SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), &url)
+            .keep(&letter, "cache\u{1}", "topic")
+            .await
+            .unwrap();
+        let sent = aws.calls("SendMessage").pop().unwrap().body;
+        assert_eq!(sent["QueueUrl"], url.as_str());
+        let body: DeadLetter = serde_json::from_str(sent["MessageBody"].as_str().unwrap()).unwrap();
+        assert_eq!(body, letter);
+        assert_eq!(sent["MessageAttributes"]["cache"]["StringValue"], "cache\u{FFFD}");
+        assert_eq!(sent["MessageAttributes"]["topic"]["StringValue"], "topic");
+        let key = dedup_key(&letter.raw_body);
+        let expected = if fifo { json!(key) } else { serde_json::Value::Null };
+        assert_eq!(sent["MessageDeduplicationId"], expected, "{queue}");
+        assert_eq!(sent["MessageGroupId"], expected, "{queue}");
+    }
+    assert_eq!(dedup_key("a"), dedup_key("a"));
+    assert_ne!(dedup_key("a"), dedup_key("b"));
+    assert_eq!(dedup_key("a").len(), 32);
+}

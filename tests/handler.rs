@@ -276,3 +276,38 @@ async fn the_invocations_trace_header_is_handed_to_the_forwarder() {
     assert_eq!(call(&r, signed_json(&body()).1).await.0, 200);
     assert_eq!(*r.forwarder().trace_headers.lock().unwrap(), vec![Some(trace.to_owned()), None]);
 }
+
+/// Momento's own test vector (../shared/reference/momento-signature-vector.md): its body is signed
+/// correctly but is not a whole event, so a receiver that checks the signature first answers 400
+/// naming a missing field; its "incorrect" signature answers 401.
+#[tokio::test]
+async fn momentos_own_signature_vector_passes_the_signature_check_and_fails_on_the_fields() {
+    let body = br#"{"text":"some text", "another_field": "another field" }"#;
+    let r = receiver_with(
+        SignatureCheck::Fixed(SecretSet::parse("1234567890").unwrap()),
+        bus_routes(),
+        FakeForwarder::default(),
+        None,
+    );
+    let valid = "b43f72787eb66410ff110295b036ef828e5686af21b414ce092f02c05deea3da";
+    let (status, answer) = call(&r, request("POST", body, Some(valid), false)).await;
+    assert_eq!(
+        (status, answer["error"].as_str(), answer["field"].as_str()),
+        (400, Some("invalid_event"), Some("cache"))
+    );
+    let (status, answer) = call(&r, request("POST", body, Some("this signature is incorrect"), false)).await;
+    assert_eq!((status, answer["error"].as_str()), (401, Some("malformed_signature")));
+    // The sample event from Momento's overview page, signed with the same secret, is delivered
+    // when fresh.
+    let mut sample: Value = serde_json::from_str(
+        r#"{"cache": "chat", "topic": "room-281", "event_timestamp": 1704296470564, "publish_timestamp": 1704296470565,
+            "topic_sequence_number": 1, "token_id": "mo-the-squirrel", "text": "Here I am!!"}"#,
+    )
+    .unwrap();
+    sample["publish_timestamp"] = json!(now_ms());
+    let bytes = serde_json::to_vec(&sample).unwrap();
+    let signature = momento_webhook_receiver::signature::SigningSecret::new("1234567890").sign(&bytes);
+    let (status, answer) = call(&r, request("POST", &bytes, Some(&signature), false)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(r.forwarder().calls.lock().unwrap()[0].0.token_id, "mo-the-squirrel");
+}

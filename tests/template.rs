@@ -83,12 +83,9 @@ fn every_deployable_case_starts_and_routes_as_its_parameters_say() {
         assert!(matches!(config.signing, Signing::SecretsManager { .. }), "{name}");
         assert_eq!(config.max_event_age_ms, Some(60_000), "{name}");
         assert!(config.dead_letter_queue_url.is_some(), "{name}");
-        assert_eq!(config.metrics.namespace, parameters["MetricsNamespace"], "{name}");
-        assert_eq!(
-            config.metrics.cache_topic_dimensions.to_string(),
-            parameters["MetricsCacheTopicDimensions"],
-            "{name}"
-        );
+        let metrics = config.metrics.as_ref().expect("metrics are on in every deployed stack");
+        assert_eq!(metrics.namespace, parameters["MetricsNamespace"], "{name}");
+        assert_eq!(metrics.cache_topic_dimensions.to_string(), parameters["MetricsCacheTopicDimensions"], "{name}");
 
         let bus = match case["environment"]["EVENT_BUS_NAME"].as_str().unwrap() {
             bus if parameters["CreateEventBus"] == "true" => {

@@ -14,12 +14,32 @@ use serde_json::Value;
 use super::runtime_api::{RuntimeApi, lambda_environment};
 use momento_webhook_receiver::function_url::request_event;
 
+/// The function's binary: `MOMENTO_WEBHOOK_BINARY`, else the one Cargo built for these tests
+/// (tests of the tools' package find it beside their own executable, as `cargo test --workspace`
+/// builds it).
+pub fn binary() -> String {
+    if let Some(binary) = std::env::var("MOMENTO_WEBHOOK_BINARY").ok().filter(|b| !b.is_empty()) {
+        return binary;
+    }
+    match option_env!("CARGO_BIN_EXE_momento-webhook") {
+        Some(binary) => binary.to_owned(),
+        None => {
+            // target/<profile>/deps/<test> -> target/<profile>/momento-webhook
+            let exe = std::env::current_exe().unwrap();
+            let built = exe.parent().and_then(|deps| deps.parent()).unwrap().join("momento-webhook");
+            assert!(
+                built.exists(),
+                "{} is missing: run `cargo build --bin momento-webhook` (or the tests with `make test`)",
+                built.display()
+            );
+            built.display().to_string()
+        }
+    }
+}
+
 /// The binary under test and how to run it.
 pub fn command() -> Command {
-    let binary = std::env::var("MOMENTO_WEBHOOK_BINARY")
-        .ok()
-        .filter(|b| !b.is_empty())
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_momento-webhook").to_owned());
+    let binary = binary();
     match std::env::var("MOMENTO_WEBHOOK_RUNNER").ok().filter(|r| !r.trim().is_empty()) {
         Some(runner) => {
             let mut words = runner.split_whitespace();

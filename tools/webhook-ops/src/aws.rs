@@ -1,13 +1,18 @@
 //! The AWS configuration the commands share: the usual sources (environment, profile, SSO),
-//! with `--region` on top.
+//! with `--region` on top, and the function's trust store (the AWS roots, plus `AWS_CA_BUNDLE`
+//! behind a corporate proxy).
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use momento_webhook_receiver::config::extra_ca_certificates;
+use momento_webhook_receiver::tls;
 
 use crate::Failure;
 
 /// Loads the AWS configuration; refuses to go on without a region.
 pub async fn sdk_config(region: Option<&str>) -> Result<SdkConfig, Failure> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let extra = extra_ca_certificates(&|name: &str| std::env::var(name).ok())
+        .map_err(|e| Failure::usage(format!("configuration error: {e}")))?;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(tls::https_client(extra.as_deref()));
     if let Some(region) = region {
         loader = loader.region(Region::new(region.to_owned()));
     }

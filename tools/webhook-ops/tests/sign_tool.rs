@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 use std::io::Write;
@@ -63,7 +64,7 @@ fn without_a_secret_it_says_how_to_give_one() {
 
 #[tokio::test]
 async fn a_fresh_event_from_a_fixture_is_accepted_by_the_handler_now() {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/events/valid-eventbridge.json");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/valid-eventbridge.json");
     let out = sign(&["--secret", "s3cret", "--fresh", "--event", fixture], &[], b"");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let request = lambda_http::request::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
