@@ -18,6 +18,8 @@
 #[allow(dead_code)] // the benchmark uses the stub only as an endpoint
 #[path = "../tests/common/aws_stub.rs"]
 mod aws_stub;
+#[path = "../tests/common/http.rs"]
+mod http;
 #[path = "../tests/common/runtime_api.rs"]
 mod runtime_api;
 #[path = "../tests/common/silent_endpoint.rs"]

@@ -6,7 +6,7 @@
 //! request) — a scripted peer, not a mock of the client: the real SDK client talks HTTP to it.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -86,29 +86,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>, script: &Script, secret: &str)
     let Ok(mut writer) = stream.try_clone() else { return };
     let mut reader = BufReader::new(stream);
     loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        let Some(super::http::HttpRequest { headers, body, .. }) = super::http::read_request(&mut reader) else {
             return;
-        }
-        let mut headers = HashMap::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-            }
-        }
-        let length = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+        };
         let recorded = Recorded {
             operation: headers.get("x-amz-target").cloned().unwrap_or_default(),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),

@@ -2,8 +2,7 @@
 //! turned into a Function URL event for the Runtime API (as Lambda's URL front end does) and
 //! the function's answer back into an HTTP response. What `webhook-ops smoke` talks to in tests.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,30 +28,9 @@ pub fn serve(api: Arc<RuntimeApi>) -> String {
 fn answer(stream: TcpStream, api: &RuntimeApi) {
     let Ok(mut writer) = stream.try_clone() else { return };
     let mut reader = BufReader::new(stream);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+    let Some(super::http::HttpRequest { method, headers, body, .. }) = super::http::read_request(&mut reader) else {
         return;
-    }
-    let method = request_line.split_whitespace().next().unwrap_or("GET").to_owned();
-    let mut headers = HashMap::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-        }
-    }
-    let length = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
+    };
     let event = request_event(&method, &body, headers.get(SIGNATURE_HEADER).map(String::as_str), false);
     let (status, text) = match api.invoke(&event, Duration::from_secs(30)) {
         Ok(response) => {

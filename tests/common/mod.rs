@@ -8,6 +8,7 @@ pub mod emf;
 pub mod fakes;
 pub mod function;
 pub mod function_url_front;
+pub mod http;
 pub mod runtime_api;
 pub mod silent_endpoint;
 
@@ -83,6 +84,20 @@ pub fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{prefix}-{}-{n}-{nanos}", std::process::id())
+}
+
+/// The environment of a tool run against moto: its endpoint, a region, dummy credentials, and no
+/// AWS configuration files or instance metadata from this machine.
+pub fn moto_environment() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", moto_endpoint()),
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("AWS_CONFIG_FILE", "/dev/null".to_owned()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
+    ]
 }
 
 pub fn moto_endpoint() -> String {

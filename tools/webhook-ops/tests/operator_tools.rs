@@ -23,15 +23,7 @@ fn ops(args: &[&str], stdin: &str) -> (i32, String, String) {
     let mut child = Command::new(OPS)
         .args(args)
         .env_clear()
-        .envs([
-            ("AWS_ENDPOINT_URL", moto_endpoint().as_str()),
-            ("AWS_REGION", REGION),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/dev/null"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-        ])
+        .envs(moto_environment())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -34,16 +34,8 @@ fn redrive(args: &[&str], bus: &str) -> Run {
         .arg("redrive")
         .args(args)
         .env_clear()
-        .envs([
-            ("AWS_ENDPOINT_URL", moto_endpoint().as_str()),
-            ("AWS_REGION", REGION),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/dev/null"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-            ("EVENT_BUS_NAME", bus),
-        ])
+        .envs(moto_environment())
+        .envs([("EVENT_BUS_NAME", bus)])
         .output()
         .unwrap();
     Run {
