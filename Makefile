@@ -112,7 +112,7 @@ $(MUTANTS):
 mutants: $(MUTANTS) $(VENV)/.installed
 	PROPTEST_CASES=32 scripts/with-moto.sh $(MUTANTS) mutants --package momento-webhook-receiver \
 	  $(addprefix --file ,$(MUTATED)) -- --lib --test handler --test aws_adapters --test metrics \
-	  --test properties --test events_fixtures --test secrets_moto
+	  --test properties --test events_fixtures --test secrets_moto --test binary_e2e
 
 .PHONY: build
 build: $(VENV)/.installed rust-target

@@ -69,7 +69,7 @@ impl WebhookEvent {
         let event_timestamp = take_i64(&mut fields, "event_timestamp")?;
         let publish_timestamp = take_i64(&mut fields, "publish_timestamp")?;
         let topic_sequence_number = match take(&mut fields, "topic_sequence_number")? {
-            Value::Number(n) if n.is_u64() => n.as_u64(),
+            Value::Number(n) => n.as_u64(),
             _ => None,
         }
         .ok_or(EventError::InvalidField { field: "topic_sequence_number", expected: "a non-negative integer" })?;

@@ -213,3 +213,16 @@ impl Entry for RequestEntry<'_> {
         writer.value("HandlerDuration", &self.handler_duration);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_names_the_function_but_not_the_writer() {
+        let metrics = Metrics::new("Ns", "stack-WebhookFunction-1", true, std::io::sink());
+        let printed = format!("{metrics:?}");
+        assert!(printed.starts_with("Metrics {") && printed.contains("stack-WebhookFunction-1"), "{printed}");
+        assert!(printed.contains("cache_topic_dimensions: true"), "{printed}");
+    }
+}

@@ -46,10 +46,6 @@ impl Pattern {
         Self { source: source.into() }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
-
     fn matches_everything(&self) -> bool {
         !self.source.is_empty() && self.source.bytes().all(|b| b == b'*')
     }
@@ -228,6 +224,13 @@ mod tests {
             ("*.*", "ab", false),
             ("caché-*", "caché-ü", true),
             ("?", "x", false),
+            // Each middle piece must be consumed before the next is looked for.
+            ("a*b*b*c", "abbc", true),
+            ("a*b*b*c", "abc", false),
+            ("x*ab*ab*y", "xaby", false),
+            ("x*ab*ab*y", "xababy", true),
+            ("*a*", "", false),
+            ("*a*", "bab", true),
         ];
         for (pattern, name, expected) in cases {
             assert_eq!(Pattern::new(*pattern).matches(name), *expected, "{pattern:?} vs {name:?}");
@@ -278,6 +281,30 @@ mod tests {
             (r#"[{"name": "n", "target": {}}]"#.into(), "route 1 (\"n\"): target must have exactly one"),
             (format!(r#"[{{"target": {{"event_bus": "b", "state_machine_arn": "{arn}"}}}}]"#), "exactly one"),
             (r#"[{"target": {"state_machine_arn": "fulfil"}}]"#.into(), "not a state machine ARN"),
+            (
+                r#"[{"target": {"state_machine_arn": "arn::states:r:1:stateMachine:m"}}]"#.into(),
+                "not a state machine ARN",
+            ),
+            (
+                r#"[{"target": {"state_machine_arn": "arn:aws:states::1:stateMachine:m"}}]"#.into(),
+                "not a state machine ARN",
+            ),
+            (
+                r#"[{"target": {"state_machine_arn": "arn:aws:states:r::stateMachine:m"}}]"#.into(),
+                "not a state machine ARN",
+            ),
+            (
+                r#"[{"target": {"state_machine_arn": "arn:aws:states:r:1:stateMachine:"}}]"#.into(),
+                "not a state machine ARN",
+            ),
+            (
+                r#"[{"target": {"state_machine_arn": "arn:aws:lambda:r:1:stateMachine:m"}}]"#.into(),
+                "not a state machine ARN",
+            ),
+            (
+                r#"[{"target": {"state_machine_arn": "arn:aws:states:r:1:activity:m"}}]"#.into(),
+                "not a state machine ARN",
+            ),
             (r#"[{"target": {"event_bus": " "}}]"#.into(), "event_bus is empty"),
             (r#"[{"topic": "", "target": {"event_bus": "b"}}]"#.into(), "topic pattern is empty"),
             (r#"[{"cach": "x", "target": {"event_bus": "b"}}]"#.into(), "unknown field `cach`"),
@@ -291,6 +318,15 @@ mod tests {
             let err = RoutingTable::parse(json).unwrap_err().to_string();
             assert!(err.contains(expected), "{json}\n  gave: {err}\n  wanted: {expected}");
         }
+    }
+
+    #[test]
+    fn a_target_names_its_bus_or_state_machine() {
+        let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:m";
+        assert_eq!(Target::EventBus("orders-bus".into()).name(), "orders-bus");
+        assert_eq!(Target::StateMachine(arn.into()).name(), arn);
+        assert_eq!(Target::StateMachine(arn.into()).kind(), "stepfunctions");
+        assert_eq!(Target::EventBus("b".into()).kind(), "eventbridge");
     }
 
     #[test]

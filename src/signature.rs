@@ -89,12 +89,9 @@ impl SecretSet {
         Ok(Self { secrets })
     }
 
-    pub fn len(&self) -> usize {
+    /// Never zero: `parse` refuses an empty list.
+    pub(crate) fn len(&self) -> usize {
         self.secrets.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
     }
 
     /// The secret Momento signs with after a rotation is listed first by convention; signing
@@ -229,6 +226,24 @@ mod tests {
         }
         let sig = SigningSecret::new("retired").sign(b"body");
         assert_eq!(verify(&secrets, b"body", Some(sig.as_bytes())), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn the_same_secret_listed_twice_still_verifies() {
+        // `rotate` run twice with one value, or a pasted `s,s`: both entries match, and two
+        // matches must still be a match.
+        let secrets = set("same-secret,same-secret");
+        let sig = SigningSecret::new("same-secret").sign(b"body");
+        assert_eq!(verify(&secrets, b"body", Some(sig.as_bytes())), Ok(()));
+        let secrets = set("a,a,a");
+        assert_eq!(verify(&secrets, b"x", Some(SigningSecret::new("a").sign(b"x").as_bytes())), Ok(()));
+    }
+
+    #[test]
+    fn the_first_secret_of_a_rotation_list_is_the_new_one() {
+        let secrets = set("new-secret, old-secret");
+        let first = secrets.first().unwrap();
+        assert_eq!(first.sign(b"body"), SigningSecret::new("new-secret").sign(b"body"));
     }
 
     #[test]

@@ -5,6 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
 mod common;
+// Not in `common`: the operator tools' tests share `common` and have no log subscriber.
+#[path = "common/logs.rs"]
+mod logs;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -116,6 +119,20 @@ async fn a_running_execution_returned_for_a_repeated_start_is_a_duplicate() {
 }
 
 #[tokio::test]
+async fn a_refused_start_is_an_error_with_its_code_not_a_duplicate() {
+    for code in ["StateMachineDoesNotExist", "AccessDeniedException", "ExecutionLimitExceeded"] {
+        let aws = AwsStub::scripted(SECRET, move |request: &Recorded| {
+            request
+                .operation
+                .ends_with(".StartExecution")
+                .then(|| (400, json!({"__type": code, "message": format!("{code} from the stub")})))
+        });
+        let error = forward(&aws, Target::StateMachine(MACHINE.into())).await.unwrap_err();
+        assert_eq!((error.code.as_str(), error.message.as_str()), (code, format!("{code} from the stub").as_str()));
+    }
+}
+
+#[tokio::test]
 async fn an_express_workflow_start_is_delivered() {
     let aws = AwsStub::scripted(SECRET, |request: &Recorded| {
         request.operation.ends_with(".StartExecution").then(|| {
@@ -123,8 +140,15 @@ async fn an_express_workflow_start_is_delivered() {
             (200, json!({"executionArn": "arn:aws:states:us-east-1:123456789012:express:fulfil:n:5f3c", "startDate": now}))
         })
     });
-    let delivered = forward(&aws, Target::StateMachine(MACHINE.into())).await.unwrap();
-    assert!(matches!(delivered, Delivered::StepFunctions { .. }), "{delivered:?}");
+    // The first start warns that Express does not deduplicate, once per instance.
+    let (delivered, log) = logs::captured(forward(&aws, Target::StateMachine(MACHINE.into()))).await;
+    assert!(matches!(delivered, Ok(Delivered::StepFunctions { .. })), "{delivered:?}");
+    let warnings = |log: &str| log.lines().filter(|l| l.contains("does not deduplicate Express executions")).count();
+    assert_eq!(warnings(&log), 1, "{log}");
+    assert!(log.contains(MACHINE), "the warning names the state machine: {log}");
+    let (again, log) = logs::captured(forward(&aws, Target::StateMachine(MACHINE.into()))).await;
+    assert!(again.is_ok(), "{again:?}");
+    assert_eq!(warnings(&log), 0, "{log}");
 }
 
 #[tokio::test]

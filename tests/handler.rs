@@ -4,6 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
 mod common;
+// Not in `common`: the operator tools' tests share `common` and have no log subscriber.
+#[path = "common/logs.rs"]
+mod logs;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -81,10 +84,12 @@ async fn when_method_is_not_post_should_answer_405_with_allow_header() {
 #[tokio::test]
 async fn when_body_exceeds_256_kib_should_answer_413_before_checking_anything_else() {
     let r = receiver(FakeForwarder::default(), None);
-    let big = vec![b' '; MAX_BODY_BYTES + 1];
+    const EVENTBRIDGE_ENTRY_LIMIT: usize = 256 * 1024;
+    assert_eq!(MAX_BODY_BYTES, EVENTBRIDGE_ENTRY_LIMIT);
+    let big = vec![b' '; EVENTBRIDGE_ENTRY_LIMIT + 1];
     assert_error(&call(&r, request("POST", &big, None, false)).await, 413, "payload_too_large");
     let mut at_limit = serde_json::to_vec(&body()).unwrap();
-    at_limit.resize(MAX_BODY_BYTES, b' '); // trailing white space is still valid JSON
+    at_limit.resize(EVENTBRIDGE_ENTRY_LIMIT, b' '); // trailing white space is still valid JSON
     assert_eq!(call(&r, signed(&at_limit)).await.0, 200);
 }
 
@@ -243,9 +248,16 @@ async fn when_delivery_fails_the_event_is_dead_lettered_with_its_exact_body_and_
 async fn when_the_dead_letter_queue_also_fails_should_answer_503() {
     let forwarder = FakeForwarder { fail_with: Some(ForwardError::new("Timeout", "no answer")), ..Default::default() };
     let r = receiver(forwarder, Some(FakeDeadLetters { broken: true, ..Default::default() }));
-    let answer = call(&r, signed_json(&body()).1).await;
+    let (raw, request) = signed_json(&body());
+    let (answer, log) = logs::captured(call(&r, request)).await;
     assert_error(&answer, 503, "dead_letter_failed");
     assert_eq!(answer.1["aws_error_code"], "Timeout");
+    // The last resort: the whole body in one error line, from which an operator recovers it.
+    let line = log.lines().find(|l| l.contains("recover it from this line")).unwrap_or_else(|| panic!("{log}"));
+    let line: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(line["level"], "ERROR");
+    assert_eq!(line["fields"]["raw_body"].as_str().unwrap().as_bytes(), &raw[..]);
+    assert_eq!(line["fields"]["error_code"], "Timeout");
 }
 
 #[tokio::test]

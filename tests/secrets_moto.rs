@@ -31,6 +31,8 @@ async fn secret(value: &str) -> (aws_sdk_secretsmanager::Client, String) {
 async fn the_secret_is_read_at_start_up_and_several_are_accepted() {
     let (client, name) = secret("current, previous").await;
     let check = SignatureCheck::SecretsManager(RefreshingSecrets::load(client, &name, INTERVAL).await.unwrap());
+    let printed = format!("{check:?}");
+    assert!(printed.contains(&name) && !printed.contains("current") && !printed.contains("previous"), "{printed}");
     for key in ["current", "previous"] {
         assert_eq!(check.verify(b"body", Some(signature(key, b"body").as_bytes())).await, Ok(()), "{key}");
     }
@@ -58,6 +60,34 @@ async fn after_a_rotation_the_new_secret_is_picked_up_without_a_restart() {
     // The old secret is gone now.
     let signed_old = signature("old-secret", b"event");
     assert_eq!(check.verify(b"event", Some(signed_old.as_bytes())).await, Err(SignatureError::Mismatch));
+}
+
+#[tokio::test]
+async fn events_waiting_on_a_re_read_are_checked_against_its_result() {
+    // Right after a rotation several events signed with the new secret arrive together: one
+    // reads the secret, the others wait for that read and must then be accepted, not refused
+    // because the interval has not passed again.
+    let (client, name) = secret("old-secret").await;
+    let check = Arc::new(SignatureCheck::SecretsManager(
+        RefreshingSecrets::load(client.clone(), &name, INTERVAL).await.unwrap(),
+    ));
+    client.put_secret_value().secret_id(&name).secret_string("new-secret").send().await.unwrap();
+    tokio::time::sleep(INTERVAL + Duration::from_millis(50)).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let check = Arc::clone(&check);
+        tasks.spawn(async move {
+            let body = format!("event {i}");
+            let signed = signature("new-secret", body.as_bytes());
+            (i, check.verify(body.as_bytes(), Some(signed.as_bytes())).await)
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        let (i, result) = result.unwrap();
+        assert_eq!(result, Ok(()), "event {i}");
+    }
+    let SignatureCheck::SecretsManager(refreshing) = &*check else { unreachable!() };
+    assert_eq!(refreshing.fetch_count(), 2, "one re-read for all of them");
 }
 
 #[tokio::test]

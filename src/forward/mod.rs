@@ -126,3 +126,62 @@ impl Forward for AwsForwarder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_eventbridge::error::ErrorMetadata;
+    use aws_sdk_eventbridge::operation::put_events::PutEventsError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_types::body::SdkBody;
+
+    type Error = SdkError<PutEventsError, HttpResponse>;
+
+    fn raw() -> HttpResponse {
+        HttpResponse::new(400u16.try_into().unwrap(), SdkBody::empty())
+    }
+
+    fn service(code: Option<&str>, message: Option<&str>) -> Error {
+        let mut meta = ErrorMetadata::builder();
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        if let Some(message) = message {
+            meta = meta.message(message);
+        }
+        SdkError::service_error(PutEventsError::generic(meta.build()), raw())
+    }
+
+    #[test]
+    fn a_service_error_keeps_aws_code_and_message() {
+        let error =
+            ForwardError::from_sdk(&service(Some("ResourceNotFoundException"), Some("Event bus x does not exist.")));
+        assert_eq!(error, ForwardError::new("ResourceNotFoundException", "Event bus x does not exist."));
+        let bare = ForwardError::from_sdk(&service(None, None));
+        assert_eq!(bare.code, "ServiceError");
+        assert!(!bare.message.is_empty());
+    }
+
+    #[test]
+    fn failures_before_any_answer_are_named_by_kind() {
+        let cases: [(Error, &str); 4] = [
+            (SdkError::timeout_error("no answer"), "Timeout"),
+            (SdkError::dispatch_failure(ConnectorError::io("connection refused".into())), "DispatchFailure"),
+            (SdkError::response_error("not JSON", raw()), "ResponseError"),
+            (SdkError::construction_failure("no entries"), "ConstructionFailure"),
+        ];
+        for (error, code) in cases {
+            let forwarded = ForwardError::from_sdk(&error);
+            assert_eq!(forwarded.code, code);
+            assert!(!forwarded.message.is_empty(), "{code}");
+        }
+    }
+
+    #[test]
+    fn each_delivery_has_the_kind_of_its_target() {
+        assert_eq!(Delivered::EventBridge { event_id: "e".into() }.kind(), "eventbridge");
+        assert_eq!(Delivered::StepFunctions { execution_arn: "a".into() }.kind(), "stepfunctions");
+        assert_eq!(Delivered::AlreadyStarted { execution_arn: "a".into() }.kind(), "stepfunctions");
+    }
+}
