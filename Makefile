@@ -85,7 +85,7 @@ rust-target:
 
 # Many more cases of the property tests than `make test` runs; the seed is printed, so a
 # failure can be replayed with `make fuzz SEED=<seed>`.
-FUZZ_CASES ?= 20000
+FUZZ_CASES ?= 200000
 .PHONY: fuzz
 fuzz:
 	@seed=$${SEED:-$$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')}; \
@@ -100,7 +100,8 @@ soak:
 
 # Mutation testing of the modules that decide outcomes (cargo-mutants from crates.io, installed
 # into target/tools), with the tests that decide them: unit, handler, adapters against the local
-# AWS stub, metrics, properties (fewer cases), fixtures, and Secrets Manager against moto.
+# AWS stub, metrics, properties (fewer cases), fixtures, Secrets Manager against moto, and the
+# binary's end-to-end tests (its log lines).
 # Results in mutants.out/; README, "Security and tests", lists the survivors and why.
 MUTANTS := target/tools/bin/cargo-mutants
 MUTATED := src/signature.rs src/event.rs src/routing.rs src/forward/mod.rs src/forward/eventbridge.rs \

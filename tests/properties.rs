@@ -40,7 +40,10 @@ const ROUTES: &str = r#"[{"cache": "orders", "target": {"state_machine_arn": "ar
 /// `cases` per property unless `PROPTEST_CASES` says otherwise (`make fuzz`).
 fn config(cases: u32) -> Config {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(cases);
-    Config { cases, max_shrink_iters: 2_000, ..Config::default() }
+    // Failures are kept next to this file (`properties.proptest-regressions`, committed) and
+    // replayed first; the default looks for a lib.rs or main.rs, which a test crate has not.
+    let persistence = proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions");
+    Config { cases, max_shrink_iters: 2_000, failure_persistence: Some(Box::new(persistence)), ..Config::default() }
 }
 
 struct DeadLetters;
