@@ -7,8 +7,10 @@ the command lines of `make deploy`. Part of `make test` and `make lint`.
 cases.)
 """
 
+import itertools
 import json
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -151,6 +153,23 @@ def check_deploy_commands():
             check(pair in deploy_command, f"deploy must keep the saved {pair!r}: {deploy_command}")
 
 
+def readme_table(heading):
+    """The rows of the first table after `heading` in the README, cells trimmed."""
+    text = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    after = text.split(f"\n{heading}\n", 1)[1].splitlines()
+    lines = [line for line in itertools.takewhile(lambda l: l.startswith("|"),
+                                                 itertools.dropwhile(lambda l: not l.startswith("|"), after))]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def check_readme_alarms(alarms):
+    """The README's alarm table names every alarm the template creates, no other, with the metric it watches."""
+    documented = {row[0].strip("`"): row[1] for row in readme_table("### Alarms")}
+    check(set(documented) == set(alarms), f"README alarms {sorted(documented)} vs template {sorted(alarms)}")
+    for name, metric in alarms.items():
+        check(f"`{metric}`" in documented.get(name, ""), f"README: {name} should say it watches `{metric}`")
+
+
 def main():
     check_expanded_defaults()
     check_deploy_commands()
@@ -158,16 +177,20 @@ def main():
     expect_refused({"StateMachineTopicPattern": "a\tb", "MomentoSigningSecret": "s"}, "AllowedPattern")
     expect_refused({"StateMachineCachePattern": "**", "MomentoSigningSecret": "s"}, "AllowedPattern")
     count = 0
+    alarms = {}
     for case in template_cases.cases():
-        check_case(template_cases.describe(*case))
+        described = template_cases.describe(*case)
+        check_case(described)
+        alarms.update({a["name"]: a["metric"] for a in described.get("alarms", [])})
         count += 1
+    check_readme_alarms(alarms)
     if failures:
         print("template checks failed:", *failures, sep="\n  ", file=sys.stderr)
         sys.exit(1)
     print(f"template checks passed over {count} parameter cases: NoEcho or existing secret read from Secrets Manager, "
           "public Function URL with both permissions, no hard-coded names, IAM on the exact resources (another account's "
           "state machine fails the deploy), FIFO queue name within 80 characters for any stack name, queue and logs retained, "
-          "alarms on every way to lose an event, deploy commands carry the built architecture")
+          "alarms on every way to lose an event (as the README lists them), deploy commands carry the built architecture")
 
 
 if __name__ == "__main__":

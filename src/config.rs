@@ -260,6 +260,43 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_variable_with_the_default_the_parser_applies() {
+        let rows = crate::readme_tables::table("## Configuration");
+        let default_of = |variable: &str| {
+            let row = rows
+                .iter()
+                .find(|row| crate::readme_tables::code_spans(&row[0]).contains(&variable))
+                .unwrap_or_else(|| panic!("README's configuration table lacks {variable}"));
+            crate::readme_tables::code_spans(&row[1]).first().map(|d| (*d).to_owned())
+        };
+        for variable in
+            [MOMENTO_SIGNING_SECRET, MOMENTO_SIGNING_SECRET_ID, ROUTES, DEAD_LETTER_QUEUE_URL, AWS_CA_BUNDLE]
+        {
+            assert_eq!(default_of(variable), None, "{variable} has no default");
+        }
+        // What the parser makes of an environment holding only a secret.
+        let c = config(&[(MOMENTO_SIGNING_SECRET, "s")]).unwrap();
+        let metrics = c.metrics.unwrap();
+        let bus = match c.delivery.routes.route("any", "any") {
+            Some(Target::EventBus(bus)) => bus.clone(),
+            other => panic!("{other:?}"),
+        };
+        let applied = [
+            (ALLOW_UNSIGNED_WEBHOOKS, "false".to_owned()),
+            (MAX_EVENT_AGE_SECONDS, (c.max_event_age_ms.unwrap() / 1000).to_string()),
+            (EVENT_BUS_NAME, bus),
+            (EVENT_SOURCE, c.delivery.event_source),
+            (METRICS_ENABLED, "true".to_owned()),
+            (METRICS_NAMESPACE, metrics.namespace),
+            (METRICS_CACHE_TOPIC_DIMENSIONS, metrics.cache_topic_dimensions.to_string()),
+        ];
+        for (variable, value) in applied {
+            assert_eq!(default_of(variable).as_deref(), Some(value.as_str()), "{variable}");
+        }
+        assert!(!matches!(c.signing, Signing::Unsigned));
+    }
+
+    #[test]
     fn defaults_apply_when_only_the_secret_is_set() {
         let c = config(&[(MOMENTO_SIGNING_SECRET, "s")]).unwrap();
         assert!(matches!(c.signing, Signing::Secrets(ref s) if s.len() == 1));

@@ -14,6 +14,8 @@ pub mod http_handler;
 pub mod logging;
 pub mod metrics;
 pub mod outcome;
+#[cfg(test)]
+mod readme_tables;
 pub mod receiver;
 pub mod redrive;
 pub mod routing;

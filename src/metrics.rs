@@ -219,6 +219,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_lists_every_metric_with_its_unit_and_no_other() {
+        let documented: Vec<(String, String)> = crate::readme_tables::table("### Metrics")
+            .into_iter()
+            .map(|row| (row[0].trim_matches('`').to_owned(), row[1].clone()))
+            .collect();
+        let emitted: Vec<(String, String)> = METRICS.iter().map(|(m, u)| ((*m).to_owned(), (*u).to_owned())).collect();
+        assert_eq!(documented, emitted);
+    }
+
+    #[test]
     fn debug_names_the_function_but_not_the_writer() {
         let metrics = Metrics::new("Ns", "stack-WebhookFunction-1", true, std::io::sink());
         let printed = format!("{metrics:?}");

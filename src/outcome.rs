@@ -328,6 +328,31 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_status_table_gives_every_outcome_its_status() {
+        let rows = crate::readme_tables::table("## Status codes");
+        let documents = |row: &Vec<String>, code: &str| {
+            row[1].contains(&format!("\"status\":\"{code}\""))
+                || crate::readme_tables::code_spans(&row[1]).contains(&code)
+        };
+        let outcomes = every_outcome();
+        for outcome in &outcomes {
+            let code = outcome.code();
+            let statuses: Vec<&str> =
+                rows.iter().filter(|row| documents(row, code)).map(|row| row[0].as_str()).collect();
+            assert!(!statuses.is_empty(), "README's status table lacks {code}");
+            for status in statuses {
+                assert_eq!(status, outcome.status().as_str(), "{code}");
+            }
+        }
+        for row in &rows {
+            assert!(
+                outcomes.iter().any(|o| documents(row, o.code())),
+                "README documents no outcome of the code: {row:?}"
+            );
+        }
+    }
+
+    #[test]
     fn status_codes_follow_the_outcome() {
         let statuses: Vec<(&str, u16)> = every_outcome().iter().map(|o| (o.code(), o.status().as_u16())).collect();
         for (code, status) in statuses {
