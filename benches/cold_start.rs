@@ -18,6 +18,8 @@
 #[allow(dead_code)] // the benchmark uses the stub only as an endpoint
 #[path = "../tests/common/aws_stub.rs"]
 mod aws_stub;
+#[path = "../tools/webhook-ops/src/function_url.rs"]
+mod function_url;
 #[path = "../tests/common/http.rs"]
 mod http;
 #[path = "../tests/common/runtime_api.rs"]
@@ -30,11 +32,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_stub::AwsStub;
+use function_url::request_event;
 use momento_webhook_receiver::clients;
 use momento_webhook_receiver::dead_letter::{DeadLetter, KeepDeadLetter, SqsDeadLetterQueue};
 use momento_webhook_receiver::event::{WebhookEvent, unix_millis};
 use momento_webhook_receiver::forward::{Delivered, Forward, ForwardError};
-use momento_webhook_receiver::function_url::request_event;
 use momento_webhook_receiver::metrics::Metrics;
 use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::{RoutingTable, Target};

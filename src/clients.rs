@@ -1,92 +1,73 @@
-//! AWS SDK clients with the time budget that keeps every answer inside Momento's 5 s, and the
-//! wiring of a [`Receiver`] from a [`Config`]. Built once per cold start.
-//!
-//! Worst case for one request, each bound enforced by the SDK or a `tokio` timeout:
-//!
-//! | step | bound |
-//! |---|---|
-//! | re-read the signing secret after a mismatch (at most once per 10 s) | 1.0 s |
-//! | deliver to EventBridge / Step Functions, retries included | 2.0 s |
-//! | write to the dead-letter queue, retries included | 1.2 s |
-//! | total | 4.2 s, leaving 0.8 s for Lambda and the network |
-//!
-//! The delivery bound itself ([`DELIVERY_BUDGET`]) is enforced around the forwarder by the
-//! [`Receiver`].
+//! The AWS SDK clients, each bounded by the time budget of its step ([`crate::bounds`]), and the
+//! wiring of a [`Receiver`] from a [`Config`]. Built once per cold start, and only the clients
+//! the configuration needs.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{Region, SdkConfig};
 
+use crate::arn::{Arn, StateMachineArn};
+use crate::bounds::{
+    CONNECT_TIMEOUT, DEAD_LETTER_BUDGET, DELIVERY_ATTEMPT_TIMEOUT, DELIVERY_BUDGET, INITIAL_BACKOFF, MAX_ATTEMPTS,
+    SECRET_READ_BUDGET, SHORT_ATTEMPT_TIMEOUT,
+};
 use crate::config::{Config, Signing};
 use crate::dead_letter::SqsDeadLetterQueue;
 use crate::forward::AwsForwarder;
 use crate::forward::eventbridge::EventBridgeForwarder;
-use crate::forward::stepfunctions::{StepFunctionsForwarder, arn_region};
+use crate::forward::stepfunctions::StepFunctionsForwarder;
 use crate::metrics::Metrics;
-pub use crate::receiver::DELIVERY_BUDGET;
 use crate::receiver::Receiver;
 use crate::routing::{RoutingTable, Target};
-use crate::signing_secrets::{DEFAULT_MIN_REFRESH_INTERVAL, RefreshingSecrets, SecretFetchError, SignatureCheck};
+use crate::signing_secrets::{RefreshPolicy, RefreshingSecrets, SecretFetchError, SignatureCheck};
 
-/// Connection set-up to a regional endpoint takes tens of milliseconds; longer means trouble.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// Typical answers take 10-100 ms, so 800 ms per attempt leaves room for two attempts.
-const DELIVERY_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(800);
-const DEAD_LETTER_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
-const DEAD_LETTER_BUDGET: Duration = Duration::from_millis(1200);
-const SECRET_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
-const SECRET_BUDGET: Duration = Duration::from_millis(1000);
-/// Standard (token-bucket) retries: three attempts in all, starting 50 ms apart.
-const MAX_ATTEMPTS: u32 = 3;
-const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
-
-fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .operation_attempt_timeout(attempt)
-        .operation_timeout(operation)
+/// `sdk` with standard retries and the given bounds per attempt and per operation.
+fn bounded(sdk: &SdkConfig, attempt: Duration, operation: Duration) -> SdkConfig {
+    sdk.to_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(operation)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS).with_initial_backoff(INITIAL_BACKOFF))
         .build()
 }
 
-fn retries() -> RetryConfig {
-    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS).with_initial_backoff(INITIAL_BACKOFF)
+/// `sdk`, for calls to `region` when one is given (a resource in another region than the
+/// function's must be called at that region's endpoint).
+fn in_region(sdk: SdkConfig, region: Option<&str>) -> SdkConfig {
+    match region {
+        Some(region) => sdk.to_builder().region(Region::new(region.to_owned())).build(),
+        None => sdk,
+    }
+}
+
+fn delivery(sdk: &SdkConfig) -> SdkConfig {
+    bounded(sdk, DELIVERY_ATTEMPT_TIMEOUT, DELIVERY_BUDGET)
 }
 
 pub fn eventbridge(sdk: &SdkConfig) -> aws_sdk_eventbridge::Client {
-    let config = aws_sdk_eventbridge::config::Builder::from(sdk)
-        .timeout_config(timeouts(DELIVERY_ATTEMPT_TIMEOUT, DELIVERY_BUDGET))
-        .retry_config(retries())
-        .build();
-    aws_sdk_eventbridge::Client::from_conf(config)
+    aws_sdk_eventbridge::Client::new(&delivery(sdk))
 }
 
-/// A Step Functions client for `region` (the state machine's, which may differ from the
-/// function's own).
+/// A Step Functions client for `region` (the state machine's).
 pub fn stepfunctions(sdk: &SdkConfig, region: &str) -> aws_sdk_sfn::Client {
-    let config = aws_sdk_sfn::config::Builder::from(sdk)
-        .region(aws_config::Region::new(region.to_owned()))
-        .timeout_config(timeouts(DELIVERY_ATTEMPT_TIMEOUT, DELIVERY_BUDGET))
-        .retry_config(retries())
-        .build();
-    aws_sdk_sfn::Client::from_conf(config)
+    aws_sdk_sfn::Client::new(&in_region(delivery(sdk), Some(region)))
 }
 
 pub fn dead_letter_sqs(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
-    let config = aws_sdk_sqs::config::Builder::from(sdk)
-        .timeout_config(timeouts(DEAD_LETTER_ATTEMPT_TIMEOUT, DEAD_LETTER_BUDGET))
-        .retry_config(retries())
-        .build();
-    aws_sdk_sqs::Client::from_conf(config)
+    aws_sdk_sqs::Client::new(&bounded(sdk, SHORT_ATTEMPT_TIMEOUT, DEAD_LETTER_BUDGET))
 }
 
-pub fn secretsmanager(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
-    let config = aws_sdk_secretsmanager::config::Builder::from(sdk)
-        .timeout_config(timeouts(SECRET_ATTEMPT_TIMEOUT, SECRET_BUDGET))
-        .retry_config(retries())
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
+/// A Secrets Manager client for `secret_id`: in the secret's own region when it is an ARN.
+pub fn secretsmanager(sdk: &SdkConfig, secret_id: &str) -> aws_sdk_secretsmanager::Client {
+    let region = Arn::parse(secret_id).filter(|arn| arn.service == "secretsmanager").map(|arn| arn.region);
+    let sdk = in_region(bounded(sdk, SHORT_ATTEMPT_TIMEOUT, SECRET_READ_BUDGET), region.filter(|r| !r.is_empty()));
+    aws_sdk_secretsmanager::Client::new(&sdk)
 }
 
 /// The production forwarder for `routes`: an EventBridge client if any route names a bus, and
@@ -98,7 +79,7 @@ pub fn forwarder(sdk: &SdkConfig, event_source: &str, routes: &RoutingTable) -> 
         .then(|| EventBridgeForwarder::new(eventbridge(sdk), event_source));
     let mut regions: Vec<&str> = targets()
         .filter_map(|target| match target {
-            Target::StateMachine(arn) => arn_region(arn),
+            Target::StateMachine(arn) => StateMachineArn::parse(arn).map(|machine| machine.arn.region),
             Target::EventBus(_) => None,
         })
         .collect();
@@ -109,22 +90,25 @@ pub fn forwarder(sdk: &SdkConfig, event_source: &str, routes: &RoutingTable) -> 
 }
 
 /// The receiver the Lambda function runs: clients built and the secret read, once.
+/// `process_started` starts the first request's clock (see [`Receiver::with_cold_start`]).
 pub async fn receiver(
     config: &Config,
     sdk: &SdkConfig,
+    process_started: Instant,
 ) -> Result<Receiver<AwsForwarder, SqsDeadLetterQueue>, SecretFetchError> {
     let signatures = match &config.signing {
         Signing::Unsigned => SignatureCheck::Unsigned,
         Signing::Secrets(secrets) => SignatureCheck::Fixed(secrets.clone()),
         Signing::SecretsManager { secret_id } => SignatureCheck::SecretsManager(
-            RefreshingSecrets::load(secretsmanager(sdk), secret_id, DEFAULT_MIN_REFRESH_INTERVAL).await?,
+            RefreshingSecrets::load(secretsmanager(sdk, secret_id), secret_id, RefreshPolicy::default()).await?,
         ),
     };
     let dead_letters =
         config.dead_letter_queue_url.as_ref().map(|url| SqsDeadLetterQueue::new(dead_letter_sqs(sdk), url));
     let forwarder = forwarder(sdk, &config.delivery.event_source, &config.delivery.routes);
     let receiver = Receiver::new(signatures, config.delivery.routes.clone(), forwarder, dead_letters)
-        .with_max_event_age_ms(config.max_event_age_ms);
+        .with_max_event_age_ms(config.max_event_age_ms)
+        .with_cold_start(process_started);
     Ok(match &config.metrics {
         Some(metrics) => receiver.with_metrics(Metrics::new(
             metrics.namespace.clone(),

@@ -5,6 +5,7 @@
 //! AWS SDK settings (`AWS_REGION`, `AWS_ENDPOINT_URL*`, credentials) are not read here; the SDK
 //! reads them itself.
 
+use crate::bounds::DEFAULT_MAX_EVENT_AGE;
 use crate::routing::{RoutesError, RoutingTable, Target};
 use crate::signature::{SecretListError, SecretSet};
 
@@ -25,7 +26,6 @@ pub const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
 /// Set by Lambda; the `FunctionName` dimension of every metric.
 pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
-const DEFAULT_MAX_EVENT_AGE_SECONDS: u64 = 60;
 const DEFAULT_EVENT_BUS_NAME: &str = "default";
 const DEFAULT_EVENT_SOURCE: &str = "Momento";
 /// EventBridge's limit on `Source`.
@@ -98,7 +98,7 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let signing = signing(&lookup)?;
         let max_event_age_ms = match non_empty(&lookup, MAX_EVENT_AGE_SECONDS) {
-            None => Some(DEFAULT_MAX_EVENT_AGE_SECONDS * 1000),
+            None => Some(DEFAULT_MAX_EVENT_AGE.as_millis() as u64),
             Some(raw) => match raw.parse::<u64>() {
                 Ok(0) => None,
                 Ok(seconds) => Some(seconds.saturating_mul(1000)),
@@ -257,43 +257,6 @@ mod tests {
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| vars.get(name).cloned())
-    }
-
-    #[test]
-    fn the_readme_documents_every_variable_with_the_default_the_parser_applies() {
-        let rows = crate::readme_tables::table("## Configuration");
-        let default_of = |variable: &str| {
-            let row = rows
-                .iter()
-                .find(|row| crate::readme_tables::code_spans(&row[0]).contains(&variable))
-                .unwrap_or_else(|| panic!("README's configuration table lacks {variable}"));
-            crate::readme_tables::code_spans(&row[1]).first().map(|d| (*d).to_owned())
-        };
-        for variable in
-            [MOMENTO_SIGNING_SECRET, MOMENTO_SIGNING_SECRET_ID, ROUTES, DEAD_LETTER_QUEUE_URL, AWS_CA_BUNDLE]
-        {
-            assert_eq!(default_of(variable), None, "{variable} has no default");
-        }
-        // What the parser makes of an environment holding only a secret.
-        let c = config(&[(MOMENTO_SIGNING_SECRET, "s")]).unwrap();
-        let metrics = c.metrics.unwrap();
-        let bus = match c.delivery.routes.route("any", "any") {
-            Some(Target::EventBus(bus)) => bus.clone(),
-            other => panic!("{other:?}"),
-        };
-        let applied = [
-            (ALLOW_UNSIGNED_WEBHOOKS, "false".to_owned()),
-            (MAX_EVENT_AGE_SECONDS, (c.max_event_age_ms.unwrap() / 1000).to_string()),
-            (EVENT_BUS_NAME, bus),
-            (EVENT_SOURCE, c.delivery.event_source),
-            (METRICS_ENABLED, "true".to_owned()),
-            (METRICS_NAMESPACE, metrics.namespace),
-            (METRICS_CACHE_TOPIC_DIMENSIONS, metrics.cache_topic_dimensions.to_string()),
-        ];
-        for (variable, value) in applied {
-            assert_eq!(default_of(variable).as_deref(), Some(value.as_str()), "{variable}");
-        }
-        assert!(!matches!(c.signing, Signing::Unsigned));
     }
 
     #[test]

@@ -15,7 +15,10 @@ pub const TEXT_JSON_FIELD: &str = "text_json";
 
 /// A webhook event whose fields have been checked. Fields Momento may add in future are kept
 /// in `extra` and passed through unchanged.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialised, it is the object forwarded downstream (`Detail` for EventBridge, input for Step
+/// Functions): every field as received, unknown ones included, plus `text_json` when present.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WebhookEvent {
     pub cache: String,
     pub topic: String,
@@ -24,7 +27,9 @@ pub struct WebhookEvent {
     pub topic_sequence_number: u64,
     pub token_id: String,
     pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     text_json: Option<Value>,
+    #[serde(flatten)]
     extra: Map<String, Value>,
 }
 
@@ -59,10 +64,12 @@ impl EventError {
 impl WebhookEvent {
     /// Parses and validates a webhook body.
     pub fn parse(body: &[u8]) -> Result<Self, EventError> {
-        let mut fields = match serde_json::from_slice::<TopLevel>(body).map_err(EventError::NotJson)? {
-            TopLevel::Object(fields) => fields,
-            TopLevel::Duplicate(key) => return Err(EventError::DuplicateField(key)),
-            TopLevel::NotAnObject => return Err(EventError::NotAnObject),
+        let mut fields = match serde_json::from_slice::<TopLevel>(body) {
+            Ok(TopLevel::Object(fields)) => fields,
+            Ok(TopLevel::Duplicate(key)) => return Err(EventError::DuplicateField(key)),
+            // Values of any type are accepted inside the object, so a data error is the top level.
+            Err(e) if e.classify() == serde_json::error::Category::Data => return Err(EventError::NotAnObject),
+            Err(e) => return Err(EventError::NotJson(e)),
         };
         let cache = take_non_empty_string(&mut fields, "cache")?;
         let topic = take_non_empty_string(&mut fields, "topic")?;
@@ -97,56 +104,23 @@ impl WebhookEvent {
         self.text_json.as_ref()
     }
 
-    /// The object forwarded downstream: every field as received, unknown ones included, plus
-    /// `text_json` when present.
-    pub fn detail(&self) -> Detail<'_> {
-        Detail {
-            cache: &self.cache,
-            topic: &self.topic,
-            event_timestamp: self.event_timestamp,
-            publish_timestamp: self.publish_timestamp,
-            topic_sequence_number: self.topic_sequence_number,
-            token_id: &self.token_id,
-            text: &self.text,
-            text_json: self.text_json.as_ref(),
-            extra: &self.extra,
-        }
-    }
-
-    /// [`Self::detail`] as a JSON string.
+    /// The object forwarded downstream, as a JSON string.
     pub fn detail_json(&self) -> String {
-        // Serialising a struct of strings, integers and `Value`s cannot fail.
-        serde_json::to_string(&self.detail()).unwrap_or_default()
+        // Serialising strings, integers and `Value`s cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
-/// The forwarded object; see [`WebhookEvent::detail`].
-#[derive(Debug, Serialize)]
-pub struct Detail<'a> {
-    pub cache: &'a str,
-    pub topic: &'a str,
-    pub event_timestamp: i64,
-    pub publish_timestamp: i64,
-    pub topic_sequence_number: u64,
-    pub token_id: &'a str,
-    pub text: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text_json: Option<&'a Value>,
-    #[serde(flatten)]
-    pub extra: &'a Map<String, Value>,
-}
-
-/// A JSON document's top level, read in one pass: an object whose keys are all distinct, or why
-/// not.
+/// A JSON document's top level, read in one pass: an object whose keys are all distinct, or the
+/// first key that appeared twice. Anything but an object is a (data) error of serde_json's.
 enum TopLevel {
     Object(Map<String, Value>),
     Duplicate(String),
-    NotAnObject,
 }
 
 impl<'de> serde::Deserialize<'de> for TopLevel {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TopLevelVisitor)
+        deserializer.deserialize_map(TopLevelVisitor)
     }
 }
 
@@ -170,35 +144,6 @@ impl<'de> serde::de::Visitor<'de> for TopLevelVisitor {
             }
         }
         Ok(duplicate.map_or(TopLevel::Object(fields), TopLevel::Duplicate))
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<TopLevel, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(TopLevel::NotAnObject)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<TopLevel, E> {
-        Ok(TopLevel::NotAnObject)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<TopLevel, E> {
-        Ok(TopLevel::NotAnObject)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<TopLevel, E> {
-        Ok(TopLevel::NotAnObject)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<TopLevel, E> {
-        Ok(TopLevel::NotAnObject)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<TopLevel, E> {
-        Ok(TopLevel::NotAnObject)
-    }
-
-    fn visit_unit<E>(self) -> Result<TopLevel, E> {
-        Ok(TopLevel::NotAnObject)
     }
 }
 

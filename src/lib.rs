@@ -2,22 +2,21 @@
 //!
 //! Each request is checked (method, size, HMAC-SHA3-256 signature over the raw body, event
 //! fields, freshness), routed by cache and topic, and forwarded to Amazon EventBridge or AWS
-//! Step Functions. What cannot be delivered is kept in an SQS dead-letter queue for `redrive`.
+//! Step Functions. What cannot be delivered is kept in an SQS dead-letter queue, from which the
+//! operator's `webhook-ops redrive` puts it back.
 
+pub mod arn;
+pub mod bounds;
 pub mod clients;
 pub mod config;
 pub mod dead_letter;
 pub mod event;
 pub mod forward;
-pub mod function_url;
 pub mod http_handler;
 pub mod logging;
 pub mod metrics;
 pub mod outcome;
-#[cfg(test)]
-mod readme_tables;
 pub mod receiver;
-pub mod redrive;
 pub mod routing;
 pub mod signature;
 pub mod signing_secrets;

@@ -3,7 +3,7 @@
 //! [`Receiver::handle`](momento_webhook_receiver::receiver::Receiver::handle).
 
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use aws_config::BehaviorVersion;
 use lambda_http::{Error, Request, run, service_fn};
@@ -14,6 +14,8 @@ use momento_webhook_receiver::{clients, tls};
 // memory than a pool of worker threads that would sit idle.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // Lambda starts the process while the first request waits: its answer deadline starts here.
+    let process_started = Instant::now();
     momento_webhook_receiver::logging::init();
     // The release build aborts on a panic (smaller, no unwinding tables): say why first, in the
     // function's log. Lambda then reports the invocation as failed (the Errors and Url5xxCount
@@ -47,7 +49,7 @@ async fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let receiver = match clients::receiver(&config, &sdk).await {
+    let receiver = match clients::receiver(&config, &sdk, process_started).await {
         Ok(receiver) => receiver,
         Err(error) => {
             tracing::error!(%error, "{MOMENTO_SIGNING_SECRET_ID}: could not read the signing secret; refusing to start");

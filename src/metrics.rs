@@ -21,7 +21,8 @@ use metrique_writer::unit::AsCount;
 use metrique_writer::{Entry, EntryWriter};
 use metrique_writer_format_emf::Emf;
 
-use crate::outcome::{EventKey, Outcome, Tally};
+use crate::outcome::{Code, EventKey, Outcome};
+use crate::routing::TargetKind;
 
 /// The namespace when `METRICS_NAMESPACE` is not set.
 pub const DEFAULT_NAMESPACE: &str = "MomentoWebhooks";
@@ -36,19 +37,63 @@ pub const TARGET: &str = "Target";
 pub const CACHE: &str = "Cache";
 pub const TOPIC: &str = "Topic";
 
-/// Every metric the function emits, with its CloudWatch unit.
-pub const METRICS: [(&str, &str); 10] = [
-    ("Received", "Count"),
-    ("Delivered", "Count"),
-    ("Duplicate", "Count"),
-    ("Ignored", "Count"),
-    ("Rejected", "Count"),
-    ("DeadLettered", "Count"),
-    ("Lost", "Count"),
-    ("SecretRefreshed", "Count"),
-    ("DeliveryLatency", "Milliseconds"),
-    ("HandlerDuration", "Milliseconds"),
-];
+/// Every metric the function emits, named as in CloudWatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::Display, strum::EnumIter)]
+pub enum Metric {
+    /// Every request.
+    Received,
+    Delivered,
+    Duplicate,
+    Ignored,
+    /// Refused, with its `Reason`.
+    Rejected,
+    DeadLettered,
+    /// Neither delivered nor kept, with its `Reason`.
+    Lost,
+    /// A request made the function re-read its signing secret.
+    SecretRefreshed,
+    /// From the event's `publish_timestamp` to its successful delivery.
+    DeliveryLatency,
+    /// The function's own time for the request.
+    HandlerDuration,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// The CloudWatch unit.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::DeliveryLatency | Self::HandlerDuration => "Milliseconds",
+            _ => "Count",
+        }
+    }
+
+    /// The count an outcome adds to (besides `Received`).
+    pub fn of(code: Code) -> Self {
+        match code {
+            Code::Delivered => Self::Delivered,
+            Code::Duplicate => Self::Duplicate,
+            Code::Ignored => Self::Ignored,
+            Code::DeadLettered => Self::DeadLettered,
+            Code::MethodNotAllowed
+            | Code::PayloadTooLarge
+            | Code::MissingSignature
+            | Code::MalformedSignature
+            | Code::InvalidSignature
+            | Code::InvalidEvent
+            | Code::StaleEvent => Self::Rejected,
+            Code::DeliveryFailed | Code::DeadLetterFailed | Code::SigningSecretUnavailable => Self::Lost,
+        }
+    }
+}
+
+/// The `Reason` dimension of an outcome: its code, for the counts that have reasons.
+pub fn reason(code: Code) -> Option<Code> {
+    matches!(Metric::of(code), Metric::Rejected | Metric::Lost).then_some(code)
+}
 
 /// What one request contributes to the metrics.
 #[derive(Debug)]
@@ -160,7 +205,7 @@ struct RequestEntry<'a> {
     cache: Option<&'a str>,
     topic: Option<&'a str>,
     sequence: Option<u64>,
-    tally: Tally,
+    tally: Metric,
     secret_refreshed: bool,
     delivery_latency: Option<Duration>,
     handler_duration: Duration,
@@ -168,20 +213,21 @@ struct RequestEntry<'a> {
 
 impl<'a> RequestEntry<'a> {
     fn new(function_name: &'a str, cache_topic_dimensions: bool, facts: &'a RequestFacts<'a>) -> Self {
-        let reason = facts.outcome.reason();
-        let target = facts.outcome.target();
+        let code = facts.outcome.code();
+        let reason = reason(code).map(Code::as_str);
+        let target = facts.outcome.target().map(TargetKind::as_str);
         let cache_topic = cache_topic_dimensions && facts.event.is_some();
         Self {
             timestamp: SystemTime::now(),
             dimensions: dimension_sets(reason.is_some(), target.is_some(), cache_topic),
             function_name,
-            outcome: facts.outcome.code(),
+            outcome: code.as_str(),
             reason,
             target,
             cache: facts.event.map(|e| e.cache),
             topic: facts.event.map(|e| e.topic),
             sequence: facts.event.map(|e| e.sequence),
-            tally: facts.outcome.tally(),
+            tally: Metric::of(code),
             secret_refreshed: facts.secret_refreshed,
             delivery_latency: facts.delivery_latency,
             handler_duration: facts.handler_duration,
@@ -204,13 +250,13 @@ impl Entry for RequestEntry<'_> {
         if let Some(sequence) = self.sequence {
             writer.value("Sequence", &sequence.to_string());
         }
-        writer.value("Received", &one);
-        writer.value(self.tally.metric(), &one);
+        writer.value(Metric::Received.name(), &one);
+        writer.value(self.tally.name(), &one);
         if self.secret_refreshed {
-            writer.value("SecretRefreshed", &one);
+            writer.value(Metric::SecretRefreshed.name(), &one);
         }
-        writer.value("DeliveryLatency", &self.delivery_latency);
-        writer.value("HandlerDuration", &self.handler_duration);
+        writer.value(Metric::DeliveryLatency.name(), &self.delivery_latency);
+        writer.value(Metric::HandlerDuration.name(), &self.handler_duration);
     }
 }
 
@@ -219,13 +265,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_readme_lists_every_metric_with_its_unit_and_no_other() {
-        let documented: Vec<(String, String)> = crate::readme_tables::table("### Metrics")
-            .into_iter()
-            .map(|row| (row[0].trim_matches('`').to_owned(), row[1].clone()))
-            .collect();
-        let emitted: Vec<(String, String)> = METRICS.iter().map(|(m, u)| ((*m).to_owned(), (*u).to_owned())).collect();
-        assert_eq!(documented, emitted);
+    fn reasons_are_exactly_the_codes_of_refused_and_lost_requests() {
+        use strum::IntoEnumIterator;
+        for code in Code::iter() {
+            let has_reason = matches!(Metric::of(code), Metric::Rejected | Metric::Lost);
+            assert_eq!(reason(code), has_reason.then_some(code), "{code}");
+            assert_eq!(has_reason, code.status().is_client_error() || code.status().is_server_error(), "{code}");
+        }
     }
 
     #[test]

@@ -5,26 +5,23 @@
 //! Order matters: method and size are checked first (cheap), then the signature over the raw
 //! bytes, and only then is the body parsed, checked for freshness, routed and forwarded. A
 //! verified event that cannot be delivered goes to the dead-letter queue when one is configured.
+//!
+//! Every request is answered within [`ANSWER_DEADLINE`] of its arrival; the first one after a
+//! cold start within it of the process start (see [`crate::bounds`]).
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::Instrument;
 
+use crate::bounds::{ANSWER_DEADLINE, DEAD_LETTER_BUDGET, DEFAULT_MAX_EVENT_AGE, DELIVERY_BUDGET, MAX_BODY_BYTES};
 use crate::dead_letter::{DeadLetter, KeepDeadLetter};
 use crate::event::{WebhookEvent, check_freshness, unix_millis};
 use crate::forward::{Delivered, Forward, ForwardError};
 use crate::metrics::{Metrics, RequestFacts};
 use crate::outcome::{EventKey, Outcome, Refusal};
 use crate::routing::{RoutingTable, Target};
-use crate::signing_secrets::SignatureCheck;
-
-/// Largest body accepted: an EventBridge entry cannot be larger anyway.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
-/// Momento's recommendation: refuse events published more than 60 s ago.
-pub const DEFAULT_MAX_EVENT_AGE_MS: u64 = 60_000;
-/// Whole-delivery bound, including our own retries of failed PutEvents entries, so that a
-/// dead-letter write still fits inside Momento's 5 s (see [`crate::clients`]).
-pub const DELIVERY_BUDGET: Duration = Duration::from_millis(2000);
+use crate::signing_secrets::{SignatureCheck, Verdict};
 
 /// A span for one stage of an event's way, carrying what identifies the event (never its text).
 macro_rules! stage_span {
@@ -60,6 +57,8 @@ pub struct Receiver<F, D> {
     dead_letters: Option<D>,
     delivery_budget: Duration,
     metrics: Option<Metrics>,
+    /// When the process started, until the first request has taken it as its arrival.
+    cold_start: Mutex<Option<Instant>>,
 }
 
 impl<F, D> Receiver<F, D> {
@@ -68,13 +67,20 @@ impl<F, D> Receiver<F, D> {
     pub fn new(signatures: SignatureCheck, routes: RoutingTable, forwarder: F, dead_letters: Option<D>) -> Self {
         Self {
             signatures,
-            max_event_age_ms: Some(DEFAULT_MAX_EVENT_AGE_MS),
+            max_event_age_ms: Some(DEFAULT_MAX_EVENT_AGE.as_millis() as u64),
             routes,
             forwarder,
             dead_letters,
             delivery_budget: DELIVERY_BUDGET,
             metrics: None,
+            cold_start: Mutex::new(None),
         }
+    }
+
+    /// Counts the first request's time from `process_started`: Lambda runs the start-up while
+    /// that request waits, so its answer deadline began then.
+    pub fn with_cold_start(self, process_started: Instant) -> Self {
+        Self { cold_start: Mutex::new(Some(process_started)), ..self }
     }
 
     /// `None` turns the freshness check off.
@@ -102,10 +108,6 @@ impl<F, D> Receiver<F, D> {
     pub fn dead_letters(&self) -> Option<&D> {
         self.dead_letters.as_ref()
     }
-
-    pub fn signatures(&self) -> &SignatureCheck {
-        &self.signatures
-    }
 }
 
 /// What the flow learnt on the way to the outcome, for the log line and the metrics.
@@ -128,7 +130,9 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
     /// line and counted in the metrics before it is returned.
     pub async fn receive(&self, inbound: Inbound<'_>, now: SystemTime) -> Outcome {
         let started = Instant::now();
-        let report = self.process(inbound, now, started).await;
+        let arrived = self.cold_start.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let deadline = arrived.unwrap_or(started) + ANSWER_DEADLINE;
+        let report = self.process(inbound, now, started, deadline).await;
         let key = report.event.as_ref().map(|e| EventKey {
             cache: &e.cache,
             topic: &e.topic,
@@ -147,7 +151,7 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
         report.outcome
     }
 
-    async fn process(&self, inbound: Inbound<'_>, now: SystemTime, started: Instant) -> Report {
+    async fn process(&self, inbound: Inbound<'_>, now: SystemTime, started: Instant, deadline: Instant) -> Report {
         if inbound.method != "POST" {
             return Report::new(Outcome::Refused(Refusal::MethodNotAllowed(inbound.method.to_owned())), None);
         }
@@ -157,16 +161,17 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
         }
         let checked =
             self.signatures.check(inbound.body, inbound.signature).instrument(tracing::info_span!("verify")).await;
-        let mut report = match checked.result {
-            Err(error) => Report::new(Outcome::Refused(error.into()), None),
-            Ok(()) => self.accept(inbound, now, started).await,
+        let mut report = match checked.verdict {
+            Verdict::Authentic => self.accept(inbound, now, started, deadline).await,
+            Verdict::Refused(error) => Report::new(Outcome::Refused(error.into()), None),
+            Verdict::SecretUnavailable => Report::new(Outcome::SecretUnavailable, None),
         };
         report.secret_refreshed = checked.secret_refreshed;
         report
     }
 
     /// The rest of the flow for a request whose signature matched.
-    async fn accept(&self, inbound: Inbound<'_>, now: SystemTime, started: Instant) -> Report {
+    async fn accept(&self, inbound: Inbound<'_>, now: SystemTime, started: Instant, deadline: Instant) -> Report {
         let event = match tracing::info_span!("parse").in_scope(|| WebhookEvent::parse(inbound.body)) {
             Ok(event) => event,
             Err(error) => return Report::new(Outcome::Refused(error.into()), None),
@@ -179,8 +184,10 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
         else {
             return Report::new(Outcome::Ignored, Some(event));
         };
-        let delivered =
-            self.deliver(&event, target, inbound.trace_header).instrument(stage_span!("deliver", event)).await;
+        let delivered = self
+            .deliver(&event, target, inbound.trace_header, deadline)
+            .instrument(stage_span!("deliver", event))
+            .await;
         let (outcome, delivery_latency) = match delivered {
             Ok(delivered) => {
                 // A duplicate delivered nothing new, so it has no delivery latency.
@@ -195,38 +202,60 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
                 (Outcome::Delivered(delivered), latency)
             }
             Err(error) => (
-                self.keep(inbound.body, &event, target, error).instrument(stage_span!("dead_letter", event)).await,
+                self.keep(inbound.body, &event, target, error, deadline)
+                    .instrument(stage_span!("dead_letter", event))
+                    .await,
                 None,
             ),
         };
         Report { delivery_latency, ..Report::new(outcome, Some(event)) }
     }
 
+    /// Delivers within the delivery budget, cut short when the deadline would otherwise leave
+    /// too little time for the dead-letter queue.
     async fn deliver(
         &self,
         event: &WebhookEvent,
         target: &Target,
         trace_header: Option<&str>,
+        deadline: Instant,
     ) -> Result<Delivered, ForwardError> {
+        let reserve = if self.dead_letters.is_some() { DEAD_LETTER_BUDGET } else { Duration::ZERO };
+        let budget = self.delivery_budget.min(remaining(deadline).saturating_sub(reserve));
         let delivery = self.forwarder.forward(event, target, trace_header);
-        match tokio::time::timeout(self.delivery_budget, delivery).await {
+        match tokio::time::timeout(budget, delivery).await {
             Ok(result) => result,
             Err(_) => Err(ForwardError::new(
                 "Timeout",
-                format!("no answer from {} within {} ms", target.kind(), self.delivery_budget.as_millis()),
+                format!("no answer from {} within {} ms", target.kind(), budget.as_millis()),
             )),
         }
     }
 
     /// A verified event that could not be delivered: into the dead-letter queue, or, when that
     /// fails too (or there is none), into the error log so it can be recovered by hand.
-    async fn keep(&self, body: &[u8], event: &WebhookEvent, target: &Target, error: ForwardError) -> Outcome {
+    async fn keep(
+        &self,
+        body: &[u8],
+        event: &WebhookEvent,
+        target: &Target,
+        error: ForwardError,
+        deadline: Instant,
+    ) -> Outcome {
         let Some(dead_letters) = &self.dead_letters else {
             log_lost_event(body, target, &error, None);
             return Outcome::DeliveryFailed { target: target.kind(), error };
         };
         let letter = DeadLetter::new(body, target, &error, SystemTime::now());
-        match dead_letters.keep(&letter, &event.cache, &event.topic).await {
+        let budget = DEAD_LETTER_BUDGET.min(remaining(deadline));
+        let kept = match tokio::time::timeout(budget, dead_letters.keep(&letter, &event.cache, &event.topic)).await {
+            Ok(kept) => kept,
+            Err(_) => Err(ForwardError::new(
+                "Timeout",
+                format!("no answer from the dead-letter queue within {} ms", budget.as_millis()),
+            )),
+        };
+        match kept {
             Ok(()) => Outcome::DeadLettered { target: target.kind(), error },
             Err(dead_letter) => {
                 log_lost_event(body, target, &error, Some(&dead_letter));
@@ -236,12 +265,16 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
     }
 }
 
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
 /// The last resort when an authentic event could be neither delivered nor dead-lettered: the
 /// whole body goes to the error log so an operator can recover it. The only place a payload is
 /// logged.
 fn log_lost_event(body: &[u8], target: &Target, error: &ForwardError, dead_letter: Option<&ForwardError>) {
     tracing::error!(
-        target_kind = target.kind(),
+        target_kind = target.kind().as_str(),
         error_code = %error.code,
         dead_letter_error = dead_letter.map(|e| e.to_string()),
         raw_body = %String::from_utf8_lossy(body),

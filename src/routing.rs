@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::arn::StateMachineArn;
+
 /// Where an event is delivered. Serialises as in `ROUTES`: `{"event_bus": "..."}` or
 /// `{"state_machine_arn": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,12 +19,25 @@ pub enum Target {
     StateMachine(String),
 }
 
+/// The kind of a target, named as in responses, logs and the `Target` metric dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::Display, strum::EnumIter)]
+#[strum(serialize_all = "lowercase")]
+pub enum TargetKind {
+    EventBridge,
+    StepFunctions,
+}
+
+impl TargetKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 impl Target {
-    /// The short name used in responses and logs.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> TargetKind {
         match self {
-            Self::EventBus(_) => "eventbridge",
-            Self::StateMachine(_) => "stepfunctions",
+            Self::EventBus(_) => TargetKind::EventBridge,
+            Self::StateMachine(_) => TargetKind::StepFunctions,
         }
     }
 
@@ -142,10 +157,10 @@ impl RoutingTable {
             let spec: RouteSpec = serde_json::from_value(value).map_err(|e| fail(e.to_string()))?;
             let target = match (spec.target.event_bus, spec.target.state_machine_arn) {
                 (Some(bus), None) if !bus.trim().is_empty() => Target::EventBus(bus),
-                (None, Some(arn)) if is_state_machine_arn(&arn) => Target::StateMachine(arn),
+                (None, Some(arn)) if StateMachineArn::parse(&arn).is_some() => Target::StateMachine(arn),
                 (None, Some(arn)) => {
                     return Err(fail(format!(
-                        "state_machine_arn {arn:?} is not a state machine ARN (arn:<partition>:states:<region>:<account>:stateMachine:<name>)"
+                        "state_machine_arn {arn:?} is not a state machine ARN (arn:<partition>:states:<region>:<account>:stateMachine:<name>[:<version or alias>])"
                     )));
                 }
                 (Some(_), None) => return Err(fail("event_bus is empty".to_owned())),
@@ -188,12 +203,6 @@ fn route_label(index: usize, name: Option<&str>) -> String {
         Some(name) => format!("{} ({name:?})", index + 1),
         None => format!("{}", index + 1),
     }
-}
-
-fn is_state_machine_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.splitn(7, ':').collect();
-    matches!(parts.as_slice(), ["arn", partition, "states", region, account, "stateMachine", name]
-        if !partition.is_empty() && !region.is_empty() && !account.is_empty() && !name.is_empty())
 }
 
 #[cfg(test)]
@@ -325,8 +334,8 @@ mod tests {
         let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:m";
         assert_eq!(Target::EventBus("orders-bus".into()).name(), "orders-bus");
         assert_eq!(Target::StateMachine(arn.into()).name(), arn);
-        assert_eq!(Target::StateMachine(arn.into()).kind(), "stepfunctions");
-        assert_eq!(Target::EventBus("b".into()).kind(), "eventbridge");
+        assert_eq!(Target::StateMachine(arn.into()).kind().as_str(), "stepfunctions");
+        assert_eq!(Target::EventBus("b".into()).kind().as_str(), "eventbridge");
     }
 
     #[test]

@@ -69,24 +69,42 @@ pub enum SecretListError {
     Empty,
     #[error("entry {position} is empty (check for a stray comma)")]
     EmptyEntry { position: usize },
+    #[error(
+        "it holds the stack's placeholder: no signing secret has been stored yet; store the one Momento shows for the webhook with `webhook-ops rotate`"
+    )]
+    NotStoredYet,
+}
+
+/// The key of the placeholder the SAM template stores in a new secret (`{"<key>": "<random>"}`)
+/// until the operator stores Momento's: random, so nobody can sign with it, and recognisable, so
+/// the function and the tools can say what to do.
+pub const PLACEHOLDER_KEY: &str = "signing_secret_not_stored_yet";
+
+/// The secrets in a stored comma-separated list (`secret`, or `new,old` while rotating), white
+/// space around each trimmed: the one reading of a secret list, for the function and the tools.
+pub fn secret_list(list: &str) -> Result<Vec<&str>, SecretListError> {
+    if list.trim().is_empty() {
+        return Err(SecretListError::Empty);
+    }
+    if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(list)
+        .is_ok_and(|object| object.contains_key(PLACEHOLDER_KEY))
+    {
+        return Err(SecretListError::NotStoredYet);
+    }
+    list.split(',')
+        .enumerate()
+        .map(|(i, s)| match s.trim() {
+            "" => Err(SecretListError::EmptyEntry { position: i + 1 }),
+            s => Ok(s),
+        })
+        .collect()
 }
 
 impl SecretSet {
     /// Parses `secret` or `new,old` (surrounding white space is ignored, as it is never part
     /// of a Momento secret but easily pasted along with one).
     pub fn parse(list: &str) -> Result<Self, SecretListError> {
-        if list.trim().is_empty() {
-            return Err(SecretListError::Empty);
-        }
-        let secrets = list
-            .split(',')
-            .enumerate()
-            .map(|(i, s)| match s.trim() {
-                "" => Err(SecretListError::EmptyEntry { position: i + 1 }),
-                s => Ok(SigningSecret::new(s)),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { secrets })
+        Ok(Self { secrets: secret_list(list)?.into_iter().map(SigningSecret::new).collect() })
     }
 
     /// Never zero: `parse` refuses an empty list.
@@ -101,14 +119,15 @@ impl SecretSet {
     }
 }
 
-/// Why a request's signature was not accepted.
-#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
+/// Why a request's signature was not accepted (worded for clients in
+/// [`Refusal`](crate::outcome::Refusal)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureError {
-    #[error("the momento-signature header is missing")]
+    /// No `momento-signature` header, or an empty one.
     Missing,
-    #[error("the momento-signature header is not 64 hexadecimal characters")]
+    /// Not 64 hexadecimal characters.
     Malformed,
-    #[error("the momento-signature header does not match the body for any configured secret")]
+    /// Matches the body under none of the secrets.
     Mismatch,
 }
 
@@ -244,6 +263,15 @@ mod tests {
         let secrets = set("new-secret, old-secret");
         let first = secrets.first().unwrap();
         assert_eq!(first.sign(b"body"), SigningSecret::new("new-secret").sign(b"body"));
+    }
+
+    #[test]
+    fn the_templates_placeholder_is_no_secret() {
+        let placeholder = format!(r#"{{"{PLACEHOLDER_KEY}":"Zx81kq0aPLmN3vB7cD9eF2gH4iJ6kL8m"}}"#);
+        assert_eq!(SecretSet::parse(&placeholder).unwrap_err(), SecretListError::NotStoredYet);
+        let spaced = format!(r#" {{ "{PLACEHOLDER_KEY}" : "x" }} "#);
+        assert_eq!(secret_list(&spaced).unwrap_err(), SecretListError::NotStoredYet);
+        assert_eq!(secret_list(r#"{"other":"x"}"#).unwrap(), [r#"{"other":"x"}"#], "only the placeholder's key");
     }
 
     #[test]

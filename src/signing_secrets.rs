@@ -2,12 +2,17 @@
 //! fixed secrets from the environment, secrets from AWS Secrets Manager that follow a rotation
 //! without a redeploy, or (local experiments only) no check at all.
 //!
-//! The HMAC itself lives in [`crate::signature`].
+//! The HMAC itself lives in [`crate::signature`]; the intervals in [`crate::bounds`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
+
+use crate::bounds::{
+    SECRET_MIN_READ_INTERVAL, SECRET_REFRESH_AFTER, SECRET_TRUSTED_FOR, STARTUP_SECRET_ATTEMPT_TIMEOUT,
+    STARTUP_SECRET_BUDGET,
+};
 use crate::signature::{SecretSet, SignatureError, verify};
 
 /// How the receiver checks `momento-signature`.
@@ -20,24 +25,42 @@ pub enum SignatureCheck {
 }
 
 /// The verdict on one request's signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Authentic,
+    Refused(SignatureError),
+    /// No secret may be trusted now (see [`RefreshingSecrets`]): nothing can be checked.
+    SecretUnavailable,
+}
+
+impl From<Result<(), SignatureError>> for Verdict {
+    fn from(result: Result<(), SignatureError>) -> Self {
+        match result {
+            Ok(()) => Self::Authentic,
+            Err(error) => Self::Refused(error),
+        }
+    }
+}
+
+/// A [`Verdict`], and whether this request read the secret from Secrets Manager (the
+/// `SecretRefreshed` metric).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checked {
-    pub result: Result<(), SignatureError>,
-    /// A mismatch made this request re-read the secret (the `SecretRefreshed` metric).
+    pub verdict: Verdict,
     pub secret_refreshed: bool,
 }
 
 impl SignatureCheck {
     /// Checks `header` against `body`.
-    pub async fn verify(&self, body: &[u8], header: Option<&[u8]>) -> Result<(), SignatureError> {
-        self.check(body, header).await.result
+    pub async fn verify(&self, body: &[u8], header: Option<&[u8]>) -> Verdict {
+        self.check(body, header).await.verdict
     }
 
-    /// [`Self::verify`], also telling whether the secret was re-read for this request.
+    /// [`Self::verify`], also telling whether the secret was read for this request.
     pub async fn check(&self, body: &[u8], header: Option<&[u8]>) -> Checked {
         match self {
-            Self::Unsigned => Checked { result: Ok(()), secret_refreshed: false },
-            Self::Fixed(secrets) => Checked { result: verify(secrets, body, header), secret_refreshed: false },
+            Self::Unsigned => Checked { verdict: Verdict::Authentic, secret_refreshed: false },
+            Self::Fixed(secrets) => Checked { verdict: verify(secrets, body, header).into(), secret_refreshed: false },
             Self::SecretsManager(refreshing) => refreshing.check(body, header).await,
         }
     }
@@ -54,129 +77,153 @@ pub enum SecretFetchError {
     Invalid(#[from] crate::signature::SecretListError),
 }
 
-struct Cached {
-    secrets: Arc<SecretSet>,
-    /// Bumped on every refresh attempt, so a waiter can tell that someone else refreshed.
-    generation: u64,
-    checked_at: Instant,
+/// When the secret is read again. [`Default`] is the production policy of [`crate::bounds`];
+/// tests shorten it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshPolicy {
+    /// At most one read per instance this often, whatever asks for it.
+    pub min_read_interval: Duration,
+    /// A request finding the cache older than this reads the secret first.
+    pub refresh_after: Duration,
+    /// Never trust a cache older than this: answer "secret unavailable" instead.
+    pub trusted_for: Duration,
 }
 
-/// Secrets read from Secrets Manager once at start-up, and re-read when a signature matches none
-/// of them and the last read is older than `min_refresh_interval`.
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            min_read_interval: SECRET_MIN_READ_INTERVAL,
+            refresh_after: SECRET_REFRESH_AFTER,
+            trusted_for: SECRET_TRUSTED_FOR,
+        }
+    }
+}
+
+struct Cache {
+    secrets: Arc<SecretSet>,
+    /// The last successful read.
+    read_at: Instant,
+    /// The last attempt, successful or not.
+    tried_at: Instant,
+    reads: u64,
+}
+
+/// Secrets read from Secrets Manager at start-up, then kept fresh by the requests themselves (a
+/// Lambda instance is frozen between requests, so nothing can run in the background):
 ///
-/// Momento's secret rotation takes effect immediately, so the first event after it carries a
-/// signature no cached secret matches; re-reading then lets the function follow within seconds.
-/// The interval and a single-flight lock keep forged requests from causing a read per request.
+/// - a request that finds the cache older than `refresh_after` reads the secret first, so a
+///   secret removed from Secrets Manager stops being accepted;
+/// - a signature that matches no cached secret reads it too, so a new secret stored after a
+///   rotation in Momento is followed within seconds;
+/// - at most one read per `min_read_interval`, so a flood of forged requests costs little;
+/// - when the secret cannot be read, the cached one stays in use until `trusted_for` after the
+///   last successful read, and nothing is accepted after that (fail closed).
+///
+/// The cache is behind one async lock, held across a read: requests that arrive during a read
+/// wait for it and use its result (on Lambda an instance has one request at a time anyway).
 pub struct RefreshingSecrets {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
-    min_refresh_interval: Duration,
-    cached: RwLock<Cached>,
-    refresh_lock: tokio::sync::Mutex<()>,
-    fetches: AtomicU64,
+    policy: RefreshPolicy,
+    cache: tokio::sync::Mutex<Cache>,
 }
 
 impl std::fmt::Debug for RefreshingSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RefreshingSecrets")
             .field("secret_id", &self.secret_id)
-            .field("min_refresh_interval", &self.min_refresh_interval)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
 
-/// The minimum time between two reads of the secret. It bounds both the Secrets Manager calls a
-/// flood of forged requests can cause (one per interval) and, after a rotation, how long events
-/// signed with the new secret can be refused if one arrived before the new value was stored.
-pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
-
 impl RefreshingSecrets {
-    /// Reads the secret now; start-up fails closed if it cannot.
+    /// Reads the secret now, within the start-up budget; start-up fails closed if it cannot.
     pub async fn load(
         client: aws_sdk_secretsmanager::Client,
         secret_id: impl Into<String>,
-        min_refresh_interval: Duration,
+        policy: RefreshPolicy,
     ) -> Result<Self, SecretFetchError> {
         let secret_id = secret_id.into();
-        let secrets = fetch(&client, &secret_id, Some(startup_timeouts())).await?;
-        Ok(Self {
-            client,
-            secret_id,
-            min_refresh_interval,
-            cached: RwLock::new(Cached { secrets: Arc::new(secrets), generation: 0, checked_at: Instant::now() }),
-            refresh_lock: tokio::sync::Mutex::new(()),
-            fetches: AtomicU64::new(1),
-        })
+        let secrets = fetch(&client, &secret_id, true).await?;
+        let now = Instant::now();
+        let cache = Cache { secrets: Arc::new(secrets), read_at: now, tried_at: now, reads: 1 };
+        Ok(Self { client, secret_id, policy, cache: tokio::sync::Mutex::new(cache) })
     }
 
-    /// How many times the secret has been read (start-up included). For tests and metrics.
-    pub fn fetch_count(&self) -> u64 {
-        self.fetches.load(Ordering::Relaxed)
-    }
-
-    fn snapshot(&self) -> (Arc<SecretSet>, u64, Instant) {
-        let cached = self.cached.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        (Arc::clone(&cached.secrets), cached.generation, cached.checked_at)
+    /// How many times the secret has been read (start-up included).
+    pub async fn reads(&self) -> u64 {
+        self.cache.lock().await.reads
     }
 
     async fn check(&self, body: &[u8], header: Option<&[u8]>) -> Checked {
-        let (secrets, generation, _) = self.snapshot();
-        match verify(&secrets, body, header) {
-            Err(SignatureError::Mismatch) => match self.refreshed_since(generation).await {
-                Some((newer, secret_refreshed)) => Checked { result: verify(&newer, body, header), secret_refreshed },
-                None => Checked { result: Err(SignatureError::Mismatch), secret_refreshed: false },
-            },
-            result => Checked { result, secret_refreshed: false },
-        }
+        let (secrets, mut refreshed) = {
+            let mut cache = self.cache.lock().await;
+            let refreshed = cache.read_at.elapsed() >= self.policy.refresh_after && self.read(&mut cache).await;
+            if cache.read_at.elapsed() > self.policy.trusted_for {
+                return Checked { verdict: Verdict::SecretUnavailable, secret_refreshed: refreshed };
+            }
+            (Arc::clone(&cache.secrets), refreshed)
+        };
+        let verdict = match verify(&secrets, body, header) {
+            Err(SignatureError::Mismatch) => {
+                let mut cache = self.cache.lock().await;
+                // Another request may have read a newer secret meanwhile; if not, try a read.
+                if Arc::ptr_eq(&cache.secrets, &secrets) {
+                    refreshed |= self.read(&mut cache).await;
+                }
+                match Arc::ptr_eq(&cache.secrets, &secrets) {
+                    true => Verdict::Refused(SignatureError::Mismatch),
+                    false => verify(&cache.secrets, body, header).into(),
+                }
+            }
+            result => result.into(),
+        };
+        Checked { verdict, secret_refreshed: refreshed }
     }
 
-    /// A secret set newer than `generation`, re-reading Secrets Manager if the last read is old
-    /// enough; `None` when there is nothing new to try. The flag says whether this call read it.
-    async fn refreshed_since(&self, generation: u64) -> Option<(Arc<SecretSet>, bool)> {
-        let _single_flight = self.refresh_lock.lock().await;
-        let (secrets, current_generation, checked_at) = self.snapshot();
-        if current_generation != generation {
-            return Some((secrets, false)); // refreshed by another request while we waited
+    /// Reads the secret into `cache` unless the last attempt is too recent; `true` when a value
+    /// was read. A failed read keeps the cached secrets (until they may no longer be trusted).
+    async fn read(&self, cache: &mut Cache) -> bool {
+        if cache.tried_at.elapsed() < self.policy.min_read_interval {
+            return false;
         }
-        if checked_at.elapsed() < self.min_refresh_interval {
-            return None;
-        }
-        self.fetches.fetch_add(1, Ordering::Relaxed);
-        let fetched = fetch(&self.client, &self.secret_id, None).await;
-        let mut cached = self.cached.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        cached.generation += 1;
-        cached.checked_at = Instant::now();
-        match fetched {
-            Ok(newer) => {
-                tracing::info!(secret_id = %self.secret_id, secrets = newer.len(), "re-read the signing secret after a signature mismatch");
-                cached.secrets = Arc::new(newer);
-                Some((Arc::clone(&cached.secrets), true))
+        cache.tried_at = Instant::now();
+        cache.reads += 1;
+        match fetch(&self.client, &self.secret_id, false).await {
+            Ok(secrets) => {
+                tracing::debug!(secret_id = %self.secret_id, secrets = secrets.len(), "read the signing secret");
+                cache.secrets = Arc::new(secrets);
+                cache.read_at = Instant::now();
+                true
             }
             Err(error) => {
-                // Keep the old secrets: a Secrets Manager outage must not reject good events.
-                tracing::warn!(secret_id = %self.secret_id, %error, "could not re-read the signing secret; keeping the cached one");
-                None
+                let trusted_for = self.policy.trusted_for.saturating_sub(cache.read_at.elapsed());
+                tracing::warn!(
+                    secret_id = %self.secret_id,
+                    %error,
+                    "could not read the signing secret; the cached one is trusted for {} s more",
+                    trusted_for.as_secs()
+                );
+                false
             }
         }
     }
 }
 
-/// The start-up read happens in Lambda's init phase, before any event waits on it, so it may take
-/// longer than a refresh in the request path (bounded by the client's own, tighter timeouts).
-fn startup_timeouts() -> aws_sdk_secretsmanager::config::timeout::TimeoutConfig {
-    aws_sdk_secretsmanager::config::timeout::TimeoutConfig::builder()
-        .operation_attempt_timeout(Duration::from_secs(2))
-        .operation_timeout(Duration::from_secs(5))
-        .build()
-}
-
+/// The start-up read has the whole [`STARTUP_SECRET_BUDGET`] (a new TLS connection on a cold
+/// instance); later reads the client's own, tighter timeouts.
 async fn fetch(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
-    timeouts: Option<aws_sdk_secretsmanager::config::timeout::TimeoutConfig>,
+    at_startup: bool,
 ) -> Result<SecretSet, SecretFetchError> {
     let mut request = client.get_secret_value().secret_id(secret_id).customize();
-    if let Some(timeouts) = timeouts {
+    if at_startup {
+        let timeouts = TimeoutConfig::builder()
+            .operation_attempt_timeout(STARTUP_SECRET_ATTEMPT_TIMEOUT)
+            .operation_timeout(STARTUP_SECRET_BUDGET)
+            .build();
         request = request.config_override(aws_sdk_secretsmanager::config::Builder::new().timeout_config(timeouts));
     }
     let output = request.send().await.map_err(|e| {

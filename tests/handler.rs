@@ -12,9 +12,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::fakes::{FakeDeadLetters, FakeForwarder};
 use common::*;
+use momento_webhook_receiver::bounds::MAX_BODY_BYTES;
 use momento_webhook_receiver::event::WebhookEvent;
 use momento_webhook_receiver::forward::ForwardError;
-use momento_webhook_receiver::receiver::{MAX_BODY_BYTES, Receiver};
+use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::SecretSet;
 use momento_webhook_receiver::signing_secrets::SignatureCheck;

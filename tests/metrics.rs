@@ -9,14 +9,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::fakes::{FakeDeadLetters, FakeForwarder, SharedBuffer};
 use common::*;
+use momento_webhook_receiver::bounds::MAX_BODY_BYTES;
 use momento_webhook_receiver::forward::ForwardError;
-use momento_webhook_receiver::metrics::{METRICS, Metrics};
-use momento_webhook_receiver::outcome::{LOSS_REASONS, REFUSAL_REASONS};
-use momento_webhook_receiver::receiver::{MAX_BODY_BYTES, Receiver};
+use momento_webhook_receiver::metrics::{Metric, Metrics};
+use momento_webhook_receiver::outcome::Code;
+use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::RoutingTable;
 use momento_webhook_receiver::signature::{SecretSet, SigningSecret};
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
 use serde_json::json;
+use strum::IntoEnumIterator;
 
 const NAMESPACE: &str = "Test/Webhooks";
 const FUNCTION: &str = "stack-WebhookFunction-1";
@@ -221,14 +223,14 @@ async fn every_refusal_counts_as_rejected_with_its_reason() {
         ("invalid_event", 400, signed(b"{}")),
         ("stale_event", 403, signed(&stale)),
     ];
-    assert_eq!(requests.each_ref().map(|r| r.0), REFUSAL_REASONS, "every documented reason is covered");
+    let refusals: Vec<&str> = Code::iter().filter(|c| Metric::of(*c) == Metric::Rejected).map(Code::as_str).collect();
+    assert_eq!(requests.each_ref().map(|r| r.0), refusals.as_slice(), "every reason is covered");
     for (reason, status, request) in requests {
         let (got, document) = metrics_of(receiver(FakeForwarder::default(), None, false), request, now()).await;
         let expected =
             Expected { status, outcome: reason, tally: "Rejected", reason: Some(reason), target: None, latency: false };
         check(got, &document, &expected);
     }
-    assert_eq!(LOSS_REASONS, ["delivery_failed", "dead_letter_failed"]);
 }
 
 #[tokio::test]
@@ -249,13 +251,13 @@ async fn cache_and_topic_are_dimensions_only_when_opted_in() {
 
 #[test]
 fn the_metric_table_names_each_metric_once_with_a_cloudwatch_unit() {
-    let names: std::collections::BTreeSet<_> = METRICS.iter().map(|(name, _)| *name).collect();
-    assert_eq!(names.len(), METRICS.len());
+    let names: std::collections::BTreeSet<_> = Metric::iter().map(Metric::name).collect();
+    assert_eq!(names.len(), Metric::iter().count());
     for tally in TALLIES {
         assert!(names.contains(tally), "{tally}");
     }
-    for (name, unit) in METRICS {
-        assert!(["Count", "Milliseconds"].contains(&unit), "{name}: {unit}");
+    for metric in Metric::iter() {
+        assert!(["Count", "Milliseconds"].contains(&metric.unit()), "{metric}");
     }
 }
 

@@ -21,11 +21,12 @@ use std::time::SystemTime;
 use base64::Engine;
 use common::fakes::FakeForwarder;
 use common::{SECRET, now_ms};
+use momento_webhook_receiver::bounds::MAX_BODY_BYTES;
 use momento_webhook_receiver::dead_letter::DeadLetter;
 use momento_webhook_receiver::forward::eventbridge::{MAX_DETAIL_TYPE_LEN, detail_type};
 use momento_webhook_receiver::forward::stepfunctions::{MAX_EXECUTION_NAME_LEN, execution_name};
 use momento_webhook_receiver::forward::{Forward, ForwardError};
-use momento_webhook_receiver::receiver::{MAX_BODY_BYTES, Receiver};
+use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::{SecretSet, SigningSecret};
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
@@ -69,7 +70,7 @@ fn function_url_request(
     headers: &HashMap<String, String>,
     base64: bool,
 ) -> lambda_http::Request {
-    let mut event = momento_webhook_receiver::function_url::request_event(method, b"", None, base64);
+    let mut event = common::function_url::request_event(method, b"", None, base64);
     for (name, value) in headers {
         event["headers"][name.to_ascii_lowercase()] = json!(value);
     }
@@ -303,7 +304,7 @@ proptest! {
             prop_assert_eq!(&detail[field], &event[field], "detail.{}", field);
         }
         let expected_target = if cache == "orders" { "stepfunctions" } else { "eventbridge" };
-        prop_assert_eq!(target.kind(), expected_target);
+        prop_assert_eq!(target.kind().as_str(), expected_target);
 
         let detail_type = detail_type(&cache, &topic);
         prop_assert!(!detail_type.is_empty() && detail_type.encode_utf16().count() <= MAX_DETAIL_TYPE_LEN, "{}", detail_type);

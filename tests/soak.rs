@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use common::aws_stub::{AwsStub, Recorded};
 use common::function::command;
+use common::function_url::request_event;
 use common::runtime_api::{RuntimeApi, lambda_environment};
 use common::*;
-use momento_webhook_receiver::function_url::request_event;
-use momento_webhook_receiver::receiver::MAX_BODY_BYTES;
+use momento_webhook_receiver::bounds::MAX_BODY_BYTES;
 use momento_webhook_receiver::signature::SigningSecret;
 use serde_json::{Value, json};
 

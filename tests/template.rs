@@ -16,12 +16,10 @@ use std::time::Duration;
 
 use common::fakes::SharedBuffer;
 use momento_webhook_receiver::config::{Config, Signing};
-use momento_webhook_receiver::event::{EventError, StaleEvent};
-use momento_webhook_receiver::forward::{Delivered, ForwardError};
+use momento_webhook_receiver::forward::Delivered;
 use momento_webhook_receiver::metrics::{Metrics, RequestFacts};
-use momento_webhook_receiver::outcome::{EventKey, Outcome, Refusal};
+use momento_webhook_receiver::outcome::{EventKey, Outcome};
 use momento_webhook_receiver::routing::Target;
-use momento_webhook_receiver::signature::SignatureError;
 use serde_json::Value;
 
 /// The cases, computed once for all the tests of this file.
@@ -146,24 +144,7 @@ type MetricKey = (String, String, BTreeMap<String, String>);
 /// Every (metric, dimensions) the function emits for `namespace` and `function`, found by
 /// recording every outcome through its own metrics writer.
 fn emitted(namespace: &str, function: &str, cache_topic: bool) -> BTreeSet<MetricKey> {
-    let error = || ForwardError::new("Timeout", "slow");
-    let outcomes = [
-        Outcome::Delivered(Delivered::EventBridge { event_id: "e".into() }),
-        Outcome::Delivered(Delivered::StepFunctions { execution_arn: "a".into() }),
-        Outcome::Delivered(Delivered::AlreadyStarted { execution_arn: "a".into() }),
-        Outcome::Ignored,
-        Outcome::DeadLettered { target: "eventbridge", error: error() },
-        Outcome::DeadLettered { target: "stepfunctions", error: error() },
-        Outcome::Refused(Refusal::MethodNotAllowed("GET".into())),
-        Outcome::Refused(Refusal::PayloadTooLarge { size: 2, limit: 1 }),
-        Outcome::Refused(SignatureError::Missing.into()),
-        Outcome::Refused(SignatureError::Malformed.into()),
-        Outcome::Refused(SignatureError::Mismatch.into()),
-        Outcome::Refused(EventError::NotAnObject.into()),
-        Outcome::Refused(StaleEvent { skew_ms: 1, direction: "behind", max_age_ms: 0 }.into()),
-        Outcome::DeliveryFailed { target: "eventbridge", error: error() },
-        Outcome::DeadLetterFailed { target: "stepfunctions", error: error(), dead_letter: error() },
-    ];
+    let outcomes = common::outcomes::every_outcome();
     let buffer = SharedBuffer::default();
     let metrics = Metrics::new(namespace, function, cache_topic, buffer.clone());
     let key = EventKey { cache: "c", topic: "t", sequence: 1 };

@@ -142,7 +142,7 @@ mod tests {
         assert_eq!(entry_backoff(1), Duration::from_millis(50));
         assert_eq!(entry_backoff(2), Duration::from_millis(100));
         let total: Duration = (1..ENTRY_ATTEMPTS).map(entry_backoff).sum();
-        assert!(total < crate::receiver::DELIVERY_BUDGET / 4, "{total:?}");
+        assert!(total < crate::bounds::DELIVERY_BUDGET / 4, "{total:?}");
     }
 
     #[test]

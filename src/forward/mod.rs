@@ -13,7 +13,7 @@ use std::future::Future;
 use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::event::WebhookEvent;
-use crate::routing::Target;
+use crate::routing::{Target, TargetKind};
 
 /// What a successful delivery produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,11 +31,10 @@ pub enum Delivered {
 }
 
 impl Delivered {
-    /// The kind of target, as in responses, logs and metrics.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> TargetKind {
         match self {
-            Self::EventBridge { .. } => "eventbridge",
-            Self::StepFunctions { .. } | Self::AlreadyStarted { .. } => "stepfunctions",
+            Self::EventBridge { .. } => TargetKind::EventBridge,
+            Self::StepFunctions { .. } | Self::AlreadyStarted { .. } => TargetKind::StepFunctions,
         }
     }
 }
@@ -180,8 +179,8 @@ mod tests {
 
     #[test]
     fn each_delivery_has_the_kind_of_its_target() {
-        assert_eq!(Delivered::EventBridge { event_id: "e".into() }.kind(), "eventbridge");
-        assert_eq!(Delivered::StepFunctions { execution_arn: "a".into() }.kind(), "stepfunctions");
-        assert_eq!(Delivered::AlreadyStarted { execution_arn: "a".into() }.kind(), "stepfunctions");
+        assert_eq!(Delivered::EventBridge { event_id: "e".into() }.kind(), TargetKind::EventBridge);
+        assert_eq!(Delivered::StepFunctions { execution_arn: "a".into() }.kind(), TargetKind::StepFunctions);
+        assert_eq!(Delivered::AlreadyStarted { execution_arn: "a".into() }.kind(), TargetKind::StepFunctions);
     }
 }

@@ -8,6 +8,7 @@ use aws_sdk_sfn::error::ProvideErrorMetadata;
 use sha3::{Digest, Sha3_256};
 
 use super::{Delivered, ForwardError};
+use crate::arn::{Arn, StateMachineArn};
 use crate::event::WebhookEvent;
 
 /// Step Functions' limit on execution names.
@@ -50,22 +51,11 @@ fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-/// The ARN Step Functions gives an execution, derived from the state machine's ARN so that a
-/// duplicate can be reported without another API call.
-pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
-    format!("{}:{name}", state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
-}
-
 /// Express executions have ARNs of the form `arn:<partition>:states:<region>:<account>:express:...`.
 /// Step Functions does not deduplicate them by name, so exactly-once starts hold only for
 /// standard workflows.
 pub fn is_express_execution(execution_arn: &str) -> bool {
-    execution_arn.split(':').nth(5) == Some("express")
-}
-
-/// The region in a state machine ARN (`arn:<partition>:states:<region>:...`).
-pub fn arn_region(state_machine_arn: &str) -> Option<&str> {
-    state_machine_arn.split(':').nth(3).filter(|region| !region.is_empty())
+    Arn::parse(execution_arn).is_some_and(|arn| arn.resource.starts_with("express:"))
 }
 
 /// Owns one Step Functions client per region the routes name: a state machine in another region
@@ -81,13 +71,10 @@ impl StepFunctionsForwarder {
         Self { clients }
     }
 
-    fn client(&self, state_machine_arn: &str) -> Result<&aws_sdk_sfn::Client, ForwardError> {
-        let region = arn_region(state_machine_arn).unwrap_or_default();
+    fn client(&self, machine: &StateMachineArn<'_>) -> Result<&aws_sdk_sfn::Client, ForwardError> {
+        let region = machine.arn.region;
         self.clients.iter().find(|(r, _)| r == region).map(|(_, client)| client).ok_or_else(|| {
-            ForwardError::new(
-                "NoClient",
-                format!("no Step Functions client was built for region {region:?} of {state_machine_arn}"),
-            )
+            ForwardError::new("NoClient", format!("no Step Functions client was built for region {region:?}"))
         })
     }
 
@@ -99,10 +86,13 @@ impl StepFunctionsForwarder {
         state_machine_arn: &str,
         trace_header: Option<&str>,
     ) -> Result<Delivered, ForwardError> {
+        let machine = StateMachineArn::parse(state_machine_arn).ok_or_else(|| {
+            ForwardError::new("InvalidArn", format!("{state_machine_arn} is not a state machine ARN"))
+        })?;
         let name = execution_name(&event.cache, &event.topic, event.topic_sequence_number, event.publish_timestamp);
         let requested_at = SystemTime::now();
         let result = self
-            .client(state_machine_arn)?
+            .client(&machine)?
             .start_execution()
             .state_machine_arn(state_machine_arn)
             .name(&name)
@@ -124,7 +114,7 @@ impl StepFunctionsForwarder {
                 }
             }
             Err(err) if err.code() == Some("ExecutionAlreadyExists") => {
-                Ok(Delivered::AlreadyStarted { execution_arn: execution_arn(state_machine_arn, &name) })
+                Ok(Delivered::AlreadyStarted { execution_arn: machine.execution_arn(&name) })
             }
             Err(err) => Err(ForwardError::from_sdk(&err)),
         }
@@ -214,21 +204,5 @@ mod tests {
         assert!(is_express_execution("arn:aws:states:us-east-1:123456789012:express:m:n:0a1b-2c3d"));
         assert!(!is_express_execution("arn:aws:states:us-east-1:123456789012:execution:m:express"));
         assert!(!is_express_execution("express"));
-    }
-
-    #[test]
-    fn the_region_comes_from_the_arn() {
-        assert_eq!(arn_region("arn:aws:states:eu-west-1:123456789012:stateMachine:m"), Some("eu-west-1"));
-        assert_eq!(arn_region("arn:aws-cn:states:cn-north-1:1:stateMachine:m"), Some("cn-north-1"));
-        assert_eq!(arn_region("arn:aws:states::1:stateMachine:m"), None);
-        assert_eq!(arn_region("m"), None);
-    }
-
-    #[test]
-    fn execution_arns_follow_the_state_machine_arn() {
-        assert_eq!(
-            execution_arn("arn:aws:states:us-east-1:123456789012:stateMachine:fulfil", "n-1"),
-            "arn:aws:states:us-east-1:123456789012:execution:fulfil:n-1"
-        );
     }
 }

@@ -1,8 +1,9 @@
 //! Checks an Embedded Metric Format document against the parts of CloudWatch's specification
 //! that decide whether metrics are extracted, and against the function's own metric table.
 
-use momento_webhook_receiver::metrics::METRICS;
+use momento_webhook_receiver::metrics::Metric;
 use serde_json::Value;
+use strum::IntoEnumIterator;
 
 /// The metrics of one document: name -> (value, unit), and its dimension sets.
 #[derive(Debug)]
@@ -57,9 +58,9 @@ pub fn parse(line: &str, namespace: &str) -> Result<Document, String> {
         for metric in directive["Metrics"].as_array().ok_or("Metrics is not an array")? {
             let name = metric["Name"].as_str().ok_or("a metric has no Name")?;
             let unit = metric["Unit"].as_str().unwrap_or("None");
-            let expected = METRICS.iter().find(|(n, _)| *n == name).ok_or(format!("{name} is not in METRICS"))?;
-            if unit != expected.1 {
-                return Err(format!("{name} has unit {unit}, not {}", expected.1));
+            let expected = Metric::iter().find(|m| m.name() == name).ok_or(format!("{name} is not a Metric"))?;
+            if unit != expected.unit() {
+                return Err(format!("{name} has unit {unit}, not {}", expected.unit()));
             }
             let value = root.get(name).and_then(Value::as_f64).ok_or(format!("{name} has no numeric value"))?;
             document.metrics.insert(name.to_owned(), (value, unit.to_owned()));

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::function_url::request_event;
 use super::runtime_api::{RuntimeApi, lambda_environment};
-use momento_webhook_receiver::function_url::request_event;
 
 /// The function's binary: `MOMENTO_WEBHOOK_BINARY`, else the one Cargo built for these tests
 /// (tests of the tools' package find it beside their own executable, as `cargo test --workspace`

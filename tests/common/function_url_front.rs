@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use momento_webhook_receiver::function_url::request_event;
+use super::function_url::request_event;
 use momento_webhook_receiver::http_handler::SIGNATURE_HEADER;
 
 use super::runtime_api::RuntimeApi;

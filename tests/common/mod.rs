@@ -7,8 +7,12 @@ pub mod aws_stub;
 pub mod emf;
 pub mod fakes;
 pub mod function;
+/// The operator tools' Function URL event builder (one file for both).
+#[path = "../../tools/webhook-ops/src/function_url.rs"]
+pub mod function_url;
 pub mod function_url_front;
 pub mod http;
+pub mod outcomes;
 pub mod runtime_api;
 pub mod silent_endpoint;
 
@@ -19,11 +23,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_eventbridge::config::Credentials;
+use function_url::request_event;
 use lambda_http::Request;
 use momento_webhook_receiver::clients;
 use momento_webhook_receiver::dead_letter::SqsDeadLetterQueue;
 use momento_webhook_receiver::forward::AwsForwarder;
-use momento_webhook_receiver::function_url::request_event;
 use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::RoutingTable;
 use momento_webhook_receiver::signature::SecretSet;

@@ -11,6 +11,8 @@
 //! failing), 2 for a usage or configuration error.
 
 mod aws;
+mod dead_letters;
+mod function_url;
 mod redrive;
 mod rotate;
 mod sign;

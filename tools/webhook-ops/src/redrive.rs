@@ -4,11 +4,11 @@
 //! The routing settings are the function's (`ROUTES`, `EVENT_BUS_NAME`, `EVENT_SOURCE`, from the
 //! environment) and the AWS settings the usual ones (`AWS_PROFILE`, `AWS_REGION`, ...).
 
+use crate::dead_letters::{Fate, Options, redrive};
 use clap::Args;
 use momento_webhook_receiver::clients;
 use momento_webhook_receiver::config::{DEAD_LETTER_QUEUE_URL, DeliveryConfig};
 use momento_webhook_receiver::forward::Delivered;
-use momento_webhook_receiver::redrive::{Fate, Options, redrive};
 
 use crate::{Failure, StackArgs, aws, stack};
 

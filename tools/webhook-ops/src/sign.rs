@@ -10,11 +10,11 @@ use std::time::SystemTime;
 use clap::Args;
 use momento_webhook_receiver::config::MOMENTO_SIGNING_SECRET;
 use momento_webhook_receiver::event::unix_millis;
-use momento_webhook_receiver::function_url::request_event;
 use momento_webhook_receiver::signature::SecretSet;
 use serde_json::Value;
 
 use crate::Failure;
+use crate::function_url::request_event;
 
 #[derive(Args, Debug)]
 pub struct SignArgs {

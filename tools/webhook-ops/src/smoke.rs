@@ -10,11 +10,11 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 use momento_webhook_receiver::config::MOMENTO_SIGNING_SECRET;
 use momento_webhook_receiver::event::unix_millis;
-use momento_webhook_receiver::function_url::MOMENTO_USER_AGENT;
 use momento_webhook_receiver::http_handler::SIGNATURE_HEADER;
 use momento_webhook_receiver::signature::SigningSecret;
 use serde_json::{Value, json};
 
+use crate::function_url::MOMENTO_USER_AGENT;
 use crate::{Failure, StackArgs, aws, rotate, sign, stack};
 
 /// The test event's cache and topic by default: chosen so that no route of the stack's template

@@ -1,5 +1,5 @@
-//! Redrive: put dead-lettered events back through the same routing and forwarding code once
-//! the cause of the failure is fixed.
+//! The redrive loop: dead-lettered events put back through the function's own routing and
+//! forwarding code once the cause of the failure is fixed.
 //!
 //! Signature and freshness are not checked again: each event was verified when it arrived,
 //! and by now it is older than any freshness window. A message is deleted only after its
@@ -10,10 +10,10 @@ use std::collections::HashSet;
 
 use aws_sdk_sqs::types::Message;
 
-use crate::dead_letter::{DeadLetter, dedup_key};
-use crate::event::WebhookEvent;
-use crate::forward::{Delivered, Forward, ForwardError};
-use crate::routing::RoutingTable;
+use momento_webhook_receiver::dead_letter::{DeadLetter, dedup_key};
+use momento_webhook_receiver::event::WebhookEvent;
+use momento_webhook_receiver::forward::{Delivered, Forward, ForwardError};
+use momento_webhook_receiver::routing::RoutingTable;
 
 /// While a run works through the queue, received messages stay hidden from it for this long;
 /// the ones kept are made visible again at the end.

@@ -1,11 +1,10 @@
 //! Lambda Function URL request events (payload format 2.0) built from a body and a signature:
-//! what the `sign` tool writes for `cargo lambda invoke`, and what the tests feed the handler.
-//!
-//! Not used by the running function, which receives such events from Lambda itself.
+//! what `webhook-ops sign --event` writes for `cargo lambda invoke`, and what the tests feed the
+//! function (`tests/common` includes this file).
 
 use serde_json::{Value, json};
 
-use crate::http_handler::SIGNATURE_HEADER;
+use momento_webhook_receiver::http_handler::SIGNATURE_HEADER;
 
 /// The `User-Agent` Momento sends with webhooks.
 pub const MOMENTO_USER_AGENT: &str = "Momento/1.0 (Webhooks; momento-webhook-receiver sample)";

@@ -1,0 +1,43 @@
+//! One [`Outcome`] of every [`Code`], built from the code itself: a new code fails to compile
+//! here until it has an example, so every test iterating these sees it.
+
+use momento_webhook_receiver::event::{EventError, StaleEvent};
+use momento_webhook_receiver::forward::{Delivered, ForwardError};
+use momento_webhook_receiver::outcome::{Code, Outcome, Refusal};
+use momento_webhook_receiver::routing::TargetKind;
+use strum::IntoEnumIterator;
+
+fn error() -> ForwardError {
+    ForwardError::new("Timeout", "slow")
+}
+
+/// An outcome with `code`, routed to `target` where the outcome has one.
+pub fn example(code: Code, target: TargetKind) -> Outcome {
+    let arn = || "arn:aws:states:us-east-1:123456789012:execution:m:n".to_owned();
+    match code {
+        Code::Delivered => Outcome::Delivered(match target {
+            TargetKind::EventBridge => Delivered::EventBridge { event_id: "e".into() },
+            TargetKind::StepFunctions => Delivered::StepFunctions { execution_arn: arn() },
+        }),
+        Code::Duplicate => Outcome::Delivered(Delivered::AlreadyStarted { execution_arn: arn() }),
+        Code::Ignored => Outcome::Ignored,
+        Code::DeadLettered => Outcome::DeadLettered { target, error: error() },
+        Code::MethodNotAllowed => Outcome::Refused(Refusal::MethodNotAllowed("GET".into())),
+        Code::PayloadTooLarge => Outcome::Refused(Refusal::PayloadTooLarge { size: 2, limit: 1 }),
+        Code::MissingSignature => Outcome::Refused(Refusal::MissingSignature),
+        Code::MalformedSignature => Outcome::Refused(Refusal::MalformedSignature),
+        Code::InvalidSignature => Outcome::Refused(Refusal::InvalidSignature),
+        Code::InvalidEvent => Outcome::Refused(EventError::MissingField("cache").into()),
+        Code::StaleEvent => {
+            Outcome::Refused(StaleEvent { skew_ms: 61_000, direction: "behind", max_age_ms: 60_000 }.into())
+        }
+        Code::DeliveryFailed => Outcome::DeliveryFailed { target, error: error() },
+        Code::DeadLetterFailed => Outcome::DeadLetterFailed { target, error: error(), dead_letter: error() },
+        Code::SigningSecretUnavailable => Outcome::SecretUnavailable,
+    }
+}
+
+/// Every code, once per target kind.
+pub fn every_outcome() -> Vec<Outcome> {
+    Code::iter().flat_map(|code| TargetKind::iter().map(move |target| example(code, target))).collect()
+}
