@@ -35,12 +35,19 @@ help:
 	@echo "make watch    serve the function at $(LOCAL_URL) against a local AWS emulator"
 	@echo "make invoke   send EVENT=$(EVENT), re-dated and signed, to a running 'make watch'"
 
-$(VENV)/.installed: requirements-dev.txt
+# SAM CLI (and so every script here) supports Python 3.9 and later: say so plainly, not with a
+# traceback from inside a virtual environment.
+.PHONY: python-version
+python-version:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' 2>/dev/null || { \
+	  echo "$(PYTHON) must be Python 3.9 or later (found: $$($(PYTHON) --version 2>&1)); pass PYTHON=python3.x" >&2; exit 1; }
+
+$(VENV)/.installed: requirements-dev.txt | python-version
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-$(VENV_DEPLOY)/.installed: requirements-deploy.txt
+$(VENV_DEPLOY)/.installed: requirements-deploy.txt | python-version
 	$(PYTHON) -m venv $(VENV_DEPLOY)
 	$(VENV_DEPLOY)/bin/pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
 	touch $@
@@ -61,9 +68,15 @@ lint: template-check
 	cargo clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
+# What `cargo lambda watch` runs on the first request is `cargo run --bin momento-webhook`: the
+# root package alone, whose dependencies get other features than in a workspace build. Built here
+# (with progress on the terminal), the function then starts at once.
+WATCHED_BUILD := cargo build --bin momento-webhook
+
 .PHONY: demo
 demo: $(VENV)/.installed
-	cargo build --workspace --bins
+	$(WATCHED_BUILD)
+	cargo build -p webhook-ops
 	scripts/with-moto.sh $(VENV)/bin/python scripts/demo.py
 
 .PHONY: bench
@@ -130,15 +143,17 @@ test-arm64: $(VENV)/.installed
 	  MOMENTO_WEBHOOK_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
 	  scripts/with-moto.sh cargo test --test binary_e2e --test trace_propagation
 
-# Every `sam deploy` is given the architecture just built (see scripts/deploy.py).
+# Every `sam deploy` is given the architecture just built (see scripts/deploy.py); CONFIG_ENV picks
+# a samconfig.toml environment (a second stack), as `sam deploy --config-env` does.
+CONFIG_ENV ?= default
 .PHONY: deploy
 deploy: $(VENV)/.installed $(VENV_DEPLOY)/.installed rust-target
-	$(VENV_DEPLOY)/bin/python scripts/deploy.py --architecture $(ARCH)
+	$(VENV_DEPLOY)/bin/python scripts/deploy.py --architecture $(ARCH) --config-env $(CONFIG_ENV)
 
 # The function at a local Function URL, with moto as AWS (an event bus whose events are printed).
 .PHONY: watch
 watch: $(VENV)/.installed
-	cargo build --workspace --bins
+	$(WATCHED_BUILD)
 	scripts/with-moto.sh $(VENV)/bin/python scripts/watch.py
 
 # Re-dates, signs and POSTs EVENT to `make watch`'s URL; says so when nothing answers.

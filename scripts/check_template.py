@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Checks on what `template.yaml` deploys, beyond cfn-lint and `sam validate`: the promises the
-README makes about the stack, for every case of the parameter matrix in template_cases.py, and
-the command lines of `make deploy`. Part of `make test` and `make lint`.
+README makes about the stack, for every case of the parameter matrix in template_cases.py; and
+the deploy path as SAM CLI itself runs it: a first `sam deploy --guided` answered through SAM
+CLI's own prompts, then the command line of every later `make deploy` parsed by SAM CLI's own
+command-line parser from the samconfig.toml that guided deploy saved. Part of `make test` and
+`make lint`.
 
 (`tests/template.rs` runs the function's own configuration parser and metrics over the same
 cases.)
 """
 
+import contextlib
+import io
 import itertools
 import json
 import os
@@ -15,11 +20,12 @@ import re
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import deploy  # noqa: E402
 import template_cases  # noqa: E402
-from template_cases import ACCOUNT, REGION, Refused, resolve, source  # noqa: E402
+from template_cases import ACCOUNT, REGION, TEMPLATE as TEMPLATE_PATH, Refused, resolve, source  # noqa: E402
 
 NAMING_PROPERTIES = {"Name", "FunctionName", "RoleName", "LogGroupName", "StateMachineName", "AlarmName", "DashboardName"}
 failures = []
@@ -55,6 +61,9 @@ def check_case(case):
     queue = case["queue_name"]
     check(len(queue) <= 80 and re.fullmatch(r"[A-Za-z0-9_-]+\.fifo", queue), f"{label}: queue name {queue!r} ({len(queue)} characters) is invalid")
     check({"DeadLetterQueue", "FunctionLogGroup"} <= set(case["retained"]), f"{label}: the dead-letter queue and the log group must be retained: {case['retained']}")
+    check(not case["kept_after_failed_create"], f"{label}: a create that rolls back must leave no orphans: {case['kept_after_failed_create']}")
+    if not given:
+        check(case["placeholder_key"] == "signing_secret_not_stored_yet", f"{label}: the new secret must hold the placeholder the function recognises")
 
     # Least privilege, on exactly the resources used.
     statements = case["statements"]
@@ -69,7 +78,11 @@ def check_case(case):
         resource = starts[0]["Resource"] if starts else None
         machine_account = machines[0].split(":")[4]
         if machine_account == ACCOUNT:
-            check(resource == machines[0], f"{label}: StartExecution must be granted on the ARN given ({machines[0]}), not {resource!r}")
+            # The ARN as given, and the state machine's own when that is a version or alias.
+            unqualified = ":".join(machines[0].split(":")[:7])
+            granted = set(resource) if isinstance(resource, list) else {resource}
+            check(granted == {machines[0], unqualified},
+                  f"{label}: StartExecution must be granted on the ARN given ({machines[0]}) and its state machine, not {resource!r}")
         else:
             # IAM refuses a resource that is not an ARN, so such a stack fails to deploy, with
             # this sentence in the error, instead of deploying green and failing every start.
@@ -77,6 +90,16 @@ def check_case(case):
                   f"{label}: a state machine in another account must fail the deploy: {resource!r}")
     else:
         check(not starts, f"{label}: StartExecution granted without a state machine route")
+    # A customer managed key of an existing secret: decrypt with it, through Secrets Manager only.
+    decrypts = [s for s in statements if "kms:Decrypt" in json.dumps(s["Action"])]
+    key = case["parameters"]["SigningSecretKmsKeyArn"]
+    if key:
+        region = given.split(":")[3]
+        check(len(decrypts) == 1 and decrypts[0]["Resource"] == key, f"{label}: kms:Decrypt must be granted on {key}: {decrypts}")
+        via = decrypts[0].get("Condition", {}).get("StringEquals", {}).get("kms:ViaService") if decrypts else None
+        check(via == f"secretsmanager.{region}.amazonaws.com", f"{label}: kms:Decrypt only through Secrets Manager in {region}: {via!r}")
+    else:
+        check(not decrypts, f"{label}: kms:Decrypt granted without a key: {decrypts}")
 
     # Alarms on everything that loses events, each telling someone when a topic is set.
     watched = {(a["namespace"], a["metric"], a["dimensions"].get("Reason")) for a in case["alarms"]}
@@ -85,9 +108,15 @@ def check_case(case):
                    ("AWS/SQS", "NumberOfMessagesSent", None), (namespace, "Rejected", "invalid_signature"),
                    (namespace, "DeadLettered", None), (namespace, "Lost", None)]:
         check(wanted in watched, f"{label}: no alarm on {wanted}")
+    # Every alarm reaches someone: the stack's topic always (email when given), the user's too.
     topic = case["parameters"]["AlarmTopicArn"]
     for name, actions in case["alarm_actions"].items():
-        check(actions == ([topic] if topic else []), f"{label}: alarm {name} notifies {actions}")
+        check(actions == [case["alarm_topic"]] + ([topic] if topic else []), f"{label}: alarm {name} notifies {actions}")
+    email = case["parameters"]["AlarmEmail"]
+    check(case["alarm_email"] == ([email] if email else []), f"{label}: email subscriptions {case['alarm_email']}")
+    notify = case["outputs"].get("AlarmsNotify", "")
+    check(case["alarm_topic"] in notify and (email in notify if email else "no email" in notify) and topic in notify,
+          f"{label}: the AlarmsNotify output must say where alarms go: {notify!r}")
     for alarm in case["alarms"]:
         check(alarm["dimensions"].get("FunctionName", case["function_name"]) == case["function_name"],
               f"{label}: alarm {alarm['name']} watches another function")
@@ -100,10 +129,10 @@ def check_case(case):
 def check_expanded_defaults():
     label = "template.yaml"
     template = source()
-    check(template["Parameters"]["MomentoSigningSecret"].get("NoEcho") is True, f"{label}: the signing secret parameter must be NoEcho")
-    check(int(template["Parameters"]["ReservedConcurrency"]["Default"]) >= 21,
-          f"{label}: the default reservation must cover 5 deliveries/s x 4.2 s")
-    stack = resolve({"MomentoSigningSecret": "s"})
+    # The secret never passes through CloudFormation (`webhook-ops rotate` stores it), and guided
+    # deploys prompt every parameter with a default they can keep (a NoEcho one has none).
+    check(not any(p.get("NoEcho") for p in template["Parameters"].values()), f"{label}: no parameter may hold a secret")
+    stack = resolve({})
     function = stack.resolved("WebhookFunction")["Properties"]
     check(function["Runtime"] == "provided.al2023" and function["Handler"] == "bootstrap", f"{label}: provided.al2023 + bootstrap")
     check(function["Architectures"] == ["arm64"], f"{label}: arm64 by default")
@@ -122,7 +151,8 @@ def check_expanded_defaults():
           f"{label}: dead-letter queue must be FIFO, encrypted, with retention set")
     text = json.dumps(stack.template)
     for name, resource in stack.template["Resources"].items():
-        if resource["Type"] in ("AWS::CloudWatch::Alarm", "AWS::Lambda::Permission", "AWS::Lambda::Url", "AWS::CloudWatch::Dashboard"):
+        if resource["Type"] in ("AWS::CloudWatch::Alarm", "AWS::Lambda::Permission", "AWS::Lambda::Url", "AWS::CloudWatch::Dashboard",
+                                "AWS::SNS::Subscription"):
             continue
         check(re.search(r'"Ref": "%s"|"%s\.|\["%s",|\$\{%s[.}]' % ((re.escape(name),) * 4), text), f"{label}: resource {name} is not used")
     # The name CloudFormation would generate without QueueName: too long for longer stacks.
@@ -132,25 +162,77 @@ def check_expanded_defaults():
 
 
 def check_deploy_commands():
-    """Every `sam deploy` carries the architecture `sam build` used, whatever samconfig saved."""
+    """A first `make deploy` as guided deploys it, then every later one as SAM CLI parses it."""
     out = subprocess.run(["make", "-n", "deploy", "ARCH=x86_64"], capture_output=True, text=True, check=True).stdout
     check("scripts/deploy.py --architecture x86_64" in out, f"make deploy must go through scripts/deploy.py: {out}")
-    cases = [
-        ("", "arm64", True, []),
-        ('stack_name = "hooks"\nparameter_overrides = "Architecture=\\"arm64\\" EventBusName=\\"my bus\\""\n', "x86_64", False, ["EventBusName=my bus"]),
-        ('stack_name = "hooks"\nparameter_overrides = ["Architecture=x86_64", "CreateEventBus=true"]\n', "arm64", False, ["CreateEventBus=true"]),
-    ]
-    for saved, architecture, guided, kept in cases:
-        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-            f.write(f"version = 0.1\n[default.deploy.parameters]\n{saved}")
-        build, deploy_command = deploy.commands(architecture, f.name, "sam")
-        os.unlink(f.name)
-        check(build[:2] == ["sam", "build"] and f"Architecture={architecture}" in build, f"build: {build}")
-        check(("--guided" in deploy_command) == guided, f"deploy guided={guided}: {deploy_command}")
-        archs = [a for a in deploy_command if a.startswith("Architecture=")]
-        check(archs == [f"Architecture={architecture}"], f"deploy must pass exactly Architecture={architecture}: {deploy_command}")
-        for pair in kept:
-            check(pair in deploy_command, f"deploy must keep the saved {pair!r}: {deploy_command}")
+    with tempfile.TemporaryDirectory() as directory:
+        first = deploy.commands("arm64", os.path.join(directory, "samconfig.toml"), "sam")[1]
+        check("--guided" in first, f"the first deploy must be guided: {first}")
+        # The user's answers, some awkward; guided saves them (it skips only NoEcho parameters).
+        answers = {"EventBusName": "orders bus", "ExistingSigningSecretArn": "", "AlarmEmail": "ops@example.com",
+                   "StateMachineCachePattern": 'say "hi"=a,b', "StateMachineTopicPattern": "workflow-*"}
+        transcript, saved = guided_first_deploy(directory, answers)
+        check("has no authentication" in transcript, f"guided deploy asks about the Function URL: {transcript[-400:]}")
+        for architecture in ("x86_64", "arm64"):
+            later = deploy.commands(architecture, os.path.join(directory, "samconfig.toml"), "sam")[1]
+            check("--guided" not in later, f"a later deploy must not be guided: {later}")
+            parsed = sam_deploy_overrides(later)
+            wanted = {**saved, "Architecture": architecture}
+            check(parsed == wanted, f"sam deploy would get {parsed}, not the saved {wanted}")
+        # The same path with an empty answer left out of the saved list, or a list form.
+        for saved_form in ['EventBusName="x y" ExistingSigningSecretArn=""', ["EventBusName=x", "Architecture=arm64"]]:
+            overrides = deploy.overrides_with_architecture(saved_form, "x86_64")
+            parsed = sam_deploy_overrides(["sam", "deploy", "--parameter-overrides", overrides])
+            check(parsed.get("Architecture") == "x86_64" and parsed.get("EventBusName") in ("x y", "x"), f"{saved_form!r} -> {parsed}")
+
+
+def guided_first_deploy(directory, answers):
+    """`sam deploy --guided` run by SAM CLI's own code and prompts in `directory`, the user
+    answering `answers` (Enter for every other parameter) and "y" to the Function URL question;
+    only its two AWS calls are replaced (the managed bucket, and the container-image repositories
+    this template has none of). Returns the transcript and the overrides saved in samconfig.toml."""
+    import click
+    from click.testing import CliRunner
+    from samcli.commands._utils.template import get_template_parameters
+    from samcli.commands.deploy import guided_context
+
+    template = os.path.join(directory, "template.yaml")
+    with open(TEMPLATE_PATH) as source_file, open(template, "w") as copy:
+        copy.write(source_file.read())
+    parameters = get_template_parameters(template_file=template)
+    lines = ["hooks", ""] + [answers.get(name, "") for name in parameters] + ["", "", "", "y", "", "", ""]
+
+    # Named as SAM's own command: guided deploy saves under the invoking command's name.
+    @click.command(name="deploy")
+    def guided():
+        context = guided_context.GuidedContext(
+            template_file=template, stack_name=None, s3_bucket=None, image_repository=None, image_repositories=None,
+            s3_prefix=None, region=REGION, capabilities=None, parameter_overrides={"Architecture": "arm64"},
+            config_section="parameters", config_env="default", config_file=os.path.join(directory, "samconfig.toml"),
+            confirm_changeset=True, disable_rollback=False)
+        with mock.patch.object(guided_context, "manage_stack", return_value="managed-bucket"), \
+                mock.patch.object(guided_context.GuidedContext, "prompt_image_repository", return_value={}):
+            context.run()
+
+    result = CliRunner().invoke(guided, input="\n".join(lines) + "\n", prog_name="deploy")
+    check(result.exit_code == 0, f"guided deploy failed: {result.output[-600:]} {result.exception!r}")
+    saved = deploy.saved_deploy_parameters(os.path.join(directory, "samconfig.toml"))
+    from samcli.cli.types import CfnParameterOverridesType
+    return result.output, CfnParameterOverridesType().convert(saved.get("parameter_overrides", ""), None, None)
+
+
+def sam_deploy_overrides(command):
+    """What SAM CLI's own `sam deploy` command-line parser makes of `command`'s overrides."""
+    from samcli.commands.deploy.command import cli
+
+    arguments = [a for a in command[2:] if a != "--guided"] + ["--template-file", TEMPLATE_PATH, "--stack-name", "s"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            context = cli.make_context("deploy", arguments)
+        except Exception as error:  # noqa: BLE001 - SAM CLI refusing the command line is the finding
+            failures.append(f"sam deploy refuses {command}: {error}")
+            return {}
+    return dict(context.params["parameter_overrides"])
 
 
 def readme_table(heading):
@@ -171,11 +253,15 @@ def check_readme_alarms(alarms):
 
 
 def main():
+    import logging
+    logging.disable(logging.WARNING)  # SAM CLI's and the translator's own chatter
     check_expanded_defaults()
     check_deploy_commands()
-    expect_refused({}, "Set MomentoSigningSecret")
-    expect_refused({"StateMachineTopicPattern": "a\tb", "MomentoSigningSecret": "s"}, "AllowedPattern")
-    expect_refused({"StateMachineCachePattern": "**", "MomentoSigningSecret": "s"}, "AllowedPattern")
+    expect_refused({"StateMachineTopicPattern": "a\tb"}, "AllowedPattern")
+    expect_refused({"StateMachineCachePattern": "**"}, "AllowedPattern")
+    expect_refused({"ExistingSigningSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:momento"}, "AllowedPattern")
+    expect_refused({"SigningSecretKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k"}, "existing secret")
+    expect_refused({"AlarmEmail": "not an address"}, "AllowedPattern")
     count = 0
     alarms = {}
     for case in template_cases.cases():
@@ -187,10 +273,13 @@ def main():
     if failures:
         print("template checks failed:", *failures, sep="\n  ", file=sys.stderr)
         sys.exit(1)
-    print(f"template checks passed over {count} parameter cases: NoEcho or existing secret read from Secrets Manager, "
-          "public Function URL with both permissions, no hard-coded names, IAM on the exact resources (another account's "
-          "state machine fails the deploy), FIFO queue name within 80 characters for any stack name, queue and logs retained, "
-          "alarms on every way to lose an event (as the README lists them), deploy commands carry the built architecture")
+    print(f"template checks passed over {count} parameter cases: no secret in any parameter (a placeholder the function "
+          "recognises, or an existing secret by full ARN, its KMS key through Secrets Manager only), public Function URL with "
+          "both permissions, no hard-coded names, IAM on the exact resources (another account's state machine fails the "
+          "deploy), FIFO queue name within 80 characters for any stack name, queue and logs retained but not after a failed "
+          "create, alarms on every way to lose an event notifying a topic and the email given (as the README lists them); "
+          "a guided first deploy through SAM CLI's own prompts, and every later deploy's overrides as SAM CLI parses them, "
+          "with the built architecture")
 
 
 if __name__ == "__main__":

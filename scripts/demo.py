@@ -2,8 +2,10 @@
 """`make demo`: the receiver end to end on this machine.
 
 moto server (started by scripts/with-moto.sh) plays AWS; `cargo lambda watch` runs the function
-behind a Function URL emulator; this script plays Momento, POSTing signed webhook events (and a
-few bad ones), then shows where each one ended up, and redrives a dead-lettered one.
+behind a Function URL emulator, configured as a deployed one is (its settings also registered in
+moto's Lambda, where `webhook-ops redrive` reads them, and its secret in Secrets Manager); this
+script plays Momento, POSTing signed webhook events (and a few bad ones), then shows where each
+one ended up, and redrives a dead-lettered one as an operator would.
 """
 
 import hashlib
@@ -40,6 +42,10 @@ def client(service):
 
 
 events, sqs, sfn = client("events"), client("sqs"), client("stepfunctions")
+FUNCTION = "momento-webhook-demo"
+# How long the first start may take: `cargo lambda watch` compiles the function on the first
+# request when nothing has been built for it yet (minutes on a small machine).
+START_TIMEOUT_SECONDS = 1800
 
 
 def heading(text):
@@ -90,14 +96,27 @@ def log_path(name):
     return os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), name)
 
 
-def start_function(routes, dlq, port=None, bus="momento-demo", secret=SECRET, log_name="demo-watch.log"):
-    """`cargo lambda watch` serving the function at a Function URL on 127.0.0.1:port, with AWS at moto."""
+def deploy_settings(routes, dlq, bus, secret):
+    """The function's settings as a deployed stack gives them: its signing secret in Secrets Manager,
+    and the whole configuration registered in moto's Lambda, where the operator tools read it."""
+    secret_arn = client("secretsmanager").create_secret(Name=f"{FUNCTION}-signing-secret", SecretString=secret)["ARN"]
+    settings = {"MOMENTO_SIGNING_SECRET_ID": secret_arn, "DEAD_LETTER_QUEUE_URL": dlq, "EVENT_BUS_NAME": bus}
+    if routes:
+        settings["ROUTES"] = json.dumps(routes)
+    role = client("iam").create_role(RoleName=f"{FUNCTION}-role", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    client("lambda").create_function(FunctionName=FUNCTION, Runtime="provided.al2023", Handler="bootstrap", Role=role,
+                                     Code={"ZipFile": b"PK\x05\x06" + bytes(18)}, Environment={"Variables": settings})
+    return settings
+
+
+def start_function(settings, port=None, log_name="demo-watch.log"):
+    """`cargo lambda watch` serving the function at a Function URL on 127.0.0.1:port, with AWS at
+    moto; returns once the function answers (the first start may compile it: progress is shown)."""
     heading("Starting the function behind a Function URL emulator (cargo lambda watch)")
     port = port or free_port()
-    env = dict(os.environ, **AWS_ENV, MOMENTO_SIGNING_SECRET=secret, DEAD_LETTER_QUEUE_URL=dlq,
-               EVENT_BUS_NAME=bus, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
-    if routes:
-        env["ROUTES"] = json.dumps(routes)
+    env = dict(os.environ, **AWS_ENV, **settings, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
     log = open(log_path(log_name), "w")
     # Own process group: stopping `watch` alone would leave the function process running.
     watch = subprocess.Popen(
@@ -105,17 +124,37 @@ def start_function(routes, dlq, port=None, bus="momento-demo", secret=SECRET, lo
          "--invoke-address", "127.0.0.1", "--invoke-port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/lambda-url/momento-webhook/"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if watch.poll() is not None:
-            sys.exit(f"cargo lambda watch exited; see {log.name}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
+    wait_until_answering(watch, url, log.name)
     print(f"Function URL: {url}")
     return watch, url
+
+
+def wait_until_answering(watch, url, log_name):
+    """Polls the function with a GET (it answers 405) until it answers, showing what `cargo lambda
+    watch` is compiling meanwhile, so a first start that builds the function neither times out
+    a real request nor looks hung."""
+    started, shown, deadline = time.time(), 0, time.time() + START_TIMEOUT_SECONDS
+    while time.time() < deadline:
+        if watch.poll() is not None:
+            sys.exit(f"cargo lambda watch exited; see {log_name}")
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="GET"), timeout=5):
+                pass
+            return
+        except urllib.error.HTTPError as answer:
+            if answer.code == 405:
+                if shown:
+                    print(f"  the function answers ({time.time() - started:.0f} s)", flush=True)
+                return
+        except (urllib.error.URLError, OSError):
+            pass
+        with open(log_name) as log:
+            compiling = [line.split()[1] for line in log if line.lstrip().startswith("Compiling")]
+        for crate in compiling[shown:]:
+            print(f"  compiling the function for cargo lambda watch: {crate}", flush=True)
+        shown = len(compiling)
+        time.sleep(1)
+    sys.exit(f"the function did not answer within {START_TIMEOUT_SECONDS} s; see {log_name}")
 
 
 def post(url, body: bytes, signature=None, method="POST"):
@@ -124,10 +163,22 @@ def post(url, body: bytes, signature=None, method="POST"):
         headers["momento-signature"] = signature
     request = urllib.request.Request(url, data=body if method == "POST" else None, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        # Momento's own deadline: the function is running by now, so 5 s is all it may take.
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
+    except (urllib.error.URLError, OSError) as error:
+        return None, {"error": f"no answer within Momento's 5 s ({error})"}
+
+
+# What did not go as the demo expects; `make demo` fails when this is not empty.
+problems = []
+
+
+def expect(what, got, wanted):
+    if got != wanted:
+        problems.append(f"{what}: got {got!r}, expected {wanted!r}")
 
 
 def sign(body: bytes, secret=SECRET):
@@ -145,28 +196,32 @@ def send_all(url):
     heading("Playing Momento: POSTing webhook events")
     checkout = event("orders", "checkout-eu", 42, json.dumps({"order_id": "A-1001", "total": 42.5}))
     cases = [
-        ("chat message", event("chat", "lobby", 1, "hello from the lobby 👋"), sign),
-        ("order checkout", checkout, sign),
-        ("same checkout again (replay)", checkout, sign),
-        ("audit event (bus missing)", event("audit", "logins", 7, json.dumps({"user": "ada"})), sign),
-        ("forged signature", event("chat", "lobby", 2, "let me in"), lambda b: sign(b, "guessed-secret")),
-        ("no signature", event("chat", "lobby", 3, "anyone there?"), lambda b: None),
-        ("stale (10 minutes old)", event("chat", "lobby", 4, "old news", age_ms=600_000), sign),
-        ("malformed body", b'{"cache":"chat","topic":"lobby"}', sign),
+        ("chat message", event("chat", "lobby", 1, "hello from the lobby 👋"), sign, 200, "delivered"),
+        ("order checkout", checkout, sign, 200, "delivered"),
+        ("same checkout again (replay)", checkout, sign, 200, "duplicate"),
+        ("audit event (bus missing)", event("audit", "logins", 7, json.dumps({"user": "ada"})), sign, 202, "dead_lettered"),
+        ("forged signature", event("chat", "lobby", 2, "let me in"), lambda b: sign(b, "guessed-secret"), 401, "invalid_signature"),
+        ("no signature", event("chat", "lobby", 3, "anyone there?"), lambda b: None, 401, "missing_signature"),
+        ("stale (10 minutes old)", event("chat", "lobby", 4, "old news", age_ms=600_000), sign, 403, "stale_event"),
+        ("malformed body", b'{"cache":"chat","topic":"lobby"}', sign, 400, "invalid_event"),
     ]
-    for label, body, signer in cases:
+    for label, body, signer, status_wanted, outcome_wanted in cases:
         status, answer = post(url, body, signer(body))
         detail = {k: v for k, v in answer.items() if k != "message"}
         print(f"  {label:30} -> {status} {json.dumps(detail)}")
-        if status >= 400:
+        if status is None or status >= 400:
             print(f"  {'':30}    {answer.get('message', '')}")
+        expect(label, (status, answer.get("status") or answer.get("error")), (status_wanted, outcome_wanted))
     status, answer = post(url, b"", None, method="GET")
     print(f"  {'GET instead of POST':30} -> {status} {answer.get('error')}")
+    expect("GET instead of POST", status, 405)
 
 
 def show_results(target_queue, machine, dlq):
     heading("What arrived on the event bus (via the rule's SQS queue)")
-    for message in drain(target_queue):
+    arrived = drain(target_queue)
+    expect("events on the bus", len(arrived), 1)
+    for message in arrived:
         e = json.loads(message["Body"])
         d = e["detail"]
         extra = f", text_json={json.dumps(d['text_json'])}" if "text_json" in d else ""
@@ -182,31 +237,41 @@ def show_results(target_queue, machine, dlq):
             time.sleep(0.1)
         print(f"  {execution['name']}: {described['status']}, output {described.get('output')}")
     print(f"  ({len(executions)} execution for 2 deliveries of the same event: the replay was a duplicate)")
+    expect("executions started", len(executions), 1)
     heading("Dead-letter queue")
     messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+    expect("dead letters", len(messages), 1)
     for message in messages:
         letter = json.loads(message["Body"])
         print(f"  target={json.dumps(letter['target'])} error={letter['error']['code']} failed_at={letter['failed_at']}")
         print(f"    raw_body={letter['raw_body']}")
 
 
-def redrive(target_queue, dlq, routes):
+def redrive(target_queue, dlq):
     heading("Fixing the cause (creating the 'momento-demo-audit' bus) and redriving")
     events.create_event_bus(Name="momento-demo-audit")
     target_arn = sqs.get_queue_attributes(QueueUrl=target_queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_rule(Name="audit-events", EventBusName="momento-demo-audit", EventPattern=json.dumps({"source": ["Momento"]}))
     events.put_targets(Rule="audit-events", EventBusName="momento-demo-audit", Targets=[{"Id": "queue", "Arn": target_arn}])
-    env = dict(os.environ, **AWS_ENV, ROUTES=json.dumps(routes), EVENT_BUS_NAME="momento-demo")
-    command = ["cargo", "run", "--quiet", "-p", "webhook-ops", "--", "redrive", "--queue-url", dlq]
-    print(f"  $ webhook-ops redrive --queue-url {dlq}")
+    # As an operator runs it: AWS credentials and a region, none of the function's settings; the
+    # routing comes from the function's own configuration (here moto's Lambda).
+    env = {k: v for k, v in os.environ.items() if k not in ("ROUTES", "EVENT_BUS_NAME", "EVENT_SOURCE", "DEAD_LETTER_QUEUE_URL")}
+    env.update(AWS_ENV)
+    command = [os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "debug", "webhook-ops"),
+               "redrive", "--function", FUNCTION]
+    print(f"  $ webhook-ops redrive --function {FUNCTION}")
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     for line in (result.stderr + result.stdout).splitlines():
         print(f"    {line}")
-    for message in drain(target_queue):
+    expect("webhook-ops redrive exit status", result.returncode, 0)
+    arrived = drain(target_queue)
+    for message in arrived:
         e = json.loads(message["Body"])
         print(f"  arrived after redrive: detail-type={e['detail-type']} text={e['detail']['text']!r}")
+    expect("events redriven to the audit bus", [json.loads(m["Body"])["detail-type"] for m in arrived], ["audit#logins"])
     left = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
     print(f"  messages left in the dead-letter queue: {left['Attributes']['ApproximateNumberOfMessages']}")
+    expect("messages left in the dead-letter queue", left["Attributes"]["ApproximateNumberOfMessages"], "0")
 
 
 def metrics_table(log_name="demo-watch.log"):
@@ -250,15 +315,20 @@ def drain(queue_url):
 
 def main():
     target_queue, machine, dlq, routes = setup()
-    watch, url = start_function(routes, dlq)
+    watch, url = start_function(deploy_settings(routes, dlq, "momento-demo", SECRET))
     try:
         send_all(url)
         show_results(target_queue, machine, dlq)
-        redrive(target_queue, dlq, routes)
+        redrive(target_queue, dlq)
     finally:
         os.killpg(watch.pid, signal.SIGTERM)
         watch.wait(timeout=30)
     metrics_table()
+    if problems:
+        heading("Not as expected")
+        for problem in problems:
+            print(f"  {problem}")
+        sys.exit(1)
     heading("Done")
     print("Every authentic event was delivered, started a workflow once, or was kept and redriven;")
     print("every forged, stale or malformed request was refused with a status and a reason.")

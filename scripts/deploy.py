@@ -7,9 +7,14 @@ one ships a binary Lambda cannot run, and the deploy still goes green. So every 
 here is given `Architecture=<the one just built>`, merged into the overrides saved in
 samconfig.toml (which `--parameter-overrides` would otherwise replace, not extend).
 
-    deploy.py --architecture arm64 [--print] [--config samconfig.toml] [--sam path/to/sam]
+The saved overrides are read and written back with SAM CLI's own code (its samconfig reader,
+its `--parameter-overrides` parser and the quoting `sam deploy --guided` saves with), so every
+value comes back as SAM saved it: empty ones, and ones with spaces or quotes, included.
 
-`--print` shows the commands instead of running them (tested by scripts/check_template.py).
+    deploy.py --architecture arm64 [--config-env default] [--print] [--config samconfig.toml] [--sam path/to/sam]
+
+`--print` shows the commands instead of running them (tested by scripts/check_template.py with
+SAM CLI's own command-line parser).
 """
 
 import argparse
@@ -17,36 +22,38 @@ import os
 import shlex
 import subprocess
 import sys
-import tomllib
+
+from samcli.cli.types import CfnParameterOverridesType
+from samcli.commands.deploy.guided_config import GuidedConfig
+from samcli.lib.config.samconfig import SamConfig
 
 ARCHITECTURES = ("arm64", "x86_64")
 
 
-def saved_deploy_parameters(config_path):
-    """[default.deploy.parameters] of samconfig.toml, or {} when there is none."""
-    try:
-        with open(config_path, "rb") as f:
-            config = tomllib.load(f)
-    except FileNotFoundError:
+def saved_deploy_parameters(config_path, config_env="default"):
+    """The `deploy` parameters samconfig.toml holds for `config_env`, read as SAM reads them."""
+    directory, filename = os.path.split(os.path.abspath(config_path))
+    config = SamConfig(directory, filename=filename)
+    if not config.exists():
         return {}
-    return config.get("default", {}).get("deploy", {}).get("parameters", {})
+    return config.get_all(["deploy"], "parameters", env=config_env)
 
 
 def overrides_with_architecture(saved, architecture):
-    """The saved `Key=value` overrides with Architecture set to `architecture`."""
-    if isinstance(saved, list):
-        pairs = [str(item) for item in saved]
-    else:
-        pairs = shlex.split(saved or "")
-    kept = [pair for pair in pairs if pair.split("=", 1)[0] != "Architecture"]
-    return kept + [f"Architecture={architecture}"]
+    """The saved overrides with Architecture set to `architecture`, as one `--parameter-overrides`
+    value in the form `sam deploy --guided` saves (`Key="value" ...`)."""
+    overrides = CfnParameterOverridesType().convert(saved, None, None) if saved else {}
+    overrides.pop("Architecture", None)
+    overrides["Architecture"] = architecture
+    return " ".join(f"{key}={GuidedConfig.quote_parameter_values(value)}" for key, value in overrides.items())
 
 
-def commands(architecture, config_path, sam):
-    saved = saved_deploy_parameters(config_path)
+def commands(architecture, config_path, sam, config_env="default"):
+    saved = saved_deploy_parameters(config_path, config_env)
     overrides = overrides_with_architecture(saved.get("parameter_overrides"), architecture)
+    environment = ["--config-file", os.path.abspath(config_path), "--config-env", config_env]
     build = [sam, "build", "--parameter-overrides", f"Architecture={architecture}"]
-    deploy = [sam, "deploy", "--parameter-overrides", *overrides]
+    deploy = [sam, "deploy", *environment, "--parameter-overrides", overrides]
     if not saved.get("stack_name"):
         # First deploy: the guided prompts start from these overrides (Architecture included).
         deploy.insert(2, "--guided")
@@ -57,10 +64,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--architecture", required=True, choices=ARCHITECTURES)
     parser.add_argument("--config", default="samconfig.toml")
+    parser.add_argument("--config-env", default="default")
     parser.add_argument("--sam", default=os.path.join(os.path.dirname(sys.executable), "sam"))
     parser.add_argument("--print", action="store_true", help="print the commands instead of running them")
     args = parser.parse_args()
-    for command in commands(args.architecture, args.config, args.sam):
+    for command in commands(args.architecture, args.config, args.sam, args.config_env):
         print("+ " + shlex.join(command), flush=True)
         if not args.print:
             subprocess.run(command, check=True)

@@ -14,7 +14,8 @@ will really see (its environment) and what the alarms really watch can be checke
   really emits.
 
 `python scripts/template_cases.py` prints the cases as JSON. `TEMPLATE_RANDOM_PATTERNS=N` adds N
-random pattern values (default 100, fixed seed) to the hand-picked ones.
+random pattern values (default 100, fixed seed) to the hand-picked ones. `--deployment` resolves one
+deployment whose resources exist (the lifecycle test's, on moto) for the request on stdin.
 """
 
 import copy
@@ -68,19 +69,23 @@ def parameter_values(template, given):
 
 
 class Stack:
-    """Resolves one expanded template for one set of parameter values."""
+    """Resolves one expanded template for one set of parameter values.
 
-    def __init__(self, expanded, parameters, stack_name):
+    `physical_ids` gives the ids of resources that exist (a test's resources on moto), in place of
+    the ones CloudFormation would generate; `stack_uuid` the stack id's unique part."""
+
+    def __init__(self, expanded, parameters, stack_name, physical_ids=None, stack_uuid=STACK_UUID):
         self.template = expanded
         self.parameters = parameters
         self.stack_name = stack_name
+        self.given_ids = physical_ids or {}
         self.pseudo = {
             "AWS::AccountId": ACCOUNT,
             "AWS::Region": REGION,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackName": stack_name,
-            "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack_name}/{STACK_UUID}",
+            "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack_name}/{stack_uuid}",
         }
         self.conditions = {}
         for name in expanded.get("Conditions", {}):
@@ -158,6 +163,8 @@ class Stack:
         return f"{self.stack_name}-{logical_id}-1A2B3C4D5E6F"[:limit]
 
     def physical_id(self, name):
+        if name in self.given_ids:
+            return self.given_ids[name]
         resource = self.resources.get(name)
         if resource is None:
             raise KeyError(f"Ref to {name}, which this case does not create")
@@ -171,6 +178,8 @@ class Stack:
             return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.attribute(name, 'Name')}"
         if kind == "AWS::Events::EventBus":
             return self.value(properties["Name"])
+        if kind == "AWS::SNS::Topic":
+            return f"arn:aws:sns:{REGION}:{ACCOUNT}:{self.generated_name(name, 256)}"
         if kind == "AWS::Lambda::Function":
             return self.value(properties["FunctionName"]) if "FunctionName" in properties else self.generated_name(name)
         if kind in ("AWS::Logs::LogGroup", "AWS::CloudWatch::Dashboard", "AWS::IAM::Role", "AWS::CloudWatch::Alarm"):
@@ -216,7 +225,7 @@ def check_rules(template, parameters):
                 raise Refused(assertion["AssertDescription"])
 
 
-def resolve(parameters, stack_name="momento-webhook"):
+def resolve(parameters, stack_name="momento-webhook", physical_ids=None, stack_uuid=STACK_UUID):
     """The deployed stack for `parameters`, or `Refused` with CloudFormation's reason."""
     template = source()
     values = parameter_values(template, parameters)
@@ -224,7 +233,23 @@ def resolve(parameters, stack_name="momento-webhook"):
     expandable = copy.deepcopy(template)
     expandable["Resources"]["WebhookFunction"]["Properties"]["CodeUri"] = "s3://bucket/key"
     expanded = transform(expandable, values, NoManagedPolicies())
-    return Stack(expanded, values, stack_name)
+    return Stack(expanded, values, stack_name, physical_ids, stack_uuid)
+
+
+def deployment(parameters, stack_name, physical_ids, stack_uuid):
+    """What one deployment gives the function and the operator: the function's name and
+    environment, and the stack's outputs, with the physical ids of existing resources."""
+    stack = resolve(parameters, stack_name, physical_ids, stack_uuid)
+    function = stack.resolved("WebhookFunction")["Properties"]
+    outputs = {name: stack.value(output["Value"]) for name, output in stack.template.get("Outputs", {}).items()
+               if "Condition" not in output or stack.condition(output["Condition"])}
+    return {
+        "function_name": stack.physical_id("WebhookFunction"),
+        "environment": function["Environment"]["Variables"],
+        "outputs": outputs,
+        "queue_name": stack.attribute("DeadLetterQueue", "QueueName"),
+        "resources": sorted(stack.resources),
+    }
 
 
 def alarm_metrics(stack):
@@ -267,14 +292,27 @@ def cases():
     other_region = "arn:aws:states:eu-west-1:123456789012:stateMachine:fulfil"
     this_account = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:fulfil"
     other_account = "arn:aws:states:us-east-1:210987654321:stateMachine:fulfil"
-    secret = {"MomentoSigningSecret": "s3cret"}
+    secret = {}
+    existing = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:momento-AbCdEf"
+    key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     long_name = "a" + "-long-stack-name" * 8
     long_name = (long_name + "x" * 128)[:128]
     yield "defaults", dict(secret), "momento-webhook"
     yield "128-character stack name", dict(secret), long_name
-    yield "existing secret", {"ExistingSigningSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:momento-AbCdEf"}, "s"
-    yield "no secret at all", {}, "s"
-    yield "both secrets", {**secret, "ExistingSigningSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:m-AbCdEf"}, "s"
+    yield "existing secret", {"ExistingSigningSecretArn": existing}, "s"
+    yield "existing secret with a customer managed key", {"ExistingSigningSecretArn": existing, "SigningSecretKmsKeyArn": key}, "s"
+    yield "existing secret in another region", {"ExistingSigningSecretArn": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:a/b_c-XyZ123",
+                                                "SigningSecretKmsKeyArn": key.replace(REGION, "eu-central-1")}, "s"
+    yield "partial secret ARN", {"ExistingSigningSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:momento"}, "s"
+    yield "KMS key without an existing secret", {"SigningSecretKmsKeyArn": key}, "s"
+    yield "alarm email", {"AlarmEmail": "ops@example.com"}, "s"
+    yield "alarm email and topic", {"AlarmEmail": "ops+hooks@example.com", "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:pager"}, "s"
+    yield "not an email", {"AlarmEmail": "ops at example"}, "s"
+    for name, arn in [("state machine name with dots", f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:orders.v2.flow"),
+                      ("state machine version", f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:fulfil:7"),
+                      ("state machine alias", f"arn:aws:states:eu-west-1:{ACCOUNT}:stateMachine:fulfil:PROD"),
+                      ("state machine name with a slash", f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:a/b")]:
+        yield name, {"StateMachineArn": arn}, "s"
     for create_bus in ("true", "false"):
         yield f"CreateEventBus={create_bus}", {**secret, "CreateEventBus": create_bus}, "s"
         yield f"example state machine, CreateEventBus={create_bus}", {**secret, "CreateEventBus": create_bus, "CreateExampleStateMachine": "true"}, "s"
@@ -311,15 +349,29 @@ def describe(name, parameters, stack_name):
         "environment": function["Environment"]["Variables"],
         "tracing": function.get("TracingConfig", {}).get("Mode"),
         "reserved_concurrency": function.get("ReservedConcurrentExecutions"),
+        "timeout": function.get("Timeout"),
         "queue_name": stack.attribute("DeadLetterQueue", "QueueName"),
         "statements": [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]],
         "alarms": [{"namespace": n, "metric": m, "dimensions": d, "name": a} for n, m, d, a in alarm_metrics(stack)],
         "alarm_actions": {name: a["Properties"].get("AlarmActions", []) for name, a in stack.of_type("AWS::CloudWatch::Alarm").items()},
         "dashboard": [{"namespace": n, "metric": m, "dimensions": d, "title": t} for n, m, d, t in dashboard_metrics(stack)],
         "retained": sorted(name for name, r in stack.resources.items()
-                           if r.get("DeletionPolicy") == "Retain" and r.get("UpdateReplacePolicy") == "Retain"),
+                           if r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate") and r.get("UpdateReplacePolicy") == "Retain"),
+        "kept_after_failed_create": sorted(name for name, r in stack.resources.items() if r.get("DeletionPolicy") == "Retain"),
+        "alarm_topic": stack.physical_id("AlarmTopic"),
+        "alarm_email": [s["Properties"]["Endpoint"] for s in stack.of_type("AWS::SNS::Subscription").values()],
+        "outputs": {name: stack.value(output["Value"]) for name, output in stack.template.get("Outputs", {}).items()
+                    if "Condition" not in output or stack.condition(output["Condition"])},
+        "placeholder_key": (stack.resolved("SigningSecret")["Properties"].get("GenerateSecretString", {}).get("GenerateStringKey")
+                            if "SigningSecret" in stack.resources else None),
     }
 
 
 if __name__ == "__main__":
-    json.dump([describe(*case) for case in cases()], sys.stdout, ensure_ascii=False)
+    if sys.argv[1:2] == ["--deployment"]:
+        # One deployment for a test: {"parameters", "stack_name", "physical_ids", "stack_uuid"} on stdin.
+        request = json.load(sys.stdin)
+        json.dump(deployment(request["parameters"], request["stack_name"], request.get("physical_ids", {}),
+                             request.get("stack_uuid", STACK_UUID)), sys.stdout, ensure_ascii=False)
+    else:
+        json.dump([describe(*case) for case in cases()], sys.stdout, ensure_ascii=False)

@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from demo import client, drain, heading, start_function  # noqa: E402
+from demo import client, deploy_settings, drain, heading, start_function  # noqa: E402
 
 PORT = int(os.environ.get("WATCH_PORT", "9000"))
 SECRET = os.environ.get("MOMENTO_SIGNING_SECRET") or "momento-webhook-test-secret"
@@ -35,7 +35,7 @@ def setup():
 
 def main():
     queue, dlq = setup()
-    watch, url = start_function(None, dlq, port=PORT, bus=BUS, secret=SECRET, log_name="watch.log")
+    watch, url = start_function(deploy_settings(None, dlq, BUS, SECRET), port=PORT, log_name="watch.log")
     print(f"Function URL: {url}  (log: target/watch.log)")
     print(f"Signing secret: {'$MOMENTO_SIGNING_SECRET' if os.environ.get('MOMENTO_SIGNING_SECRET') else SECRET + ' (the documented test secret)'}")
     print("In another terminal: make invoke   (or: webhook-ops smoke --url " + url + ")")

@@ -53,9 +53,6 @@ pub const DELIVERY_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(800);
 /// One attempt of a dead-letter write or of a secret read.
 pub const SHORT_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// One attempt of the start-up secret read (a new TLS connection on a cold instance).
-pub const STARTUP_SECRET_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(900);
-
 /// Attempts per AWS call (standard retries), starting this far apart.
 pub const MAX_ATTEMPTS: u32 = 3;
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
@@ -110,5 +107,4 @@ const _: () = {
     assert!(ms(SECRET_REFRESH_AFTER) < ms(SECRET_TRUSTED_FOR));
     assert!(ms(DELIVERY_ATTEMPT_TIMEOUT) < ms(DELIVERY_BUDGET));
     assert!(ms(SHORT_ATTEMPT_TIMEOUT) < ms(SECRET_READ_BUDGET) && ms(SHORT_ATTEMPT_TIMEOUT) < ms(DEAD_LETTER_BUDGET));
-    assert!(ms(STARTUP_SECRET_ATTEMPT_TIMEOUT) < ms(STARTUP_SECRET_BUDGET));
 };

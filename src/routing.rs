@@ -61,6 +61,11 @@ impl Pattern {
         Self { source: source.into() }
     }
 
+    /// The pattern as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     fn matches_everything(&self) -> bool {
         !self.source.is_empty() && self.source.bytes().all(|b| b == b'*')
     }

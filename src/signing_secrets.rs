@@ -9,10 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
 
-use crate::bounds::{
-    SECRET_MIN_READ_INTERVAL, SECRET_REFRESH_AFTER, SECRET_TRUSTED_FOR, STARTUP_SECRET_ATTEMPT_TIMEOUT,
-    STARTUP_SECRET_BUDGET,
-};
+use crate::bounds::{SECRET_MIN_READ_INTERVAL, SECRET_REFRESH_AFTER, SECRET_TRUSTED_FOR, STARTUP_SECRET_BUDGET};
 use crate::signature::{SecretSet, SignatureError, verify};
 
 /// How the receiver checks `momento-signature`.
@@ -211,8 +208,9 @@ impl RefreshingSecrets {
     }
 }
 
-/// The start-up read has the whole [`STARTUP_SECRET_BUDGET`] (a new TLS connection on a cold
-/// instance); later reads the client's own, tighter timeouts.
+/// The start-up read has the whole [`STARTUP_SECRET_BUDGET`], even for a single attempt: a slow
+/// first answer on a cold connection is worth waiting for, as nothing else is waiting yet. Later
+/// reads have the client's own, tighter timeouts.
 async fn fetch(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
@@ -221,7 +219,7 @@ async fn fetch(
     let mut request = client.get_secret_value().secret_id(secret_id).customize();
     if at_startup {
         let timeouts = TimeoutConfig::builder()
-            .operation_attempt_timeout(STARTUP_SECRET_ATTEMPT_TIMEOUT)
+            .operation_attempt_timeout(STARTUP_SECRET_BUDGET)
             .operation_timeout(STARTUP_SECRET_BUDGET)
             .build();
         request = request.config_override(aws_sdk_secretsmanager::config::Builder::new().timeout_config(timeouts));

@@ -162,3 +162,102 @@ async fn a_silent_eventbridge_endpoint_ends_in_the_dead_letter_queue_via_the_end
     let letter: DeadLetter = serde_json::from_str(messages[0].body().unwrap()).unwrap();
     assert_eq!(letter.raw_body.as_bytes(), &body[..]);
 }
+
+/// The first request after a cold start waits while the function starts (Lambda runs the
+/// start-up inside it), so its answer must come within the deadline counted from the process
+/// start, not from when the start-up is done: a slow Secrets Manager at start-up, a silent event
+/// bus and a slow dead-letter queue still give an answer within Momento's 5 s, and the event is
+/// kept.
+#[test]
+fn the_first_answer_after_a_slow_start_comes_within_the_deadline_counted_from_the_process_start() {
+    use momento_webhook_receiver::bounds::{ANSWER_DEADLINE, MOMENTO_DEADLINE, STARTUP_SECRET_BUDGET};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let env = |stub: &aws_stub::AwsStub| {
+        vec![
+            (
+                "MOMENTO_SIGNING_SECRET_ID",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhook-AbCdEf".to_owned(),
+            ),
+            ("DEAD_LETTER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/dlq".to_owned()),
+            ("AWS_ENDPOINT_URL", stub.endpoint.clone()),
+        ]
+    };
+    let first_answer = |stub: &aws_stub::AwsStub| {
+        let started = Instant::now();
+        let vars = env(stub);
+        let f = Function::start(&vars.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
+        let body = serde_json::to_vec(&event_body("orders", "cold", 1, "x")).unwrap();
+        let answer = f.invoke("POST", &body, Some(&sign(&body)));
+        (answer, started.elapsed())
+    };
+    // What starting the process costs here before its clock starts (exec; qemu for test-arm64).
+    let (fast, overhead) = first_answer(&aws_stub::AwsStub::start(SECRET));
+    assert_eq!(fast.0, 200, "{}", fast.1);
+
+    // Secrets Manager answers just inside the start-up budget, the bus never, and the
+    // dead-letter queue only on its second attempt.
+    let secret_delay = STARTUP_SECRET_BUDGET - Duration::from_millis(200);
+    let writes = AtomicUsize::new(0);
+    let slow = aws_stub::AwsStub::scripted(SECRET, move |call| {
+        match call.operation.rsplit('.').next().unwrap_or_default() {
+            "GetSecretValue" => std::thread::sleep(secret_delay),
+            "PutEvents" => std::thread::sleep(Duration::from_secs(20)),
+            "SendMessage" if writes.fetch_add(1, Ordering::Relaxed) == 0 => {
+                std::thread::sleep(Duration::from_millis(700))
+            }
+            "SendMessage" => std::thread::sleep(Duration::from_millis(400)),
+            _ => {}
+        }
+        None
+    });
+    let ((status, answer), elapsed) = first_answer(&slow);
+    assert_eq!((status, answer["status"].as_str()), (202, Some("dead_lettered")), "{answer}");
+    assert!(
+        elapsed <= ANSWER_DEADLINE + overhead + Duration::from_millis(100) && elapsed < MOMENTO_DEADLINE,
+        "answered after {elapsed:?} (the process start costs {overhead:?} here)"
+    );
+    assert!(!slow.calls("SendMessage").is_empty(), "the event is kept");
+}
+
+/// A Secrets Manager that does not answer at start-up: the function refuses to start within its
+/// start-up budget, so Lambda answers the waiting request at once rather than after Momento left.
+#[test]
+fn a_silent_secrets_manager_at_start_up_stops_the_start_within_its_budget() {
+    use momento_webhook_receiver::bounds::STARTUP_SECRET_BUDGET;
+    let stub = aws_stub::AwsStub::scripted(SECRET, |call| {
+        if call.operation.ends_with(".GetSecretValue") {
+            std::thread::sleep(std::time::Duration::from_secs(20));
+        }
+        None
+    });
+    let started = std::time::Instant::now();
+    let (code, stderr) = refused_start(&[
+        ("MOMENTO_SIGNING_SECRET_ID", "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhook-AbCdEf"),
+        ("AWS_ENDPOINT_URL", &stub.endpoint),
+    ]);
+    let elapsed = started.elapsed();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("MOMENTO_SIGNING_SECRET_ID") && stderr.contains("Timeout"), "{stderr}");
+    assert!(elapsed <= STARTUP_SECRET_BUDGET + std::time::Duration::from_millis(700), "refused after {elapsed:?}");
+}
+
+/// An existing secret in another region than the function's (a shared secret, say): read at its
+/// own region's endpoint, as its ARN says.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_in_another_region_is_read_where_its_arn_says() {
+    let moto = moto_endpoint();
+    let elsewhere = moto_sdk_config_in("eu-west-1").await;
+    let arn = create_secret(&elsewhere, &unique("shared-signing-secret"), SECRET).await;
+    assert!(arn.contains(":eu-west-1:"), "{arn}");
+    let sdk = moto_sdk_config().await;
+    let bus = unique("region-bus");
+    let queue = bus_with_queue(&sdk, &bus, "Momento").await;
+    // The function runs in us-east-1 (lambda_environment), its secret lives in eu-west-1.
+    let f =
+        Function::start(&[("MOMENTO_SIGNING_SECRET_ID", &arn), ("EVENT_BUS_NAME", &bus), ("AWS_ENDPOINT_URL", &moto)]);
+    let body = serde_json::to_vec(&event_body("orders", "regions", 1, "x")).unwrap();
+    let (status, answer) = tokio::task::block_in_place(|| f.invoke("POST", &body, Some(&sign(&body))));
+    assert_eq!((status, answer["status"].as_str()), (200, Some("delivered")), "{answer}");
+    assert_eq!(drain(&sdk, &queue).await.len(), 1);
+}

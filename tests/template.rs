@@ -15,11 +15,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::fakes::SharedBuffer;
+use momento_webhook_receiver::bounds::{INSTANCES_PER_WEBHOOK, LAMBDA_TIMEOUT};
 use momento_webhook_receiver::config::{Config, Signing};
 use momento_webhook_receiver::forward::Delivered;
 use momento_webhook_receiver::metrics::{Metrics, RequestFacts};
 use momento_webhook_receiver::outcome::{EventKey, Outcome};
 use momento_webhook_receiver::routing::Target;
+use momento_webhook_receiver::signature::PLACEHOLDER_KEY;
 use serde_json::Value;
 
 /// The cases, computed once for all the tests of this file.
@@ -125,17 +127,37 @@ fn every_deployable_case_starts_and_routes_as_its_parameters_say() {
 fn parameters_the_function_would_refuse_are_refused_by_cloudformation_first() {
     for case in cases().iter().filter(|c| !c["refused"].is_null()) {
         let reason = case["refused"].as_str().unwrap();
-        assert!(
-            reason.contains("AllowedPattern") || reason.contains("MomentoSigningSecret"),
-            "{}: {reason}",
-            case["name"]
-        );
+        assert!(reason.contains("AllowedPattern") || reason.contains("existing secret"), "{}: {reason}", case["name"]);
     }
     let names: Vec<String> =
         cases().iter().filter(|c| !c["refused"].is_null()).map(|c| c["name"].as_str().unwrap().to_owned()).collect();
     for nasty in ["'\\tt'", "'new\\nline'", "'quote\"'", "'**'", "'a**'", "''"] {
         assert!(names.iter().any(|n| n.ends_with(nasty)), "{nasty} is not refused: {names:?}");
     }
+    for refused in ["partial secret ARN", "KMS key without an existing secret", "not an email"] {
+        assert!(names.iter().any(|n| n == refused), "{refused} is not refused: {names:?}");
+    }
+}
+
+#[test]
+fn the_stack_is_sized_and_bounded_by_the_functions_own_bounds() {
+    let defaults = cases().iter().find(|c| c["name"] == "defaults").unwrap();
+    // CloudFormation passes parameter values as strings.
+    let number = |value: &Value| value.as_u64().or_else(|| value.as_str()?.parse().ok());
+    assert_eq!(number(&defaults["reserved_concurrency"]), Some(INSTANCES_PER_WEBHOOK), "template default");
+    assert_eq!(number(&defaults["timeout"]), Some(LAMBDA_TIMEOUT.as_secs()), "Lambda timeout");
+    // The stack's new secret holds the placeholder the function refuses to sign with.
+    assert_eq!(defaults["placeholder_key"], PLACEHOLDER_KEY);
+}
+
+#[test]
+fn an_existing_secret_is_read_where_its_arn_says() {
+    let case = cases().iter().find(|c| c["name"] == "existing secret in another region").unwrap();
+    let config = config_of(case);
+    let Signing::SecretsManager { secret_id } = &config.signing else { panic!("{:?}", config.signing) };
+    assert_eq!(Some(secret_id.as_str()), case["parameters"]["ExistingSigningSecretArn"].as_str());
+    let arn = momento_webhook_receiver::arn::Arn::parse(secret_id).unwrap();
+    assert_eq!(arn.region, "eu-central-1", "the function reads it in eu-central-1 (clients::secretsmanager)");
 }
 
 /// One metric as CloudWatch would store it: namespace, name, and dimension name -> value.

@@ -5,6 +5,7 @@
 //! test-arm64`), and `MOMENTO_WEBHOOK_RUNNER` a command to run it with (`qemu-aarch64 -L
 //! /usr/aarch64-linux-gnu`), so the same tests cover what is deployed.
 
+use std::io::Read;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,29 +52,69 @@ pub fn command() -> Command {
     }
 }
 
-/// A running function instance; killed when dropped.
+/// A running function instance; killed when dropped. What it prints is collected as it comes,
+/// as Lambda does (a pipe nobody reads would stop it once full).
 pub struct Function {
-    pub child: Child,
+    process: Process,
     pub api: Arc<RuntimeApi>,
+}
+
+/// One process of the function and what it has printed so far.
+struct Process {
+    child: Child,
+    stdout: std::thread::JoinHandle<Vec<u8>>,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Process {
+    fn spawn(api: &RuntimeApi, vars: &[(&str, &str)]) -> Self {
+        let mut command = command();
+        command.env_clear().envs(lambda_environment(api)).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let collect = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                bytes
+            })
+        };
+        let stdout = collect(Box::new(child.stdout.take().unwrap()));
+        let stderr = collect(Box::new(child.stderr.take().unwrap()));
+        Self { child, stdout, stderr }
+    }
+
+    /// Waits for the process to end (after `kill`, at once) and returns what it printed.
+    fn finish(mut self, kill: bool) -> Output {
+        if kill {
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().unwrap();
+        Output { status, stdout: self.stdout.join().unwrap(), stderr: self.stderr.join().unwrap() }
+    }
 }
 
 impl Drop for Function {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
     }
 }
 
 impl Function {
     /// Starts the function with Lambda's environment plus `vars`.
     pub fn start(vars: &[(&str, &str)]) -> Self {
-        let api = RuntimeApi::start();
-        let mut command = command();
-        command.env_clear().envs(lambda_environment(&api)).stdout(Stdio::piped()).stderr(Stdio::piped());
-        for (k, v) in vars {
-            command.env(k, v);
-        }
-        Self { child: command.spawn().unwrap(), api: Arc::new(api) }
+        let api = Arc::new(RuntimeApi::start());
+        Self { process: Process::spawn(&api, vars), api }
+    }
+
+    /// Replaces the process with a new one on the same Runtime API (so the same Function URL),
+    /// as Lambda starts a fresh instance after one stopped; returns what the old one printed.
+    pub fn restart(&mut self, vars: &[(&str, &str)]) -> Output {
+        let old = std::mem::replace(&mut self.process, Process::spawn(&self.api, vars));
+        old.finish(true)
     }
 
     /// Sends a Function URL request and returns the status and JSON body of the answer.
@@ -92,17 +133,28 @@ impl Function {
 
     /// Stops the function and returns everything it printed (stdout: JSON log lines and EMF
     /// documents, as Lambda collects them).
-    pub fn stop(mut self) -> Output {
-        let _ = self.child.kill();
-        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        child.wait_with_output().unwrap()
+    pub fn stop(self) -> Output {
+        self.take_process().finish(true)
     }
 
     /// Waits for a function that must refuse to start; returns its exit code and stderr.
-    pub fn refused(mut self) -> (i32, String) {
-        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        let output = child.wait_with_output().unwrap();
+    pub fn refused(self) -> (i32, String) {
+        let output = self.take_process().finish(false);
         (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+
+    fn take_process(mut self) -> Process {
+        // A process that is already over stands in for it, for `Drop`.
+        let done = Process::spawn_finished();
+        std::mem::replace(&mut self.process, done)
+    }
+}
+
+impl Process {
+    fn spawn_finished() -> Self {
+        let mut child = Command::new("true").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let _ = child.wait();
+        Self { child, stdout: std::thread::spawn(Vec::new), stderr: std::thread::spawn(Vec::new) }
     }
 }
 

@@ -111,8 +111,17 @@ pub fn moto_endpoint() -> String {
 
 /// SDK configuration for moto: fixed region, dummy credentials, moto's endpoint.
 pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    sdk_config_in(endpoint, REGION).await
+}
+
+/// SDK configuration for moto in another region (moto keeps each region apart, as AWS does).
+pub async fn moto_sdk_config_in(region: &str) -> SdkConfig {
+    sdk_config_in(&moto_endpoint(), region).await
+}
+
+async fn sdk_config_in(endpoint: &str, region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
+        .region(aws_config::Region::new(region.to_owned()))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .endpoint_url(endpoint)
         .load()
@@ -138,6 +147,13 @@ pub fn aws_receiver(
 
 pub async fn moto_sdk_config() -> SdkConfig {
     sdk_config_for(&moto_endpoint()).await
+}
+
+/// A Secrets Manager secret holding `value`; its ARN.
+pub async fn create_secret(sdk: &SdkConfig, name: &str, value: &str) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let created = client.create_secret().name(name).secret_string(value).send().await.unwrap();
+    created.arn().unwrap().to_owned()
 }
 
 /// An SQS queue that receives every event a rule on `bus` matches for `source`.

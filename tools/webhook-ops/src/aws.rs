@@ -1,9 +1,11 @@
 //! The AWS configuration the commands share: the usual sources (environment, profile, SSO),
-//! with `--region` on top, and the function's trust store (the AWS roots, plus `AWS_CA_BUNDLE`
-//! behind a corporate proxy).
+//! with a region on top when one is known, and the function's trust store (the AWS roots, plus
+//! `AWS_CA_BUNDLE` behind a corporate proxy); and the one way the tools word an AWS error.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use momento_webhook_receiver::config::extra_ca_certificates;
+use momento_webhook_receiver::forward::ForwardError;
 use momento_webhook_receiver::tls;
 
 use crate::Failure;
@@ -23,4 +25,14 @@ pub async fn sdk_config(region: Option<&str>) -> Result<SdkConfig, Failure> {
         ));
     }
     Ok(sdk)
+}
+
+/// `Code: message` of any SDK error (the function's own classification, so a time-out or a
+/// refused connection is named as such).
+pub fn error_text<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    ForwardError::from_sdk(error).to_string()
 }

@@ -12,6 +12,7 @@
 
 mod aws;
 mod dead_letters;
+mod function;
 mod function_url;
 mod redrive;
 mod rotate;
@@ -21,7 +22,7 @@ mod stack;
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -38,24 +39,14 @@ struct Cli {
 enum Command {
     /// Send a signed test event and say what happened (exit 0 only when it was delivered).
     Smoke(smoke::SmokeArgs),
-    /// Store a new signing secret after rotating it in Momento (read from standard input or a
-    /// prompt, never from the command line).
+    /// Store the webhook's signing secret: the first time, and after rotating it in Momento (read
+    /// from standard input or a prompt, never from the command line).
     Rotate(rotate::RotateArgs),
-    /// Re-deliver the events kept in the dead-letter queue.
+    /// Re-deliver the events kept in the dead-letter queue, where the deployed function would
+    /// send them now.
     Redrive(redrive::RedriveArgs),
     /// Print the momento-signature of a body, or a whole signed Function URL event.
     Sign(sign::SignArgs),
-}
-
-/// Where the deployed stack and its AWS account are: shared by the commands that look things up.
-#[derive(Args, Debug, Clone, Default)]
-pub struct StackArgs {
-    /// The CloudFormation stack `make deploy` created (default: `stack_name` in samconfig.toml).
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
-    /// The AWS region (default: AWS_REGION or your AWS profile's).
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
 }
 
 /// A failure of a command: its exit status and what to tell the user.

@@ -1,48 +1,54 @@
 //! `webhook-ops redrive`: re-delivers the events kept in the dead-letter queue, through the same
-//! routing and forwarding code as the function.
+//! routing and forwarding code as the function, with the deployed function's own settings.
 //!
-//! The routing settings are the function's (`ROUTES`, `EVENT_BUS_NAME`, `EVENT_SOURCE`, from the
-//! environment) and the AWS settings the usual ones (`AWS_PROFILE`, `AWS_REGION`, ...).
+//! Where each letter goes is decided by the function's configuration as Lambda has it now
+//! (`GetFunctionConfiguration`), never by the operator's shell: a letter routed with another
+//! bus or source than the function's would be delivered somewhere its rules never see, and then
+//! deleted. Without the function's settings, redrive refuses before touching the queue.
 
-use crate::dead_letters::{Fate, Options, redrive};
 use clap::Args;
 use momento_webhook_receiver::clients;
-use momento_webhook_receiver::config::{DEAD_LETTER_QUEUE_URL, DeliveryConfig};
 use momento_webhook_receiver::forward::Delivered;
 
-use crate::{Failure, StackArgs, aws, stack};
+use crate::Failure;
+use crate::dead_letters::{Fate, Options, redrive};
+use crate::function::{self, FunctionArgs};
 
-/// Re-delivers every event in the dead-letter queue through the current routing table ($ROUTES,
-/// $EVENT_BUS_NAME, $EVENT_SOURCE, as the function has them) and deletes each one delivered.
-/// Failures stay in the queue. Signatures and freshness are not checked again: each event was
-/// verified when it first arrived.
+/// Re-delivers every event in the dead-letter queue where the deployed function would send it
+/// now (its ROUTES, EVENT_BUS_NAME and EVENT_SOURCE, read from Lambda), and deletes each one
+/// delivered. Failures stay in the queue. Signatures and freshness are not checked again: each
+/// event was verified when it first arrived.
 #[derive(Args, Debug)]
 pub struct RedriveArgs {
-    /// The dead-letter queue (default: $DEAD_LETTER_QUEUE_URL, or the stack's DeadLetterQueueUrl).
+    /// The dead-letter queue (default: the function's DEAD_LETTER_QUEUE_URL).
     #[arg(long, value_name = "URL")]
     queue_url: Option<String>,
-    /// Show what would be redriven; deliver and delete nothing.
+    /// Show what would be redriven, and where; deliver and delete nothing.
     #[arg(long)]
     dry_run: bool,
     /// Stop after N messages.
     #[arg(long, value_name = "N")]
     max: Option<usize>,
     #[command(flatten)]
-    stack: StackArgs,
+    function: FunctionArgs,
 }
 
 pub async fn run(args: RedriveArgs) -> Result<(), Failure> {
-    let delivery = DeliveryConfig::from_env().map_err(|e| Failure::usage(format!("configuration error: {e}")))?;
-    let queue_url = args.queue_url.or_else(|| std::env::var(DEAD_LETTER_QUEUE_URL).ok()).filter(|u| !u.is_empty());
-    let no_queue = format!("no queue: pass --queue-url, set {DEAD_LETTER_QUEUE_URL}, or name the stack with --stack");
-    if queue_url.is_none() && stack::stack_name(&args.stack, std::path::Path::new("samconfig.toml")).is_none() {
-        return Err(Failure::usage(no_queue));
-    }
-    let sdk = aws::sdk_config(args.stack.region.as_deref()).await?;
-    let queue_url = match queue_url {
-        Some(url) => url,
-        None => stack::from_args(&sdk, &args.stack, &no_queue).await?.output("DeadLetterQueueUrl")?.to_owned(),
+    let (sdk, function) =
+        function::required(&args.function, "redrive delivers each letter where the deployed function would").await?;
+    let delivery = function.delivery()?;
+    let queue_url = match (&args.queue_url, function.dead_letter_queue_url()) {
+        (Some(url), _) => url.clone(),
+        (None, Some(url)) => url.to_owned(),
+        (None, None) => {
+            return Err(Failure::usage(format!(
+                "function {} has no DEAD_LETTER_QUEUE_URL: pass --queue-url",
+                function.name
+            )));
+        }
     };
+    eprintln!("routing as function {} has it now: {}", function.name, function::describe_routes(&delivery));
+    eprintln!("queue {queue_url}");
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let forwarder = clients::forwarder(&sdk, &delivery.event_source, &delivery.routes);
     let options = Options { dry_run: args.dry_run, max: args.max };

@@ -1,21 +1,25 @@
 //! `webhook-ops smoke`: is my webhook working? Signs a fresh test event exactly as Momento does,
-//! POSTs it to the webhook URL, and says in words what happened and what to do about it.
+//! POSTs it to the webhook URL, and says in words what happened and what to do about it, judged
+//! as Momento judges it: a 2xx answer within 5 s of sending, or the event is lost.
 //!
 //! The URL and the secret come from the stack's outputs (`WebhookUrl`, `SigningSecretArn`), or
 //! are given (`--url`, with `--secret-id` or `$MOMENTO_SIGNING_SECRET` for a local run).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use clap::Args;
+use momento_webhook_receiver::bounds::{MOMENTO_DEADLINE, SECRET_MIN_READ_INTERVAL};
 use momento_webhook_receiver::config::MOMENTO_SIGNING_SECRET;
 use momento_webhook_receiver::event::unix_millis;
 use momento_webhook_receiver::http_handler::SIGNATURE_HEADER;
-use momento_webhook_receiver::signature::SigningSecret;
+use momento_webhook_receiver::routing::Target;
+use momento_webhook_receiver::signature::{SigningSecret, secret_list};
 use serde_json::{Value, json};
 
+use crate::function::{self, FunctionArgs};
 use crate::function_url::MOMENTO_USER_AGENT;
-use crate::{Failure, StackArgs, aws, rotate, sign, stack};
+use crate::{Failure, rotate, sign, stack};
 
 /// The test event's cache and topic by default: chosen so that no route of the stack's template
 /// sends them to a state machine unless its patterns take every topic (then smoke refuses
@@ -42,59 +46,68 @@ pub struct SmokeArgs {
     /// re-dated to now.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["cache", "topic"])]
     event: Option<PathBuf>,
-    /// Send the event even when the stack routes it to its state machine (it will run).
+    /// Send the event even when the function routes it to a state machine (it will run).
     #[arg(long)]
     allow_workflow: bool,
-    /// Give up waiting for an answer after this many seconds (Momento waits 5).
+    /// Wait this many seconds for an answer. Momento waits 5: a later answer is reported as too
+    /// slow, and the event as one Momento would have lost.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     timeout: u64,
     #[command(flatten)]
-    stack: StackArgs,
+    function: FunctionArgs,
 }
 
 pub async fn run(args: SmokeArgs) -> Result<(), Failure> {
     // A local run (--url with the secret in the environment) needs no AWS at all.
     let env_secret = args.url.as_ref().and(std::env::var(MOMENTO_SIGNING_SECRET).ok()).filter(|s| !s.is_empty());
     let needs_stack = args.url.is_none() || (args.secret_id.is_none() && env_secret.is_none());
-    let sdk = match needs_stack || args.secret_id.is_some() {
-        true => Some(aws::sdk_config(args.stack.region.as_deref()).await?),
+    let stack = match needs_stack {
+        true => Some(stack::required(&args.function.stack, "pass --url and --secret-id").await?),
         false => None,
-    };
-    let stack = match (&sdk, needs_stack) {
-        (Some(sdk), true) => Some(stack::from_args(sdk, &args.stack, "pass --url and --secret-id").await?),
-        _ => None,
     };
     let url = match (&args.url, &stack) {
         (Some(url), _) => url.clone(),
-        (None, Some(stack)) => stack.output("WebhookUrl")?.to_owned(),
+        (None, Some((_, stack))) => stack.output("WebhookUrl")?.to_owned(),
         (None, None) => return Err(Failure::usage("no URL: pass --url or --stack")),
     };
-    let secret = match (&args.secret_id, env_secret, &stack, &sdk) {
-        (Some(id), _, _, Some(sdk)) => rotate::first_secret(sdk, id).await?,
-        (None, Some(list), _, _) => list.split(',').next().unwrap_or_default().trim().to_owned(),
-        (None, None, Some(stack), Some(sdk)) => rotate::first_secret(sdk, stack.output("SigningSecretArn")?).await?,
-        _ => {
-            return Err(Failure::usage(
-                "no signing secret: pass --secret-id, or set MOMENTO_SIGNING_SECRET with --url",
-            ));
-        }
-    };
+    let secret =
+        match (&args.secret_id, env_secret, &stack) {
+            (Some(id), _, stack) => {
+                let sdk = match stack {
+                    Some((sdk, _)) => sdk.clone(),
+                    None => crate::aws::sdk_config(args.function.stack.region.as_deref()).await?,
+                };
+                rotate::first_secret(&sdk, id).await?
+            }
+            (None, Some(list), _) => secret_list(&list)
+                .ok()
+                .and_then(|secrets| secrets.first().map(|s| (*s).to_owned()))
+                .ok_or_else(|| Failure::usage(format!("{MOMENTO_SIGNING_SECRET} holds no usable secret")))?,
+            (None, None, Some((sdk, stack))) => rotate::first_secret(sdk, stack.output("SigningSecretArn")?).await?,
+            (None, None, None) => {
+                return Err(Failure::usage(
+                    "no signing secret: pass --secret-id, or set MOMENTO_SIGNING_SECRET with --url",
+                ));
+            }
+        };
 
     let (body, cache, topic) = test_event(&args)?;
-    if let Some(stack) = &stack
-        && !args.allow_workflow
-        && stack.starts_workflow(&cache, &topic)
-    {
-        return Err(Failure::usage(format!(
-            "stack {} routes cache {cache:?} / topic {topic:?} to its state machine, so this test would start a real \
-                 workflow; choose --cache/--topic its patterns do not match, or pass --allow-workflow",
-            stack.name
-        )));
+    // Where the deployed function would send it: never start a real workflow unasked.
+    if !args.allow_workflow && (stack.is_some() || args.function.function.is_some()) {
+        let (_, function) = function::required(&args.function, "smoke checks where the event would go").await?;
+        if let Some(Target::StateMachine(arn)) = function.delivery()?.routes.route(&cache, &topic) {
+            return Err(Failure::usage(format!(
+                "function {} routes cache {cache:?} / topic {topic:?} to state machine {arn}, so this test would start a \
+                 real workflow; choose --cache/--topic its routes send to a bus, or pass --allow-workflow",
+                function.name
+            )));
+        }
     }
     let signature = SigningSecret::new(&secret).sign(&body);
     eprintln!("sending a signed test event (cache {cache:?}, topic {topic:?}) to {url}");
+    let sent = Instant::now();
     let answer = post(&url, &body, &signature, Duration::from_secs(args.timeout));
-    let verdict = verdict(&url, answer, args.timeout);
+    let verdict = verdict(&url, answer, sent.elapsed());
     println!("{}", verdict.text);
     if verdict.delivered { Ok(()) } else { Err(Failure::not_done("the test event was not delivered")) }
 }
@@ -129,20 +142,33 @@ fn test_event(args: &SmokeArgs) -> Result<(Vec<u8>, String, String), Failure> {
 }
 
 /// What came back: a status and body, or why nothing did.
-type Answer = Result<(u16, String), String>;
+type Answer = Result<(u16, String), NoAnswer>;
+
+/// Why no answer came, told apart by the HTTP client's error kind.
+#[derive(Debug, PartialEq, Eq)]
+enum NoAnswer {
+    /// Nothing within the time smoke waits.
+    TimedOut(Duration),
+    /// Refused, unreachable, not HTTP, ...
+    Failed(String),
+}
 
 fn post(url: &str, body: &[u8], signature: &str, timeout: Duration) -> Answer {
     let agent: ureq::Agent =
         ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
+    let no_answer = |error: ureq::Error| match error {
+        ureq::Error::Timeout(_) => NoAnswer::TimedOut(timeout),
+        other => NoAnswer::Failed(other.to_string()),
+    };
     let mut response = agent
         .post(url)
         .header("content-type", "application/json")
         .header("user-agent", MOMENTO_USER_AGENT)
         .header(SIGNATURE_HEADER, signature)
         .send(body)
-        .map_err(|e| e.to_string())?;
+        .map_err(no_answer)?;
     let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
+    let text = response.body_mut().read_to_string().map_err(no_answer)?;
     Ok((status, text))
 }
 
@@ -153,22 +179,41 @@ pub struct Verdict {
     pub text: String,
 }
 
-fn verdict(url: &str, answer: Answer, timeout: u64) -> Verdict {
+/// Judges `answer`, received `elapsed` after sending, as Momento would: only a delivery
+/// answered within Momento's deadline counts.
+fn verdict(url: &str, answer: Answer, elapsed: Duration) -> Verdict {
+    let deadline = MOMENTO_DEADLINE.as_secs();
     let (status, text) = match answer {
         Ok(answer) => answer,
-        Err(error) if error.to_lowercase().contains("timeout") || error.to_lowercase().contains("timed out") => {
+        Err(NoAnswer::TimedOut(waited)) => {
             return Verdict::not(format!(
-                "NO ANSWER within {timeout} s from {url} ({error}). Momento gives up after 5 s and loses the event. \
-                 Check the URL (the stack's WebhookUrl output), and for a local URL that `make watch` is running."
+                "NO ANSWER within {} s from {url}. Momento gives up after {deadline} s and loses the event. Check the \
+                 URL (the stack's WebhookUrl output), the function's log, and for a local URL that `make watch` is running.",
+                waited.as_secs()
             ));
         }
-        Err(error) => {
+        Err(NoAnswer::Failed(error)) => {
             return Verdict::not(format!(
                 "NO ANSWER from {url}: {error}. Check the URL (the stack's WebhookUrl output); for a local URL, start `make watch`."
             ));
         }
     };
-    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let judged = judge(url, status, &text);
+    if elapsed <= MOMENTO_DEADLINE {
+        return Verdict { text: format!("{} ({:.2} s)", judged.text, elapsed.as_secs_f64()), ..judged };
+    }
+    Verdict::not(format!(
+        "TOO SLOW: the answer came after {:.1} s, but Momento stops waiting after {deadline} s, counts the delivery as \
+         failed and never retries, so with this delay Momento loses events. The answer was: {} Look in the function's \
+         log for a slow start-up (Secrets Manager) or a slow target.",
+        elapsed.as_secs_f64(),
+        judged.text
+    ))
+}
+
+/// What an answer's status and body say, whatever its timing.
+fn judge(url: &str, status: u16, text: &str) -> Verdict {
+    let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default();
     let message = field("message");
     match (status, field("status"), field("error")) {
@@ -197,13 +242,19 @@ fn verdict(url: &str, answer: Answer, timeout: u64) -> Verdict {
         )),
         (401, _, "invalid_signature") => Verdict::not(format!(
             "REFUSED (invalid_signature): the function's signing secret is not the one this test used. After a \
-             rotation in Momento, store the new secret with `webhook-ops rotate`; the function re-reads it within 10 s. \
-             ({message})"
+             rotation in Momento, store the new secret with `webhook-ops rotate`; every instance accepts it within {} s. \
+             ({message})",
+            SECRET_MIN_READ_INTERVAL.as_secs()
         )),
         (401, _, code) => Verdict::not(format!("REFUSED ({code}): {message}")),
         (403, _, "stale_event") => Verdict::not(format!(
             "REFUSED (stale_event): this machine's clock and the function's differ by more than the freshness window; \
              fix the clock here (Lambda's is right). ({message})"
+        )),
+        (503, _, "signing_secret_unavailable") => Verdict::not(format!(
+            "LOST (signing_secret_unavailable): the function could not read its signing secret from Secrets Manager \
+             for too long, so it refuses everything (fail closed). Check the secret and the function's permissions. \
+             ({message})"
         )),
         (502 | 503, _, code) => Verdict::not(format!(
             "LOST ({code}): {} answered {} and the event could not be kept; Momento would have lost it. {message}",
@@ -247,8 +298,10 @@ fn fix_for(code: &str) -> &'static str {
 mod tests {
     use super::*;
 
+    const URL: &str = "https://x.lambda-url.us-east-1.on.aws/";
+
     fn answer(status: u16, body: Value) -> Verdict {
-        verdict("https://x.lambda-url.us-east-1.on.aws/", Ok((status, body.to_string())), 10)
+        verdict(URL, Ok((status, body.to_string())), Duration::from_millis(300))
     }
 
     #[test]
@@ -285,11 +338,24 @@ mod tests {
             (answer(401, json!({"error": "invalid_signature", "message": "m"})), "webhook-ops rotate"),
             (answer(403, json!({"error": "stale_event", "message": "m"})), "clock"),
             (answer(403, json!({"Message": "Forbidden"})), "AuthType"),
-            (verdict("http://127.0.0.1:9/", Err("Connection refused".into()), 10), "make watch"),
-            (verdict("http://127.0.0.1:9/", Err("timeout: global".into()), 3), "within 3 s"),
+            (verdict(URL, Err(NoAnswer::Failed("Connection refused".into())), Duration::ZERO), "make watch"),
+            (verdict(URL, Err(NoAnswer::TimedOut(Duration::from_secs(3))), Duration::from_secs(3)), "within 3 s"),
         ];
         for (verdict, hint) in cases {
             assert!(verdict.text.contains(hint), "{hint}: {}", verdict.text);
         }
+    }
+
+    #[test]
+    fn an_answer_after_momentos_deadline_is_not_a_delivery_whatever_it_says() {
+        let delivered = json!({"status": "delivered", "target": "eventbridge", "event_id": "e-1"}).to_string();
+        let in_time = verdict(URL, Ok((200, delivered.clone())), MOMENTO_DEADLINE);
+        assert!(in_time.delivered && in_time.text.starts_with("DELIVERED"), "{in_time:?}");
+        let late = verdict(URL, Ok((200, delivered)), MOMENTO_DEADLINE + Duration::from_millis(1));
+        assert!(!late.delivered, "{late:?}");
+        assert!(
+            late.text.starts_with("TOO SLOW") && late.text.contains("5 s") && late.text.contains("e-1"),
+            "{late:?}"
+        );
     }
 }

@@ -6,9 +6,10 @@
 
 #[path = "../../../tests/common/mod.rs"]
 mod common;
+mod support;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::io::{BufReader, Write};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
@@ -16,27 +17,16 @@ use common::function::Function;
 use common::*;
 use serde_json::{Value, json};
 
-const OPS: &str = env!("CARGO_BIN_EXE_webhook-ops");
-
 /// Runs `webhook-ops` with moto as AWS and `stdin` on its standard input.
 fn ops(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(OPS)
-        .args(args)
-        .env_clear()
-        .envs(moto_environment())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
-    (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into(), String::from_utf8_lossy(&stderr).into())
+    let run = support::ops(args, stdin);
+    (run.code, run.stdout, run.stderr)
 }
 
+/// A secret holding `value`, by name (as an operator may pass it).
 async fn secret(sdk: &SdkConfig, value: &str) -> String {
     let name = unique("signing-secret");
-    aws_sdk_secretsmanager::Client::new(sdk).create_secret().name(&name).secret_string(value).send().await.unwrap();
+    create_secret(sdk, &name, value).await;
     name
 }
 
@@ -110,39 +100,30 @@ async fn smoke_explains_a_secret_mismatch_a_dead_letter_and_silence() {
     assert!(stdout.starts_with("NO ANSWER from http://127.0.0.1:9/"), "{stdout}");
 }
 
-/// A stack in moto's CloudFormation with the outputs and parameters the tools read.
-async fn stack(sdk: &SdkConfig, url: &str, secret_arn: &str, cache: &str, topic: &str) -> String {
-    let name = unique("webhook-stack");
-    let template = json!({
-        "Parameters": {
-            "StateMachineArn": {"Type": "String"}, "CreateExampleStateMachine": {"Type": "String"},
-            "StateMachineCachePattern": {"Type": "String"}, "StateMachineTopicPattern": {"Type": "String"},
-            "Url": {"Type": "String"}, "Secret": {"Type": "String"}
-        },
-        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
-        "Outputs": {
-            "WebhookUrl": {"Value": {"Ref": "Url"}},
-            "SigningSecretArn": {"Value": {"Ref": "Secret"}},
-            "DeadLetterQueueUrl": {"Value": {"Ref": "Placeholder"}}
-        }
-    });
-    let parameter = |key: &str, value: &str| {
-        aws_sdk_cloudformation::types::Parameter::builder().parameter_key(key).parameter_value(value).build()
-    };
-    aws_sdk_cloudformation::Client::new(sdk)
-        .create_stack()
-        .stack_name(&name)
-        .template_body(template.to_string())
-        .parameters(parameter("StateMachineArn", "arn:aws:states:us-east-1:123456789012:stateMachine:real-work"))
-        .parameters(parameter("CreateExampleStateMachine", "false"))
-        .parameters(parameter("StateMachineCachePattern", cache))
-        .parameters(parameter("StateMachineTopicPattern", topic))
-        .parameters(parameter("Url", url))
-        .parameters(parameter("Secret", secret_arn))
-        .send()
-        .await
-        .unwrap();
-    name
+/// The routes of a stack whose topics `workflow-*` start a state machine (the template's
+/// default), or whose every event does.
+fn routes(bus: &str, everything_to_the_workflow: bool) -> String {
+    let machine = "arn:aws:states:us-east-1:123456789012:stateMachine:real-work";
+    match everything_to_the_workflow {
+        true => json!([{"name": "workflow", "target": {"state_machine_arn": machine}}]),
+        false => json!([
+            {"name": "workflow", "topic": "workflow-*", "target": {"state_machine_arn": machine}},
+            {"name": "everything-else", "target": {"event_bus": bus}}
+        ]),
+    }
+    .to_string()
+}
+
+/// A deployed stack on moto: the function's configuration in Lambda, the stack's outputs naming
+/// it, its URL and its secret.
+async fn stack(sdk: &SdkConfig, url: &str, secret_arn: &str, routes: &str) -> String {
+    let function = unique("webhook-function");
+    support::deployed_function(sdk, &function, &[("MOMENTO_SIGNING_SECRET_ID", secret_arn), ("ROUTES", routes)]).await;
+    support::stack_with_outputs(
+        sdk,
+        &[("WebhookUrl", url), ("SigningSecretArn", secret_arn), ("FunctionName", &function)],
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -154,22 +135,90 @@ async fn smoke_finds_url_and_secret_in_the_stack_and_never_starts_a_workflow_una
     let f = function(&secret_id, &bus, &[]);
     let url = f.url();
 
-    let default_routes = stack(&sdk, &url, &secret_id, "*", "workflow-*").await;
+    let default_routes = stack(&sdk, &url, &secret_id, &routes(&bus, false)).await;
     let (code, stdout, stderr) = tokio::task::block_in_place(|| ops(&["smoke", "--stack", &default_routes], ""));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.starts_with("DELIVERED"), "{stdout}");
     assert_eq!(drain(&sdk, &queue).await.len(), 1);
 
-    let everything_to_the_workflow = stack(&sdk, &url, &secret_id, "*", "*").await;
+    // Judged by the deployed function's own routes, not by a guess from the stack's parameters.
+    let everything_to_the_workflow = stack(&sdk, &url, &secret_id, &routes(&bus, true)).await;
     let (code, stdout, stderr) =
         tokio::task::block_in_place(|| ops(&["smoke", "--stack", &everything_to_the_workflow], ""));
     assert_eq!(code, 2, "{stdout}{stderr}");
-    assert!(stderr.contains("would start a real") && stderr.contains("--allow-workflow"), "{stderr}");
+    assert!(stderr.contains("would start a") && stderr.contains("--allow-workflow"), "{stderr}");
     assert!(drain(&sdk, &queue).await.is_empty(), "nothing was sent");
 
     let (code, _, stderr) = tokio::task::block_in_place(|| ops(&["smoke", "--stack", "no-such-stack"], ""));
     assert_eq!(code, 2);
     assert!(stderr.contains("could not read stack no-such-stack"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stack_is_the_one_samconfig_names_for_the_environment_in_its_region() {
+    // Two environments in samconfig.toml, as `sam deploy --guided --config-env` saves them; the
+    // staging stack lives in another region than the operator's shell.
+    let staging = moto_sdk_config_in("us-west-2").await;
+    let bus = unique("staging-bus");
+    let queue = bus_with_queue(&staging, &bus, "Momento").await;
+    let secret_id = secret(&staging, "staging-secret").await;
+    let f = Function::start(&[
+        ("MOMENTO_SIGNING_SECRET_ID", &secret_id),
+        ("EVENT_BUS_NAME", &bus),
+        ("AWS_ENDPOINT_URL", &moto_endpoint()),
+        ("AWS_REGION", "us-west-2"),
+    ]);
+    let url = f.url();
+    let name = stack(&staging, &url, &secret_id, &routes(&bus, false)).await;
+    let dir = std::env::temp_dir().join(unique("project"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let samconfig = format!(
+        "version = 0.1\n[default.deploy.parameters]\nstack_name = \"production-not-this-one\"\nregion = \"us-east-1\"\n\n\
+         [staging.deploy.parameters]\nstack_name = \"{name}\"\nregion = \"us-west-2\"\nconfirm_changeset = true\n"
+    );
+    std::fs::write(dir.join("samconfig.toml"), samconfig).unwrap();
+    let run = tokio::task::block_in_place(|| support::ops_in(&dir, &["smoke", "--config-env", "staging"], &[], ""));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("DELIVERED"), "{run:?}");
+    assert_eq!(drain(&staging, &queue).await.len(), 1);
+    // The default environment's stack is another one, never touched for staging's.
+    let run = tokio::task::block_in_place(|| support::ops_in(&dir, &["smoke"], &[], ""));
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("production-not-this-one"), "{run:?}");
+}
+
+/// A webhook URL that answers "delivered", but only after `delay`.
+fn slow_endpoint(delay: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let Ok(mut writer) = stream.try_clone() else { return };
+                let mut reader = BufReader::new(stream);
+                if http::read_request(&mut reader).is_some() {
+                    std::thread::sleep(delay);
+                    let body = r#"{"status":"delivered","target":"eventbridge","event_id":"late-1"}"#;
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json";
+                    let _ = write!(writer, "{head}\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn smoke_judges_an_answer_by_momentos_five_seconds_not_by_its_body() {
+    let local = [("MOMENTO_SIGNING_SECRET", "local-secret")];
+    let late = slow_endpoint(Duration::from_millis(5600));
+    let run = support::ops_in(&std::env::temp_dir(), &["smoke", "--url", &late], &local, "");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.starts_with("TOO SLOW") && run.stdout.contains("late-1"), "{run:?}");
+    let in_time = slow_endpoint(Duration::from_millis(100));
+    let run = support::ops_in(&std::env::temp_dir(), &["smoke", "--url", &in_time], &local, "");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("DELIVERED"), "{run:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
