@@ -25,7 +25,8 @@ help:
 	@echo "make demo     run the receiver locally against moto and send signed sample events"
 	@echo "make test     run the whole test suite (moto server started and stopped for you)"
 	@echo "make lint     cargo fmt --check, clippy -D warnings, cfn-lint and sam validate --lint"
-	@echo "make bench    cold-start, memory, request-time and package-size benchmarks (figures as ratios)"
+	@echo "make bench    cold-start (plain HTTP and TLS), memory, request-time and package-size benchmarks (ratios)"
+	@echo "make bench-entropy  make bench, plus the build with aws-lc's CPU jitter entropy on, for comparison"
 	@echo "make fuzz     the property tests with many more cases (SEED=... to replay)"
 	@echo "make soak     the release binary under thousands of mixed requests, then a reconciliation"
 	@echo "make mutants  mutation testing of the modules that decide outcomes (cargo-mutants)"
@@ -87,6 +88,15 @@ bench: $(VENV)/.installed
 	  cargo lambda build --release --arm64 --bin momento-webhook; fi
 	$(PYTHON) scripts/package_size.py
 
+# `make bench` with, beside the shipped build, the same code built with aws-lc's CPU jitter entropy
+# source (its default, which .cargo/config.toml turns off): the measurement behind that decision.
+JITTER_TARGET := $(or $(CARGO_TARGET_DIR),target)/jitter-entropy
+.PHONY: bench-entropy
+bench-entropy:
+	AWS_LC_SYS_NO_JITTER_ENTROPY=0 CARGO_TARGET_DIR=$(JITTER_TARGET) cargo build --release --bin momento-webhook
+	BENCH_COMPARE_BINARY=$(abspath $(JITTER_TARGET))/release/momento-webhook \
+	  BENCH_COMPARE_LABEL="x86_64, aws-lc CPU jitter entropy on" $(MAKE) bench
+
 # The Rust standard library for arm64 (the default Lambda architecture), installed when missing.
 .PHONY: rust-target
 rust-target:
@@ -115,7 +125,7 @@ soak:
 # into target/tools), with the tests that decide them: unit, handler, adapters against the local
 # AWS stub, metrics, properties (fewer cases), fixtures, Secrets Manager against moto, and the
 # binary's end-to-end tests (its log lines).
-# Results in mutants.out/; README, "Security and tests", lists the survivors and why.
+# Results in mutants.out/; docs/testing.md lists the survivors and why.
 MUTANTS := target/tools/bin/cargo-mutants
 MUTATED := src/signature.rs src/event.rs src/routing.rs src/forward/mod.rs src/forward/eventbridge.rs \
   src/forward/stepfunctions.rs src/dead_letter.rs src/signing_secrets.rs src/receiver.rs src/outcome.rs \

@@ -12,6 +12,11 @@
 //! 4. The TLS trust store: building it from the system's certificates, from the compiled-in AWS
 //!    roots, and from all of Mozilla's roots.
 //! 5. The time bound: an EventBridge endpoint that never answers, as a share of Momento's 5 s.
+//! 6. The cold path as AWS serves it: start-up with the secret read from Secrets Manager, then the
+//!    first `PutEvents`, over TLS (a stub with a certificate from a CA made for the run, trusted
+//!    through `AWS_CA_BUNDLE`) against the same over plain HTTP, for each build of the function
+//!    there is: the x86_64 release build, the arm64 one under qemu-user when built and installed,
+//!    and `BENCH_COMPARE_BINARY` (labelled `BENCH_COMPARE_LABEL`) when set.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on failure
 
@@ -73,9 +78,22 @@ struct Started {
 }
 
 fn start(binary: &Path, vars: &[(String, String)]) -> Started {
+    start_with(&[], binary, vars)
+}
+
+/// [`start`] through `runner` (`qemu-aarch64 -L …` for the arm64 build).
+fn start_with(runner: &[String], binary: &Path, vars: &[(String, String)]) -> Started {
     let api = RuntimeApi::start();
+    let mut command = match runner.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
     let started = Instant::now();
-    let child = Command::new(binary)
+    let child = command
         .env_clear()
         .envs(lambda_environment(&api))
         .envs(vars.iter().cloned())
@@ -342,6 +360,9 @@ fn main() {
     // 4. The TLS trust store, built the three ways it can be.
     trust_store_alternatives();
 
+    // 6. (before the long in-process parts' noise fades) The cold path over TLS and plain HTTP.
+    cold_path_over_tls(&ours);
+
     // 5. The time bound when EventBridge accepts connections and never answers.
     let blackhole = silent_endpoint::silent_endpoint();
     let elapsed = runtime.block_on(async {
@@ -415,4 +436,89 @@ fn trust_store_alternatives() {
         println!("  {name:<50} {ms:>8.3} ms  {roots:>4} roots");
     }
     println!("  compiled-in AWS roots vs system certificates: {:.3}x the time", compiled.0 / native.0);
+}
+
+/// A build of the function to run: its label, binary, and the command that runs it.
+struct Build {
+    label: String,
+    binary: PathBuf,
+    runner: Vec<String>,
+}
+
+/// The builds there are to measure: the host's release build, the arm64 one under qemu-user,
+/// and the one `BENCH_COMPARE_BINARY` names.
+fn builds(host: &Path) -> Vec<Build> {
+    let mut builds = vec![Build { label: "x86_64 release build".into(), binary: host.to_owned(), runner: vec![] }];
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("target"));
+    let arm64 = target.join("lambda/momento-webhook/bootstrap");
+    let qemu = Command::new("qemu-aarch64").arg("--version").output().is_ok_and(|o| o.status.success());
+    if arm64.exists() && qemu {
+        let runner = vec!["qemu-aarch64".to_owned(), "-L".to_owned(), "/usr/aarch64-linux-gnu".to_owned()];
+        builds.push(Build { label: "arm64 release build (qemu-user)".into(), binary: arm64, runner });
+    } else {
+        println!("  (arm64: not built or no qemu-aarch64; `make bench` builds it when the Rust target is installed)");
+    }
+    if let Ok(binary) = std::env::var("BENCH_COMPARE_BINARY") {
+        let label = std::env::var("BENCH_COMPARE_LABEL").unwrap_or_else(|_| "comparison build".into());
+        builds.push(Build { label, binary: binary.into(), runner: vec![] });
+    }
+    builds
+}
+
+/// Start-up (the secret read from Secrets Manager) and the first `PutEvents`: what the first event
+/// after an idle period waits for, over TLS and over plain HTTP, interleaved, median of 9.
+fn cold_path_over_tls(host: &Path) {
+    const RUNS: usize = 9;
+    // Secrets Manager and EventBridge at endpoints of their own, as in AWS: the first event
+    // opens its own connection, after the one start-up opened.
+    let (plain, plain_secrets) = (AwsStub::start(SECRET), AwsStub::start(SECRET));
+    let (tls, tls_secrets) = (AwsStub::tls(SECRET), AwsStub::tls(SECRET));
+    let ca_bundle = std::env::temp_dir().join(format!("bench-cas-{}.pem", std::process::id()));
+    let cas: Vec<String> = [&tls, &tls_secrets]
+        .iter()
+        .map(|stub| std::fs::read_to_string(stub.ca_bundle.as_ref().unwrap()).unwrap())
+        .collect();
+    std::fs::write(&ca_bundle, cas.concat()).unwrap();
+    let ca_bundle = ca_bundle.display().to_string();
+    let environment = |stub: &AwsStub, secrets: &AwsStub, ca: Option<&str>| {
+        let mut vars = vars(&[
+            ("AWS_ENDPOINT_URL", &stub.endpoint),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &secrets.endpoint),
+            ("MOMENTO_SIGNING_SECRET_ID", "bench"),
+        ]);
+        vars.extend(ca.map(|ca| ("AWS_CA_BUNDLE".to_owned(), ca.to_owned())));
+        vars
+    };
+    let transports = [
+        ("plain HTTP", environment(&plain, &plain_secrets, None)),
+        ("TLS", environment(&tls, &tls_secrets, Some(&ca_bundle))),
+    ];
+    println!(
+        "\ncold path: start-up reading the secret from Secrets Manager, then the first PutEvents (median of {RUNS}, ms)"
+    );
+    println!("  {:<40} {:>12} {:>10} {:>10} {:>12}", "", "transport", "init", "1st event", "cold path");
+    let builds = builds(host);
+    let mut runs: Vec<Vec<Vec<(f64, f64)>>> = builds.iter().map(|_| vec![Vec::new(), Vec::new()]).collect();
+    for _ in 0..RUNS {
+        for (build, runs) in builds.iter().zip(&mut runs) {
+            for ((_, vars), runs) in transports.iter().zip(runs.iter_mut()) {
+                let f = start_with(&build.runner, &build.binary, vars);
+                let asked = Instant::now();
+                let answer = f.api.invoke(&signed_event("cold"), Duration::from_secs(30)).unwrap();
+                assert!(answer["statusCode"] == 200, "{}: {answer}", build.label);
+                runs.push((f.init.as_secs_f64() * 1e3, asked.elapsed().as_secs_f64() * 1e3));
+            }
+        }
+    }
+    for (build, runs) in builds.iter().zip(&runs) {
+        let mut paths = Vec::new();
+        for ((transport, _), runs) in transports.iter().zip(runs) {
+            let init = median(runs.iter().map(|r| r.0).collect());
+            let first = median(runs.iter().map(|r| r.1).collect());
+            let path = median(runs.iter().map(|r| r.0 + r.1).collect());
+            println!("  {:<40} {transport:>12} {init:>10.2} {first:>10.2} {path:>12.2}", build.label);
+            paths.push(path);
+        }
+        println!("  {:<40} cold path over TLS = {:.2}x the same over plain HTTP", build.label, paths[1] / paths[0]);
+    }
 }

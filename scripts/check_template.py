@@ -165,6 +165,14 @@ def check_deploy_commands():
     """A first `make deploy` as guided deploys it, then every later one as SAM CLI parses it."""
     out = subprocess.run(["make", "-n", "deploy", "ARCH=x86_64"], capture_output=True, text=True, check=True).stdout
     check("scripts/deploy.py --architecture x86_64" in out, f"make deploy must go through scripts/deploy.py: {out}")
+    # The README's first deploy, answered as the README says, prompts exactly as it shows.
+    with tempfile.TemporaryDirectory() as directory:
+        shown = readme_guided_deploy()
+        transcript, _ = guided_first_deploy(directory, [answer for _, answer in shown])
+        asked = [line.strip() for line in transcript.splitlines()]
+        for prompt, answer in shown:
+            line = f"{prompt} {answer}".strip()
+            check(line in asked, f"README's guided deploy shows {line!r}, which SAM CLI does not ask:\n{transcript}")
     with tempfile.TemporaryDirectory() as directory:
         first = deploy.commands("arm64", os.path.join(directory, "samconfig.toml"), "sam")[1]
         check("--guided" in first, f"the first deploy must be guided: {first}")
@@ -186,11 +194,25 @@ def check_deploy_commands():
             check(parsed.get("Architecture") == "x86_64" and parsed.get("EventBusName") in ("x y", "x"), f"{saved_form!r} -> {parsed}")
 
 
+def readme_guided_deploy():
+    """(prompt, answer) for each line of the README's guided deploy."""
+    text = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = next(b for b in text.split("```")[1::2] if b.lstrip("\n").startswith("Stack Name ["))
+    lines = []
+    for line in block.strip("\n").splitlines():
+        found = re.match(r"^(.*?\]:)(?: (\S+))?(?:\s{2,}.*)?$", line)
+        check(found is not None, f"README's guided deploy: cannot read {line!r}")
+        if found:
+            lines.append((found.group(1), found.group(2) or ""))
+    return lines
+
+
 def guided_first_deploy(directory, answers):
-    """`sam deploy --guided` run by SAM CLI's own code and prompts in `directory`, the user
-    answering `answers` (Enter for every other parameter) and "y" to the Function URL question;
-    only its two AWS calls are replaced (the managed bucket, and the container-image repositories
-    this template has none of). Returns the transcript and the overrides saved in samconfig.toml."""
+    """`sam deploy --guided` run by SAM CLI's own code and prompts in `directory`; its only two AWS
+    calls are replaced (the managed bucket, and the container-image repositories this template has
+    none of). `answers` is either every line typed, in order, or the parameters' answers by name
+    (Enter for the others, "y" to the Function URL question). Returns the transcript and the
+    overrides saved in samconfig.toml."""
     import click
     from click.testing import CliRunner
     from samcli.commands._utils.template import get_template_parameters
@@ -200,7 +222,10 @@ def guided_first_deploy(directory, answers):
     with open(TEMPLATE_PATH) as source_file, open(template, "w") as copy:
         copy.write(source_file.read())
     parameters = get_template_parameters(template_file=template)
-    lines = ["hooks", ""] + [answers.get(name, "") for name in parameters] + ["", "", "", "y", "", "", ""]
+    if isinstance(answers, dict):
+        lines = ["hooks", ""] + [answers.get(name, "") for name in parameters] + ["", "", "", "y", "", "", ""]
+    else:
+        lines = answers
 
     # Named as SAM's own command: guided deploy saves under the invoking command's name.
     @click.command(name="deploy")
@@ -208,7 +233,8 @@ def guided_first_deploy(directory, answers):
         context = guided_context.GuidedContext(
             template_file=template, stack_name=None, s3_bucket=None, image_repository=None, image_repositories=None,
             s3_prefix=None, region=REGION, capabilities=None, parameter_overrides={"Architecture": "arm64"},
-            config_section="parameters", config_env="default", config_file=os.path.join(directory, "samconfig.toml"),
+            # Saved beside the template, as SAM CLI does with the default file name.
+            config_section="parameters", config_env="default", config_file="samconfig.toml",
             confirm_changeset=True, disable_rollback=False)
         with mock.patch.object(guided_context, "manage_stack", return_value="managed-bucket"), \
                 mock.patch.object(guided_context.GuidedContext, "prompt_image_repository", return_value={}):

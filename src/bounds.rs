@@ -1,7 +1,7 @@
 //! Every time bound and size limit of the function, in one place. Momento waits 5 s for an
 //! answer, counted from its send, and never retries; each step of a request is bounded so that
 //! the answer always comes in time. The README and `template.yaml` quote these values, and tests
-//! hold them to this file (`tests/bounds.rs`).
+//! hold them to this file (`tests/template.rs`, `tests/readme.rs`).
 //!
 //! The clock of a request starts when it arrives; the clock of the first request after a cold
 //! start starts with the process, because Lambda runs the function's start-up while Momento

@@ -40,6 +40,8 @@ async fn main() -> ExitCode {
     }
     // The compiled-in trust store (see `tls`): nothing read from the image's certificate files.
     let http_client = tls::https_client(config.extra_ca_certificates.as_deref());
+    // A build property (.cargo/config.toml), evaluated only when debug logging is on.
+    tracing::debug!(cpu_jitter_entropy = aws_lc_rs::try_fips_cpu_jitter_entropy().is_ok(), "TLS entropy sources");
     let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).load().await;
     if sdk.region().is_none() {
         // Lambda always sets it; without it every delivery would fail, so say so now.

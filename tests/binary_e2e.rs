@@ -261,3 +261,45 @@ async fn a_secret_in_another_region_is_read_where_its_arn_says() {
     assert_eq!((status, answer["status"].as_str()), (200, Some("delivered")), "{answer}");
     assert_eq!(drain(&sdk, &queue).await.len(), 1);
 }
+
+/// The shipped build seeds TLS from the operating system and the CPU, without aws-lc's CPU
+/// jitter sampling (tens of milliseconds in front of the first event after every cold start):
+/// the build setting in .cargo/config.toml reaches the binary under test (`make test-arm64`:
+/// the arm64 release build that is deployed).
+#[test]
+fn the_build_under_test_samples_no_cpu_jitter_for_entropy() {
+    let f = Function::start(&[("MOMENTO_SIGNING_SECRET", SECRET), ("AWS_LAMBDA_LOG_LEVEL", "debug")]);
+    let (status, _) = f.invoke("GET", b"", None);
+    assert_eq!(status, 405);
+    let log = String::from_utf8_lossy(&f.stop().stdout).into_owned();
+    let line: Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "TLS entropy sources")
+        .unwrap_or_else(|| panic!("no entropy line: {log}"));
+    assert_eq!(line["fields"]["cpu_jitter_entropy"], false, "{line}");
+}
+
+/// AWS as it is really reached: over TLS, here from a stub whose certificate a CA made for the
+/// run signed, trusted through `AWS_CA_BUNDLE` (as behind an inspecting proxy).
+#[test]
+fn events_reach_aws_over_tls() {
+    let stub = aws_stub::AwsStub::tls(SECRET);
+    let ca_bundle = stub.ca_bundle.as_ref().unwrap().to_str().unwrap().to_owned();
+    let f = Function::start(&[
+        ("MOMENTO_SIGNING_SECRET_ID", "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhook-AbCdEf"),
+        ("AWS_ENDPOINT_URL", &stub.endpoint),
+        ("AWS_CA_BUNDLE", &ca_bundle),
+    ]);
+    let body = serde_json::to_vec(&event_body("orders", "tls", 1, "x")).unwrap();
+    let (status, answer) = f.invoke("POST", &body, Some(&sign(&body)));
+    assert_eq!((status, answer["status"].as_str()), (200, Some("delivered")), "{answer}");
+    assert_eq!(stub.calls("GetSecretValue").len(), 1);
+    assert_eq!(stub.calls("PutEvents").len(), 1);
+    // Without the CA, the same endpoint is refused: the certificate is really checked.
+    let (code, stderr) = refused_start(&[
+        ("MOMENTO_SIGNING_SECRET_ID", "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhook-AbCdEf"),
+        ("AWS_ENDPOINT_URL", &stub.endpoint),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+}

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use momento_webhook_receiver::bounds;
 use momento_webhook_receiver::config::*;
 use momento_webhook_receiver::metrics::Metric;
 use momento_webhook_receiver::outcome::Code;
@@ -35,7 +36,7 @@ fn code_spans(cell: &str) -> Vec<&str> {
 
 #[test]
 fn the_status_table_gives_every_outcome_its_status_and_documents_no_other() {
-    let rows = table("## Status codes");
+    let rows = table("### Status codes");
     let documents = |row: &Vec<String>, code: Code| {
         row[1].contains(&format!("\"status\":\"{code}\"")) || code_spans(&row[1]).contains(&code.as_str())
     };
@@ -53,7 +54,7 @@ fn the_status_table_gives_every_outcome_its_status_and_documents_no_other() {
 
 #[test]
 fn the_configuration_table_documents_every_variable_with_the_default_the_parser_applies() {
-    let rows = table("## Configuration");
+    let rows = table("### Configuration");
     let default_of = |variable: &str| {
         let row = rows
             .iter()
@@ -94,4 +95,42 @@ fn the_metrics_table_lists_every_metric_with_its_unit_and_no_other() {
     let emitted: Vec<(String, String)> =
         Metric::iter().map(|metric| (metric.name().to_owned(), metric.unit().to_owned())).collect();
     assert_eq!(documented, emitted);
+}
+
+#[test]
+fn the_time_bounds_the_readme_promises_are_the_functions() {
+    let rows =
+        table("**Every answer in time.** Each step is bounded, and the answer comes within 4.5 s of the request,");
+    let constants = [
+        ("ANSWER_DEADLINE", bounds::ANSWER_DEADLINE),
+        ("STARTUP_SECRET_BUDGET", bounds::STARTUP_SECRET_BUDGET),
+        ("SECRET_READ_BUDGET", bounds::SECRET_READ_BUDGET),
+        ("DELIVERY_BUDGET", bounds::DELIVERY_BUDGET),
+        ("DEAD_LETTER_BUDGET", bounds::DEAD_LETTER_BUDGET),
+        ("SECRET_MIN_READ_INTERVAL", bounds::SECRET_MIN_READ_INTERVAL),
+        ("SECRET_REFRESH_AFTER", bounds::SECRET_REFRESH_AFTER),
+        ("SECRET_TRUSTED_FOR", bounds::SECRET_TRUSTED_FOR),
+    ];
+    assert_eq!(rows.len(), constants.len(), "{rows:?}");
+    for (row, (name, value)) in rows.iter().zip(constants) {
+        assert_eq!(code_spans(&row[2]), [name], "{row:?}");
+        let shown = format!("{} s", value.as_secs_f64());
+        let shown = if value.subsec_millis() == 0 { format!("{}.0 s", value.as_secs()) } else { shown };
+        assert!(
+            row[1] == shown || row[1] == format!("{} s", value.as_secs()),
+            "{name}: README says {}, is {shown}",
+            row[1]
+        );
+    }
+    for (promise, value) in [
+        ("within 4.5 s", bounds::ANSWER_DEADLINE),
+        ("within 60 s", bounds::SECRET_TRUSTED_FOR),
+        ("within 10 s", bounds::SECRET_MIN_READ_INTERVAL),
+        ("after 5 s", bounds::MOMENTO_DEADLINE),
+        ("23 per webhook", std::time::Duration::from_secs(bounds::INSTANCES_PER_WEBHOOK)),
+    ] {
+        assert!(README.contains(promise), "README no longer says {promise:?}");
+        let number: f64 = promise.split(' ').find_map(|w| w.parse().ok()).unwrap();
+        assert_eq!(number, value.as_secs_f64(), "{promise}");
+    }
 }

@@ -1,6 +1,6 @@
 //! The dead-letter queue: where a verified event goes when its target would not take it, so
 //! that nothing authentic is lost. Holds the message format (which the operator's `redrive`
-//! reads) and the port; the SQS adapter is [`sqs`].
+//! reads) and the port; the SQS adapter is [`SqsDeadLetterQueue`].
 
 mod sqs;
 

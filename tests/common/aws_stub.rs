@@ -3,11 +3,14 @@
 //! Manager `GetSecretValue`) and keeps every request the SDK actually sent, headers included.
 //!
 //! For what moto cannot do (fail one PutEvents entry, answer in microseconds, show the wire
-//! request) — a scripted peer, not a mock of the client: the real SDK client talks HTTP to it.
+//! request) — a scripted peer, not a mock of the client: the real SDK client talks HTTP to it,
+//! or HTTPS as AWS serves it ([`AwsStub::tls`]: a certificate from a CA made for the run, which
+//! the function trusts through `AWS_CA_BUNDLE`).
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -44,7 +47,34 @@ struct State {
 /// The stub. Its threads end with the test process.
 pub struct AwsStub {
     pub endpoint: String,
+    /// With [`AwsStub::tls`]: a PEM file of the CA that signed the stub's certificate.
+    pub ca_bundle: Option<PathBuf>,
     state: Arc<Mutex<State>>,
+}
+
+/// A CA made for one run, and a certificate it signed for 127.0.0.1.
+struct Identity {
+    ca_pem: String,
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    fn generate() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(params, &ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&leaf_key, &issuer).unwrap();
+        Self {
+            ca_pem: ca.pem(),
+            chain: vec![leaf.der().clone()],
+            key: rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        }
+    }
 }
 
 impl AwsStub {
@@ -56,19 +86,54 @@ impl AwsStub {
     /// A stub whose `script` may answer a request itself (`Some`); otherwise the request
     /// succeeds.
     pub fn scripted(secret: &str, script: impl Fn(&Recorded) -> Option<Answer> + Send + Sync + 'static) -> Self {
+        Self::listen(secret, Arc::new(script), None)
+    }
+
+    /// A stub that answers every call successfully over HTTPS, with a certificate for 127.0.0.1
+    /// from a CA made for this stub (its PEM in [`AwsStub::ca_bundle`]).
+    pub fn tls(secret: &str) -> Self {
+        Self::listen(secret, Arc::new(|_| None), Some(Identity::generate()))
+    }
+
+    fn listen(secret: &str, script: Arc<Script>, identity: Option<Identity>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let address = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
-        let script: Arc<Script> = Arc::new(script);
         let secret = secret.to_owned();
         let shared = Arc::clone(&state);
+        let (endpoint, ca_bundle, tls) = match identity {
+            None => (format!("http://{address}"), None, None),
+            Some(identity) => {
+                let path =
+                    std::env::temp_dir().join(format!("aws-stub-ca-{}-{}.pem", std::process::id(), address.port()));
+                std::fs::write(&path, &identity.ca_pem).unwrap();
+                let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+                let config = rustls::ServerConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_no_client_auth()
+                    .with_single_cert(identity.chain, identity.key)
+                    .unwrap();
+                (format!("https://{address}"), Some(path), Some(Arc::new(config)))
+            }
+        };
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (state, script, secret) = (Arc::clone(&shared), Arc::clone(&script), secret.clone());
-                std::thread::spawn(move || serve(stream, &state, &*script, &secret));
+                // As AWS's endpoints answer: without Nagle's delay, which would otherwise hold a TLS
+                // record back until the client's delayed ACK (40 ms) and be measured as ours.
+                let _ = stream.set_nodelay(true);
+                let (state, script, secret, tls) =
+                    (Arc::clone(&shared), Arc::clone(&script), secret.clone(), tls.clone());
+                std::thread::spawn(move || match tls {
+                    None => serve(stream, &state, &*script, &secret),
+                    Some(config) => {
+                        let Ok(connection) = rustls::ServerConnection::new(config) else { return };
+                        serve(rustls::StreamOwned::new(connection, stream), &state, &*script, &secret);
+                    }
+                });
             }
         });
-        Self { endpoint, state }
+        Self { endpoint, ca_bundle, state }
     }
 
     /// Every request so far, in arrival order.
@@ -82,8 +147,7 @@ impl AwsStub {
     }
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>, script: &Script, secret: &str) {
-    let Ok(mut writer) = stream.try_clone() else { return };
+fn serve(stream: impl Read + Write, state: &Mutex<State>, script: &Script, secret: &str) {
     let mut reader = BufReader::new(stream);
     loop {
         let Some(super::http::HttpRequest { headers, body, .. }) = super::http::read_request(&mut reader) else {
@@ -107,7 +171,8 @@ fn serve(stream: TcpStream, state: &Mutex<State>, script: &Script, secret: &str)
             "HTTP/1.1 {status} {reason}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{text}",
             text.len()
         );
-        if writer.write_all(reply.as_bytes()).is_err() {
+        let writer = reader.get_mut();
+        if writer.write_all(reply.as_bytes()).and_then(|()| writer.flush()).is_err() {
             return;
         }
     }

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpStream;
 
 /// One request: method, path, headers (names in lower case) and body.
 pub struct HttpRequest {
@@ -14,7 +13,7 @@ pub struct HttpRequest {
 }
 
 /// The next request on `reader`, or `None` when the peer closed the connection.
-pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<HttpRequest> {
+pub fn read_request(reader: &mut BufReader<impl Read>) -> Option<HttpRequest> {
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
         return None;
