@@ -70,7 +70,7 @@ pub enum Signing {
     Unsigned,
 }
 
-/// What routing and forwarding need; shared by the webhook function and the `redrive` tool.
+/// What routing and forwarding need; shared by the function and the operator's tools.
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     pub event_source: String,
@@ -158,10 +158,8 @@ impl MetricsConfig {
 }
 
 impl DeliveryConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
+    /// Reads the routing settings through `lookup`: the function's own environment, or (in the
+    /// operator's tools) the deployed function's configuration as Lambda reports it.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let event_source = non_empty(&lookup, EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned());
         if event_source.len() > MAX_EVENT_SOURCE_LEN || event_source.starts_with("aws.") {

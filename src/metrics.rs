@@ -198,65 +198,42 @@ struct RequestEntry<'a> {
     timestamp: SystemTime,
     dimensions: EntryDimensions,
     function_name: &'a str,
-    outcome: &'static str,
-    reason: Option<&'static str>,
-    target: Option<&'static str>,
-    /// Properties for Logs Insights; dimensions only when opted in.
-    cache: Option<&'a str>,
-    topic: Option<&'a str>,
-    sequence: Option<u64>,
-    tally: Metric,
-    secret_refreshed: bool,
-    delivery_latency: Option<Duration>,
-    handler_duration: Duration,
+    facts: &'a RequestFacts<'a>,
 }
 
 impl<'a> RequestEntry<'a> {
     fn new(function_name: &'a str, cache_topic_dimensions: bool, facts: &'a RequestFacts<'a>) -> Self {
         let code = facts.outcome.code();
-        let reason = reason(code).map(Code::as_str);
-        let target = facts.outcome.target().map(TargetKind::as_str);
         let cache_topic = cache_topic_dimensions && facts.event.is_some();
-        Self {
-            timestamp: SystemTime::now(),
-            dimensions: dimension_sets(reason.is_some(), target.is_some(), cache_topic),
-            function_name,
-            outcome: code.as_str(),
-            reason,
-            target,
-            cache: facts.event.map(|e| e.cache),
-            topic: facts.event.map(|e| e.topic),
-            sequence: facts.event.map(|e| e.sequence),
-            tally: Metric::of(code),
-            secret_refreshed: facts.secret_refreshed,
-            delivery_latency: facts.delivery_latency,
-            handler_duration: facts.handler_duration,
-        }
+        let dimensions = dimension_sets(reason(code).is_some(), facts.outcome.target().is_some(), cache_topic);
+        Self { timestamp: SystemTime::now(), dimensions, function_name, facts }
     }
 }
 
 impl Entry for RequestEntry<'_> {
     fn write<'b>(&'b self, writer: &mut impl EntryWriter<'b>) {
         let one: AsCount<u64> = 1.into();
+        let (facts, code) = (self.facts, self.facts.outcome.code());
         writer.timestamp(self.timestamp);
         writer.config(&self.dimensions);
         writer.value(FUNCTION_NAME, self.function_name);
-        writer.value("Outcome", self.outcome);
-        writer.value(REASON, &self.reason);
-        writer.value(TARGET, &self.target);
-        writer.value(CACHE, &self.cache);
-        writer.value(TOPIC, &self.topic);
+        writer.value("Outcome", code.as_str());
+        writer.value(REASON, &reason(code).map(Code::as_str));
+        writer.value(TARGET, &facts.outcome.target().map(TargetKind::as_str));
+        // Properties for Logs Insights; dimensions only when opted in.
+        writer.value(CACHE, &facts.event.map(|e| e.cache));
+        writer.value(TOPIC, &facts.event.map(|e| e.topic));
         // A string property: a number would be taken for a metric.
-        if let Some(sequence) = self.sequence {
-            writer.value("Sequence", &sequence.to_string());
+        if let Some(event) = facts.event {
+            writer.value("Sequence", &event.sequence.to_string());
         }
         writer.value(Metric::Received.name(), &one);
-        writer.value(self.tally.name(), &one);
-        if self.secret_refreshed {
+        writer.value(Metric::of(code).name(), &one);
+        if facts.secret_refreshed {
             writer.value(Metric::SecretRefreshed.name(), &one);
         }
-        writer.value(Metric::DeliveryLatency.name(), &self.delivery_latency);
-        writer.value(Metric::HandlerDuration.name(), &self.handler_duration);
+        writer.value(Metric::DeliveryLatency.name(), &facts.delivery_latency);
+        writer.value(Metric::HandlerDuration.name(), &facts.handler_duration);
     }
 }
 
