@@ -22,7 +22,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help
 help:
-	@echo "make demo     run the receiver locally against moto and send signed sample events"
+	@echo "make demo     run the receiver and the topic bridge locally against moto, end to end"
 	@echo "make test     run the whole test suite (moto server started and stopped for you)"
 	@echo "make lint     cargo fmt --check, clippy -D warnings, cfn-lint and sam validate --lint"
 	@echo "make bench    cold-start (plain HTTP and TLS), memory, request-time and package-size benchmarks (ratios)"
@@ -78,6 +78,7 @@ WATCHED_BUILD := cargo build --bin momento-webhook
 demo: $(VENV)/.installed
 	$(WATCHED_BUILD)
 	cargo build -p webhook-ops
+	cargo build --bin momento-bridge --example momento_standin
 	scripts/with-moto.sh $(VENV)/bin/python scripts/demo.py
 
 .PHONY: bench
@@ -128,15 +129,15 @@ soak:
 # Results in mutants.out/; docs/testing.md lists the survivors and why.
 MUTANTS := target/tools/bin/cargo-mutants
 MUTATED := src/signature.rs src/event.rs src/routing.rs src/forward/mod.rs src/forward/eventbridge.rs \
-  src/forward/stepfunctions.rs src/dead_letter.rs src/signing_secrets.rs src/receiver.rs src/outcome.rs \
-  src/metrics.rs
+  src/forward/stepfunctions.rs src/dead_letter/mod.rs src/signing_secrets.rs src/receiver.rs src/outcome.rs \
+  src/metrics.rs src/pipeline.rs src/bridge/mod.rs src/bridge/config.rs
 $(MUTANTS):
 	cargo install --locked --quiet cargo-mutants@27.1.0 --root target/tools
 .PHONY: mutants
 mutants: $(MUTANTS) $(VENV)/.installed
 	PROPTEST_CASES=32 scripts/with-moto.sh $(MUTANTS) mutants --package momento-webhook-receiver \
 	  $(addprefix --file ,$(MUTATED)) -- --lib --test handler --test aws_adapters --test metrics \
-	  --test properties --test events_fixtures --test secrets_moto --test binary_e2e
+	  --test properties --test events_fixtures --test secrets_moto --test binary_e2e --test bridge
 
 .PHONY: build
 build: $(VENV)/.installed rust-target

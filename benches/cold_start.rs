@@ -27,6 +27,7 @@ mod aws_stub;
 mod function_url;
 #[path = "../tests/common/http.rs"]
 mod http;
+#[allow(dead_code)] // the bridge's tests set invocation time-outs; the benchmark does not
 #[path = "../tests/common/runtime_api.rs"]
 mod runtime_api;
 #[path = "../tests/common/silent_endpoint.rs"]

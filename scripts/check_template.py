@@ -117,9 +117,13 @@ def check_case(case):
     notify = case["outputs"].get("AlarmsNotify", "")
     check(case["alarm_topic"] in notify and (email in notify if email else "no email" in notify) and topic in notify,
           f"{label}: the AlarmsNotify output must say where alarms go: {notify!r}")
+    bridge = (case["bridge"] or {}).get("function_name")
     for alarm in case["alarms"]:
-        check(alarm["dimensions"].get("FunctionName", case["function_name"]) == case["function_name"],
+        check(alarm["dimensions"].get("FunctionName", case["function_name"]) in (case["function_name"], bridge),
               f"{label}: alarm {alarm['name']} watches another function")
+    if bridge:
+        bridge_watched = {a["metric"] for a in case["alarms"] if a["dimensions"].get("FunctionName") == bridge}
+        check(bridge_watched == {"MissedMessages", "DeadLettered", "Errors"}, f"{label}: the bridge's alarms {bridge_watched}")
     check(case["tracing"] == case["parameters"]["Tracing"], f"{label}: Tracing {case['tracing']} is not the parameter's")
     reserved = int(case["parameters"]["ReservedConcurrency"])
     got = case["reserved_concurrency"]
@@ -152,7 +156,7 @@ def check_expanded_defaults():
     text = json.dumps(stack.template)
     for name, resource in stack.template["Resources"].items():
         if resource["Type"] in ("AWS::CloudWatch::Alarm", "AWS::Lambda::Permission", "AWS::Lambda::Url", "AWS::CloudWatch::Dashboard",
-                                "AWS::SNS::Subscription"):
+                                "AWS::SNS::Subscription", "AWS::Lambda::EventInvokeConfig"):
             continue
         check(re.search(r'"Ref": "%s"|"%s\.|\["%s",|\$\{%s[.}]' % ((re.escape(name),) * 4), text), f"{label}: resource {name} is not used")
     # The name CloudFormation would generate without QueueName: too long for longer stacks.

@@ -201,7 +201,8 @@ class Stack:
             return self.generated_name(name, 80)
         if attribute == "Arn":
             kinds = {"AWS::IAM::Role": "iam::{a}:role/{n}", "AWS::Lambda::Function": "lambda:{r}:{a}:function:{n}",
-                     "AWS::Logs::LogGroup": "logs:{r}:{a}:log-group:{n}", "AWS::Events::EventBus": "events:{r}:{a}:event-bus/{n}"}
+                     "AWS::Logs::LogGroup": "logs:{r}:{a}:log-group:{n}", "AWS::Events::EventBus": "events:{r}:{a}:event-bus/{n}",
+                     "AWS::DynamoDB::Table": "dynamodb:{r}:{a}:table/{n}"}
             pattern = kinds.get(resource["Type"], "unknown:{r}:{a}:{n}")
             return "arn:aws:" + pattern.format(r=REGION, a=ACCOUNT, n=self.physical_id(name))
         if resource["Type"] == "AWS::Lambda::Url" and attribute == "FunctionUrl":
@@ -220,6 +221,8 @@ class Stack:
 def check_rules(template, parameters):
     stack = Stack({"Resources": {}, "Conditions": {}}, parameters, "rules")
     for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not stack.value(rule["RuleCondition"]):
+            continue
         for assertion in rule["Assertions"]:
             if not stack.value(assertion["Assert"]):
                 raise Refused(assertion["AssertDescription"])
@@ -231,7 +234,8 @@ def resolve(parameters, stack_name="momento-webhook", physical_ids=None, stack_u
     values = parameter_values(template, parameters)
     check_rules(template, values)
     expandable = copy.deepcopy(template)
-    expandable["Resources"]["WebhookFunction"]["Properties"]["CodeUri"] = "s3://bucket/key"
+    for function in ("WebhookFunction", "BridgeFunction"):
+        expandable["Resources"][function]["Properties"]["CodeUri"] = "s3://bucket/key"
     expanded = transform(expandable, values, NoManagedPolicies())
     return Stack(expanded, values, stack_name, physical_ids, stack_uuid)
 
@@ -325,11 +329,41 @@ def cases():
     yield "Tracing=Active, unreserved, own namespace, cache and topic dimensions", {
         **secret, "Tracing": "Active", "ReservedConcurrency": "0", "MetricsNamespace": "Team/Webhooks", "MetricsCacheTopicDimensions": "true",
         "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:alarms"}, "s"
+    api_key = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:momento-api-key-AbCdEf"
+    endpoint = "cell-4-us-west-2-1.prod.a.momentohq.com"
+    bridge_on = {"MomentoApiKeySecretArn": api_key, "MomentoEndpoint": endpoint}
+    yield "bridge, one topic", {**secret, **bridge_on, "BridgeTopics": "orders/checkout"}, "s"
+    yield "bridge, topics with slashes, state machine for some", {
+        **secret, **bridge_on, "BridgeTopics": "orders/checkout/eu,orders/refunds", "StateMachineArn": this_account,
+        "StateMachineCachePattern": "orders", "StateMachineTopicPattern": "checkout*"}, "s"
+    yield "bridge without its API key", {**secret, "BridgeTopics": "orders/checkout", "MomentoEndpoint": endpoint}, "s"
+    yield "bridge without its endpoint", {**secret, "BridgeTopics": "orders/checkout", "MomentoApiKeySecretArn": api_key}, "s"
+    yield "bridge with a topic that is not cache/topic", {**secret, **bridge_on, "BridgeTopics": "checkout"}, "s"
     patterns = NASTY_PATTERNS + random_patterns(int(os.environ.get("TEMPLATE_RANDOM_PATTERNS", "100")))
     for i, pattern in enumerate(patterns):
         yield f"cache pattern {i} {pattern!r}", {**secret, "StateMachineArn": this_account, "StateMachineCachePattern": pattern}, "s"
         yield f"topic pattern {i} {pattern!r}", {**secret, "StateMachineArn": this_account, "StateMachineTopicPattern": pattern,
                                                   "StateMachineCachePattern": "orders"}, "s"
+
+
+def bridge(stack):
+    """The topic bridge as deployed, or None when the parameters leave it out."""
+    if "BridgeFunction" not in stack.resources:
+        return None
+    function = stack.resolved("BridgeFunction")["Properties"]
+    role = stack.resolved("BridgeFunctionRole")["Properties"]
+    schedules = stack.of_type("AWS::Events::Rule")
+    invoke_configs = stack.of_type("AWS::Lambda::EventInvokeConfig")
+    return {
+        "function_name": stack.physical_id("BridgeFunction"),
+        "environment": function["Environment"]["Variables"],
+        "timeout": function.get("Timeout"),
+        "reserved_concurrency": function.get("ReservedConcurrentExecutions"),
+        "statements": [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]],
+        "schedules": [r["Properties"].get("ScheduleExpression") for r in schedules.values()],
+        "invoke_configs": [c["Properties"] for c in invoke_configs.values()],
+        "table": stack.physical_id("BridgeCheckpoints"),
+    }
 
 
 def describe(name, parameters, stack_name):
@@ -362,6 +396,7 @@ def describe(name, parameters, stack_name):
         "alarm_email": [s["Properties"]["Endpoint"] for s in stack.of_type("AWS::SNS::Subscription").values()],
         "outputs": {name: stack.value(output["Value"]) for name, output in stack.template.get("Outputs", {}).items()
                     if "Condition" not in output or stack.condition(output["Condition"])},
+        "bridge": bridge(stack),
         "placeholder_key": (stack.resolved("SigningSecret")["Properties"].get("GenerateSecretString", {}).get("GenerateStringKey")
                             if "SigningSecret" in stack.resources else None),
     }

@@ -94,6 +94,31 @@ pub const LAMBDA_REQUESTS_PER_SECOND_PER_INSTANCE: u64 = 10;
 pub const INSTANCES_PER_WEBHOOK: u64 =
     (MOMENTO_REQUESTS_PER_SECOND_PER_WEBHOOK * ANSWER_DEADLINE.as_millis() as u64).div_ceil(1000);
 
+/// The bridge (`momento-bridge`): one subscribed item's delivery and, when that fails, its
+/// dead-letter write, the same budgets as a webhook request's.
+pub const BRIDGE_ITEM_BUDGET: Duration =
+    Duration::from_millis(ms(DELIVERY_BUDGET) as u64 + ms(DEAD_LETTER_BUDGET) as u64);
+
+/// How long the bridge waits for Momento to accept a subscription before it gives the topic up
+/// until its next run.
+pub const SUBSCRIBE_BUDGET: Duration = Duration::from_secs(3);
+
+/// One checkpoint read or write (DynamoDB), retries included.
+pub const CHECKPOINT_BUDGET: Duration = Duration::from_millis(1000);
+
+/// While items flow, a topic's checkpoint is written at most this often (and always when the
+/// run ends): after a crash, at most this much is read again, and a busy topic costs at most
+/// one write per this interval.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
+
+/// The bridge stops reading this long before its invocation's deadline, which leaves time to
+/// finish the item in hand and write the checkpoints.
+pub const BRIDGE_STOP_MARGIN: Duration = Duration::from_secs(5);
+
+/// The bridge function's Lambda timeout in `template.yaml`, and its schedule's period: one run
+/// ends shortly before the next starts, so the seconds between runs are few.
+pub const BRIDGE_LAMBDA_TIMEOUT: Duration = Duration::from_secs(60);
+
 // The table above, checked when the crate compiles.
 const fn ms(d: Duration) -> u128 {
     d.as_millis()
@@ -107,4 +132,7 @@ const _: () = {
     assert!(ms(SECRET_REFRESH_AFTER) < ms(SECRET_TRUSTED_FOR));
     assert!(ms(DELIVERY_ATTEMPT_TIMEOUT) < ms(DELIVERY_BUDGET));
     assert!(ms(SHORT_ATTEMPT_TIMEOUT) < ms(SECRET_READ_BUDGET) && ms(SHORT_ATTEMPT_TIMEOUT) < ms(DEAD_LETTER_BUDGET));
+    assert!(ms(BRIDGE_ITEM_BUDGET) + ms(CHECKPOINT_BUDGET) < ms(BRIDGE_STOP_MARGIN));
+    assert!(ms(SUBSCRIBE_BUDGET) + ms(CHECKPOINT_BUDGET) + ms(BRIDGE_STOP_MARGIN) < ms(BRIDGE_LAMBDA_TIMEOUT));
+    assert!(ms(CHECKPOINT_EVERY) < ms(BRIDGE_LAMBDA_TIMEOUT));
 };

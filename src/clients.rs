@@ -10,15 +10,18 @@ use aws_config::{Region, SdkConfig};
 
 use crate::arn::{Arn, StateMachineArn};
 use crate::bounds::{
-    CONNECT_TIMEOUT, DEAD_LETTER_BUDGET, DELIVERY_ATTEMPT_TIMEOUT, DELIVERY_BUDGET, INITIAL_BACKOFF, MAX_ATTEMPTS,
-    SECRET_READ_BUDGET, SHORT_ATTEMPT_TIMEOUT,
+    CHECKPOINT_BUDGET, CONNECT_TIMEOUT, DEAD_LETTER_BUDGET, DELIVERY_ATTEMPT_TIMEOUT, DELIVERY_BUDGET, INITIAL_BACKOFF,
+    MAX_ATTEMPTS, SECRET_READ_BUDGET, SHORT_ATTEMPT_TIMEOUT,
 };
-use crate::config::{Config, Signing};
+use crate::bridge::config::{ApiKey, BridgeConfig};
+use crate::bridge::{Bridge, DynamoDbCheckpoints, MomentoSubscriber, SourceError};
+use crate::config::{Config, MetricsConfig, Signing};
 use crate::dead_letter::SqsDeadLetterQueue;
 use crate::forward::AwsForwarder;
 use crate::forward::eventbridge::EventBridgeForwarder;
 use crate::forward::stepfunctions::StepFunctionsForwarder;
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 use crate::receiver::Receiver;
 use crate::routing::{RoutingTable, Target};
 use crate::signing_secrets::{RefreshPolicy, RefreshingSecrets, SecretFetchError, SignatureCheck};
@@ -110,12 +113,48 @@ pub async fn receiver(
         .with_max_event_age_ms(config.max_event_age_ms)
         .with_cold_start(process_started);
     Ok(match &config.metrics {
-        Some(metrics) => receiver.with_metrics(Metrics::new(
-            metrics.namespace.clone(),
-            metrics.function_name.clone(),
-            metrics.cache_topic_dimensions,
-            std::io::stdout(),
-        )),
+        Some(config) => receiver.with_metrics(metrics(config)),
         None => receiver,
+    })
+}
+
+fn metrics(config: &MetricsConfig) -> Metrics {
+    Metrics::new(
+        config.namespace.clone(),
+        config.function_name.clone(),
+        config.cache_topic_dimensions,
+        std::io::stdout(),
+    )
+}
+
+/// The bridge a scheduled run drives: the Momento API key read, clients built, once.
+pub async fn bridge(
+    config: &BridgeConfig,
+    sdk: &SdkConfig,
+) -> Result<Bridge<AwsForwarder, SqsDeadLetterQueue, MomentoSubscriber, DynamoDbCheckpoints>, SourceError> {
+    let api_key = match &config.api_key {
+        ApiKey::Given(key) => key.clone(),
+        ApiKey::SecretsManager { secret_id } => {
+            let read = secretsmanager(sdk, secret_id).get_secret_value().secret_id(secret_id).send().await;
+            let output = read.map_err(|e| {
+                let e = crate::forward::ForwardError::from_sdk(&e);
+                SourceError::new(e.code, format!("could not read the Momento API key from {secret_id}: {}", e.message))
+            })?;
+            output.secret_string().map(|key| key.trim().to_owned()).ok_or_else(|| {
+                SourceError::new("NotText", format!("{secret_id} has no SecretString (store the API key as text)"))
+            })?
+        }
+    };
+    let source = MomentoSubscriber::new(&api_key, &config.endpoint)?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&bounded(sdk, SHORT_ATTEMPT_TIMEOUT, CHECKPOINT_BUDGET));
+    let checkpoints = DynamoDbCheckpoints::new(dynamodb, &config.checkpoint_table);
+    let dead_letters =
+        config.dead_letter_queue_url.as_ref().map(|url| SqsDeadLetterQueue::new(dead_letter_sqs(sdk), url));
+    let forwarder = forwarder(sdk, &config.delivery.event_source, &config.delivery.routes);
+    let pipeline = Pipeline::new(config.delivery.routes.clone(), forwarder, dead_letters);
+    let bridge = Bridge::new(config.topics.clone(), pipeline, source, checkpoints);
+    Ok(match &config.metrics {
+        Some(config) => bridge.with_metrics(metrics(config)),
+        None => bridge,
     })
 }

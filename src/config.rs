@@ -110,32 +110,40 @@ impl Config {
                 }
             },
         };
-        let dead_letter_queue_url = non_empty(&lookup, DEAD_LETTER_QUEUE_URL);
-        if let Some(url) = &dead_letter_queue_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(ConfigError::Invalid {
-                variable: DEAD_LETTER_QUEUE_URL,
-                reason: format!(
-                    "{url:?} is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
-                ),
-            });
-        }
         Ok(Self {
             signing,
             max_event_age_ms,
             delivery: DeliveryConfig::from_lookup(&lookup)?,
-            dead_letter_queue_url,
-            metrics: match flag_or(&lookup, METRICS_ENABLED, true)? {
-                true => Some(MetricsConfig::from_lookup(&lookup)?),
-                false => None,
-            },
+            dead_letter_queue_url: dead_letter_queue_url(&lookup)?,
+            metrics: MetricsConfig::if_enabled(&lookup)?,
             extra_ca_certificates: extra_ca_certificates(&lookup)?,
         })
     }
 }
 
+/// `DEAD_LETTER_QUEUE_URL`, if set.
+pub fn dead_letter_queue_url(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+    let dead_letter_queue_url = non_empty(lookup, DEAD_LETTER_QUEUE_URL);
+    if let Some(url) = &dead_letter_queue_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(ConfigError::Invalid {
+            variable: DEAD_LETTER_QUEUE_URL,
+            reason: format!("{url:?} is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"),
+        });
+    }
+    Ok(dead_letter_queue_url)
+}
+
 impl MetricsConfig {
+    /// `None` when `METRICS_ENABLED=false`.
+    pub fn if_enabled(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        match flag_or(lookup, METRICS_ENABLED, true)? {
+            true => Self::from_lookup(lookup).map(Some),
+            false => Ok(None),
+        }
+    }
+
     fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let namespace =
             non_empty(lookup, METRICS_NAMESPACE).unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.to_owned());
@@ -243,7 +251,7 @@ fn signing(lookup: &impl Fn(&str) -> Option<String>) -> Result<Signing, ConfigEr
     }
 }
 
-fn non_empty(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+pub(crate) fn non_empty(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 

@@ -25,12 +25,28 @@ pub struct WebhookEvent {
     pub event_timestamp: i64,
     pub publish_timestamp: i64,
     pub topic_sequence_number: u64,
+    /// The topic's sequence page, which a subscription reports and a webhook does not: sequence
+    /// numbers restart on a new page after a topic reset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic_sequence_page: Option<u64>,
     pub token_id: String,
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     text_json: Option<Value>,
     #[serde(flatten)]
     extra: Map<String, Value>,
+}
+
+/// The optional field that carries [`WebhookEvent::topic_sequence_page`].
+pub const SEQUENCE_PAGE_FIELD: &str = "topic_sequence_page";
+
+/// See [`WebhookEvent::epoch`]: the sequence page where the event has one (the bridge's), else
+/// the publish time (a webhook's: one topic reset gives no two events the same sequence number and
+/// publish time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epoch {
+    Published(i64),
+    Page(u64),
 }
 
 /// Why a body is not a valid webhook event. Each variant names the offending field.
@@ -75,11 +91,9 @@ impl WebhookEvent {
         let topic = take_non_empty_string(&mut fields, "topic")?;
         let event_timestamp = take_i64(&mut fields, "event_timestamp")?;
         let publish_timestamp = take_i64(&mut fields, "publish_timestamp")?;
-        let topic_sequence_number = match take(&mut fields, "topic_sequence_number")? {
-            Value::Number(n) => n.as_u64(),
-            _ => None,
-        }
-        .ok_or(EventError::InvalidField { field: "topic_sequence_number", expected: "a non-negative integer" })?;
+        let topic_sequence_number = as_u64(take(&mut fields, "topic_sequence_number")?, "topic_sequence_number")?;
+        let topic_sequence_page =
+            fields.remove(SEQUENCE_PAGE_FIELD).map(|page| as_u64(page, SEQUENCE_PAGE_FIELD)).transpose()?;
         let token_id = take_string(&mut fields, "token_id")?;
         let text = take_string(&mut fields, "text")?;
         // Ours is authoritative: a `text_json` arriving in the body would otherwise shadow or
@@ -92,11 +106,21 @@ impl WebhookEvent {
             event_timestamp,
             publish_timestamp,
             topic_sequence_number,
+            topic_sequence_page,
             token_id,
             text,
             text_json,
             extra: fields,
         })
+    }
+
+    /// What tells this event apart from another with the same cache, topic and sequence number
+    /// (sequence numbers restart after a topic reset).
+    pub fn epoch(&self) -> Epoch {
+        match self.topic_sequence_page {
+            Some(page) => Epoch::Page(page),
+            None => Epoch::Published(self.publish_timestamp),
+        }
     }
 
     /// `text` parsed as JSON when it is a JSON object or array.
@@ -163,6 +187,14 @@ fn take_non_empty_string(fields: &mut Map<String, Value>, field: &'static str) -
         Value::String(s) if !s.is_empty() => Ok(s),
         _ => Err(EventError::InvalidField { field, expected: "a non-empty string" }),
     }
+}
+
+fn as_u64(value: Value, field: &'static str) -> Result<u64, EventError> {
+    match value {
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+    .ok_or(EventError::InvalidField { field, expected: "a non-negative integer" })
 }
 
 fn take_i64(fields: &mut Map<String, Value>, field: &'static str) -> Result<i64, EventError> {

@@ -7,6 +7,7 @@
 
 pub mod arn;
 pub mod bounds;
+pub mod bridge;
 pub mod clients;
 pub mod config;
 pub mod dead_letter;
@@ -16,6 +17,7 @@ pub mod http_handler;
 pub mod logging;
 pub mod metrics;
 pub mod outcome;
+pub mod pipeline;
 pub mod receiver;
 pub mod routing;
 pub mod signature;

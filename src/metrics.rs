@@ -56,6 +56,10 @@ pub enum Metric {
     DeliveryLatency,
     /// The function's own time for the request.
     HandlerDuration,
+    /// The bridge: messages a subscription skipped (published, never received).
+    MissedMessages,
+    /// The bridge: a topic was reset (its sequence numbers started again on a new page).
+    TopicResets,
 }
 
 impl Metric {
@@ -93,6 +97,14 @@ impl Metric {
 /// The `Reason` dimension of an outcome: its code, for the counts that have reasons.
 pub fn reason(code: Code) -> Option<Code> {
     matches!(Metric::of(code), Metric::Rejected | Metric::Lost).then_some(code)
+}
+
+/// A break in a subscription's sequence (the bridge), counted apart from requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gap {
+    /// This many messages were missed.
+    Missed(u64),
+    Reset,
 }
 
 /// What one request contributes to the metrics.
@@ -155,16 +167,31 @@ impl Metrics {
     /// Writes the metrics of one request. A failure to write is logged, never returned: metrics
     /// must not change what Momento is told.
     pub fn record(&self, facts: &RequestFacts<'_>) {
-        let entry = RequestEntry::new(&self.function_name, self.cache_topic_dimensions, facts);
+        self.write(&RequestEntry::new(&self.function_name, self.cache_topic_dimensions, facts));
+    }
+
+    /// Writes one gap in a topic's subscription.
+    pub fn record_gap(&self, cache: &str, topic: &str, gap: Gap) {
+        self.write(&GapEntry {
+            timestamp: SystemTime::now(),
+            dimensions: dimension_sets(false, false, self.cache_topic_dimensions),
+            function_name: &self.function_name,
+            cache,
+            topic,
+            gap,
+        });
+    }
+
+    fn write(&self, entry: &impl Entry) {
         let mut output = self.output.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let Output { emf, line, writer } = &mut *output;
         line.clear();
         let written = emf
-            .format(&entry, line)
+            .format(entry, line)
             .map_err(|e| e.to_string())
             .and_then(|()| writer.write_all(line).and_then(|()| writer.flush()).map_err(|e| e.to_string()));
         if let Err(error) = written {
-            tracing::warn!(%error, "could not write the request's metrics");
+            tracing::warn!(%error, "could not write metrics");
         }
     }
 }
@@ -237,6 +264,32 @@ impl Entry for RequestEntry<'_> {
     }
 }
 
+/// One gap as an EMF document.
+struct GapEntry<'a> {
+    timestamp: SystemTime,
+    dimensions: EntryDimensions,
+    function_name: &'a str,
+    cache: &'a str,
+    topic: &'a str,
+    gap: Gap,
+}
+
+impl Entry for GapEntry<'_> {
+    fn write<'b>(&'b self, writer: &mut impl EntryWriter<'b>) {
+        writer.timestamp(self.timestamp);
+        writer.config(&self.dimensions);
+        writer.value(FUNCTION_NAME, self.function_name);
+        writer.value(CACHE, self.cache);
+        writer.value(TOPIC, self.topic);
+        let (metric, count) = match self.gap {
+            Gap::Missed(count) => (Metric::MissedMessages, count),
+            Gap::Reset => (Metric::TopicResets, 1),
+        };
+        let count: AsCount<u64> = count.into();
+        writer.value(metric.name(), &count);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +298,7 @@ mod tests {
     fn reasons_are_exactly_the_codes_of_refused_and_lost_requests() {
         use strum::IntoEnumIterator;
         for code in Code::iter() {
+            assert_eq!(Metric::of(code) == Metric::Lost, code.is_lost(), "{code}");
             let has_reason = matches!(Metric::of(code), Metric::Rejected | Metric::Lost);
             assert_eq!(reason(code), has_reason.then_some(code), "{code}");
             assert_eq!(has_reason, code.status().is_client_error() || code.status().is_server_error(), "{code}");

@@ -104,6 +104,11 @@ impl Code {
         self.into()
     }
 
+    /// The event, possibly authentic, is neither delivered nor kept.
+    pub fn is_lost(self) -> bool {
+        matches!(self, Self::DeliveryFailed | Self::DeadLetterFailed | Self::SigningSecretUnavailable)
+    }
+
     /// Momento counts any non-2xx answer as a failed delivery and never retries; 202 is a success
     /// to Momento because the event is kept.
     pub fn status(self) -> StatusCode {

@@ -14,26 +14,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::Instrument;
 
-use crate::bounds::{ANSWER_DEADLINE, DEAD_LETTER_BUDGET, DEFAULT_MAX_EVENT_AGE, DELIVERY_BUDGET, MAX_BODY_BYTES};
-use crate::dead_letter::{DeadLetter, KeepDeadLetter};
+use crate::bounds::{ANSWER_DEADLINE, DEFAULT_MAX_EVENT_AGE, MAX_BODY_BYTES};
+use crate::dead_letter::KeepDeadLetter;
 use crate::event::{WebhookEvent, check_freshness, unix_millis};
-use crate::forward::{Delivered, Forward, ForwardError};
+use crate::forward::Forward;
 use crate::metrics::{Metrics, RequestFacts};
 use crate::outcome::{EventKey, Outcome, Refusal};
-use crate::routing::{RoutingTable, Target};
+use crate::pipeline::{Dispatched, Pipeline};
+use crate::routing::RoutingTable;
 use crate::signing_secrets::{SignatureCheck, Verdict};
-
-/// A span for one stage of an event's way, carrying what identifies the event (never its text).
-macro_rules! stage_span {
-    ($name:literal, $event:expr) => {
-        tracing::info_span!(
-            $name,
-            cache = %$event.cache,
-            topic = %$event.topic,
-            sequence = $event.topic_sequence_number
-        )
-    };
-}
 
 /// One request as the receiver sees it.
 #[derive(Debug, Clone, Copy)]
@@ -51,11 +40,8 @@ pub struct Inbound<'a> {
 pub struct Receiver<F, D> {
     signatures: SignatureCheck,
     max_event_age_ms: Option<u64>,
-    routes: RoutingTable,
-    forwarder: F,
-    /// `None`: no dead-letter queue configured; a failed delivery answers 502.
-    dead_letters: Option<D>,
-    delivery_budget: Duration,
+    /// Route, forward, dead-letter; with no dead-letter queue a failed delivery answers 502.
+    pipeline: Pipeline<F, D>,
     metrics: Option<Metrics>,
     /// When the process started, until the first request has taken it as its arrival.
     cold_start: Mutex<Option<Instant>>,
@@ -68,10 +54,7 @@ impl<F, D> Receiver<F, D> {
         Self {
             signatures,
             max_event_age_ms: Some(DEFAULT_MAX_EVENT_AGE.as_millis() as u64),
-            routes,
-            forwarder,
-            dead_letters,
-            delivery_budget: DELIVERY_BUDGET,
+            pipeline: Pipeline::new(routes, forwarder, dead_letters),
             metrics: None,
             cold_start: Mutex::new(None),
         }
@@ -90,9 +73,8 @@ impl<F, D> Receiver<F, D> {
     }
 
     /// Upper bound on one delivery (SDK retries and ours included).
-    pub fn with_delivery_budget(mut self, budget: Duration) -> Self {
-        self.delivery_budget = budget;
-        self
+    pub fn with_delivery_budget(self, budget: Duration) -> Self {
+        Self { pipeline: self.pipeline.with_delivery_budget(budget), ..self }
     }
 
     /// Where each request's metrics go (CloudWatch Embedded Metric Format).
@@ -102,11 +84,11 @@ impl<F, D> Receiver<F, D> {
     }
 
     pub fn forwarder(&self) -> &F {
-        &self.forwarder
+        self.pipeline.forwarder()
     }
 
     pub fn dead_letters(&self) -> Option<&D> {
-        self.dead_letters.as_ref()
+        self.pipeline.dead_letters()
     }
 }
 
@@ -180,104 +162,8 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
         if let Err(stale) = check_freshness(event.publish_timestamp, now_ms, self.max_event_age_ms) {
             return Report::new(Outcome::Refused(stale.into()), Some(event));
         }
-        let Some(target) = stage_span!("route", event).in_scope(|| self.routes.route(&event.cache, &event.topic))
-        else {
-            return Report::new(Outcome::Ignored, Some(event));
-        };
-        let delivered = self
-            .deliver(&event, target, inbound.trace_header, deadline)
-            .instrument(stage_span!("deliver", event))
-            .await;
-        let (outcome, delivery_latency) = match delivered {
-            Ok(delivered) => {
-                // A duplicate delivered nothing new, so it has no delivery latency.
-                let latency = (!matches!(delivered, Delivered::AlreadyStarted { .. })).then(|| {
-                    let elapsed_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-                    let delivered_ms = now_ms.saturating_add(elapsed_ms);
-                    // A publish time slightly ahead of our clock is within the freshness window.
-                    Duration::from_millis(
-                        u64::try_from(delivered_ms.saturating_sub(event.publish_timestamp)).unwrap_or(0),
-                    )
-                });
-                (Outcome::Delivered(delivered), latency)
-            }
-            Err(error) => (
-                self.keep(inbound.body, &event, target, error, deadline)
-                    .instrument(stage_span!("dead_letter", event))
-                    .await,
-                None,
-            ),
-        };
+        let Dispatched { outcome, delivery_latency } =
+            self.pipeline.dispatch(inbound.body, &event, inbound.trace_header, (started, now), deadline).await;
         Report { delivery_latency, ..Report::new(outcome, Some(event)) }
     }
-
-    /// Delivers within the delivery budget, cut short when the deadline would otherwise leave
-    /// too little time for the dead-letter queue.
-    async fn deliver(
-        &self,
-        event: &WebhookEvent,
-        target: &Target,
-        trace_header: Option<&str>,
-        deadline: Instant,
-    ) -> Result<Delivered, ForwardError> {
-        let reserve = if self.dead_letters.is_some() { DEAD_LETTER_BUDGET } else { Duration::ZERO };
-        let budget = self.delivery_budget.min(remaining(deadline).saturating_sub(reserve));
-        let delivery = self.forwarder.forward(event, target, trace_header);
-        match tokio::time::timeout(budget, delivery).await {
-            Ok(result) => result,
-            Err(_) => Err(ForwardError::new(
-                "Timeout",
-                format!("no answer from {} within {} ms", target.kind(), budget.as_millis()),
-            )),
-        }
-    }
-
-    /// A verified event that could not be delivered: into the dead-letter queue, or, when that
-    /// fails too (or there is none), into the error log so it can be recovered by hand.
-    async fn keep(
-        &self,
-        body: &[u8],
-        event: &WebhookEvent,
-        target: &Target,
-        error: ForwardError,
-        deadline: Instant,
-    ) -> Outcome {
-        let Some(dead_letters) = &self.dead_letters else {
-            log_lost_event(body, target, &error, None);
-            return Outcome::DeliveryFailed { target: target.kind(), error };
-        };
-        let letter = DeadLetter::new(body, target, &error, SystemTime::now());
-        let budget = DEAD_LETTER_BUDGET.min(remaining(deadline));
-        let kept = match tokio::time::timeout(budget, dead_letters.keep(&letter, &event.cache, &event.topic)).await {
-            Ok(kept) => kept,
-            Err(_) => Err(ForwardError::new(
-                "Timeout",
-                format!("no answer from the dead-letter queue within {} ms", budget.as_millis()),
-            )),
-        };
-        match kept {
-            Ok(()) => Outcome::DeadLettered { target: target.kind(), error },
-            Err(dead_letter) => {
-                log_lost_event(body, target, &error, Some(&dead_letter));
-                Outcome::DeadLetterFailed { target: target.kind(), error, dead_letter }
-            }
-        }
-    }
-}
-
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
-}
-
-/// The last resort when an authentic event could be neither delivered nor dead-lettered: the
-/// whole body goes to the error log so an operator can recover it. The only place a payload is
-/// logged.
-fn log_lost_event(body: &[u8], target: &Target, error: &ForwardError, dead_letter: Option<&ForwardError>) {
-    tracing::error!(
-        target_kind = target.kind().as_str(),
-        error_code = %error.code,
-        dead_letter_error = dead_letter.map(|e| e.to_string()),
-        raw_body = %String::from_utf8_lossy(body),
-        "event could not be delivered or dead-lettered; recover it from this line"
-    );
 }

@@ -23,6 +23,7 @@ use common::fakes::FakeForwarder;
 use common::{SECRET, now_ms};
 use momento_webhook_receiver::bounds::MAX_BODY_BYTES;
 use momento_webhook_receiver::dead_letter::DeadLetter;
+use momento_webhook_receiver::event::Epoch;
 use momento_webhook_receiver::forward::eventbridge::{MAX_DETAIL_TYPE_LEN, detail_type};
 use momento_webhook_receiver::forward::stepfunctions::{MAX_EXECUTION_NAME_LEN, execution_name};
 use momento_webhook_receiver::forward::{Forward, ForwardError};
@@ -308,17 +309,17 @@ proptest! {
 
         let detail_type = detail_type(&cache, &topic);
         prop_assert!(!detail_type.is_empty() && detail_type.encode_utf16().count() <= MAX_DETAIL_TYPE_LEN, "{}", detail_type);
-        let name = execution_name(&cache, &topic, sequence, forwarded.publish_timestamp);
+        let name = execution_name(&cache, &topic, sequence, forwarded.epoch());
         prop_assert!(!name.is_empty() && name.len() <= MAX_EXECUTION_NAME_LEN, "{}", name);
         prop_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{}", name);
-        prop_assert_eq!(&name, &execution_name(&cache, &topic, sequence, forwarded.publish_timestamp), "deterministic");
+        prop_assert_eq!(&name, &execution_name(&cache, &topic, sequence, forwarded.epoch()), "deterministic");
     }
 
     /// Distinct events never share an execution name (a shared name would drop the second).
     #[test]
     fn distinct_events_get_distinct_execution_names(
-        a in (nasty_text(30), nasty_text(30), any::<u64>(), any::<i64>()),
-        b in (nasty_text(30), nasty_text(30), any::<u64>(), any::<i64>()),
+        a in (nasty_text(30), nasty_text(30), any::<u64>(), any::<(bool, i64)>()),
+        b in (nasty_text(30), nasty_text(30), any::<u64>(), any::<(bool, i64)>()),
         change in 0usize..4,
     ) {
         // Half the cases differ in one part only, the hardest kind of neighbour.
@@ -329,7 +330,12 @@ proptest! {
             _ => b,
         };
         prop_assume!(a != b);
-        prop_assert_ne!(execution_name(&a.0, &a.1, a.2, a.3), execution_name(&b.0, &b.1, b.2, b.3));
+        // A webhook event's epoch is its publish time, a bridged one's its sequence page.
+        let epoch = |(page, value): (bool, i64)| match page {
+            true => Epoch::Page(value as u64),
+            false => Epoch::Published(value),
+        };
+        prop_assert_ne!(execution_name(&a.0, &a.1, a.2, epoch(a.3)), execution_name(&b.0, &b.1, b.2, epoch(b.3)));
     }
 }
 

@@ -15,10 +15,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::fakes::SharedBuffer;
-use momento_webhook_receiver::bounds::{INSTANCES_PER_WEBHOOK, LAMBDA_TIMEOUT};
+use momento_webhook_receiver::bounds::{BRIDGE_LAMBDA_TIMEOUT, INSTANCES_PER_WEBHOOK, LAMBDA_TIMEOUT};
+use momento_webhook_receiver::bridge::config::{ApiKey, BridgeConfig, parse_topics};
 use momento_webhook_receiver::config::{Config, Signing};
 use momento_webhook_receiver::forward::Delivered;
-use momento_webhook_receiver::metrics::{Metrics, RequestFacts};
+use momento_webhook_receiver::metrics::{Gap, Metrics, RequestFacts};
 use momento_webhook_receiver::outcome::{EventKey, Outcome};
 use momento_webhook_receiver::routing::Target;
 use momento_webhook_receiver::signature::PLACEHOLDER_KEY;
@@ -127,14 +128,24 @@ fn every_deployable_case_starts_and_routes_as_its_parameters_say() {
 fn parameters_the_function_would_refuse_are_refused_by_cloudformation_first() {
     for case in cases().iter().filter(|c| !c["refused"].is_null()) {
         let reason = case["refused"].as_str().unwrap();
-        assert!(reason.contains("AllowedPattern") || reason.contains("existing secret"), "{}: {reason}", case["name"]);
+        let known = ["AllowedPattern", "existing secret", "needs MomentoApiKeySecretArn and MomentoEndpoint"];
+        assert!(known.iter().any(|k| reason.contains(k)), "{}: {reason}", case["name"]);
     }
     let names: Vec<String> =
         cases().iter().filter(|c| !c["refused"].is_null()).map(|c| c["name"].as_str().unwrap().to_owned()).collect();
     for nasty in ["'\\tt'", "'new\\nline'", "'quote\"'", "'**'", "'a**'", "''"] {
         assert!(names.iter().any(|n| n.ends_with(nasty)), "{nasty} is not refused: {names:?}");
     }
-    for refused in ["partial secret ARN", "KMS key without an existing secret", "not an email"] {
+    // The bridge's own parser would refuse each of these too (bridge::config).
+    assert!(parse_topics("checkout").is_err());
+    for refused in [
+        "partial secret ARN",
+        "KMS key without an existing secret",
+        "not an email",
+        "bridge without its API key",
+        "bridge without its endpoint",
+        "bridge with a topic that is not cache/topic",
+    ] {
         assert!(names.iter().any(|n| n == refused), "{refused} is not refused: {names:?}");
     }
 }
@@ -148,6 +159,46 @@ fn the_stack_is_sized_and_bounded_by_the_functions_own_bounds() {
     assert_eq!(number(&defaults["timeout"]), Some(LAMBDA_TIMEOUT.as_secs()), "Lambda timeout");
     // The stack's new secret holds the placeholder the function refuses to sign with.
     assert_eq!(defaults["placeholder_key"], PLACEHOLDER_KEY);
+}
+
+#[test]
+fn the_bridge_starts_reads_its_topics_and_may_touch_only_its_own_table() {
+    let mut bridges = 0;
+    for case in cases().iter().filter(|c| c["refused"].is_null()) {
+        let name = case["name"].as_str().unwrap();
+        let topics = case["parameters"]["BridgeTopics"].as_str().unwrap();
+        let Some(bridge) = case["bridge"].as_object() else {
+            assert!(topics.is_empty(), "{name}: topics but no bridge");
+            continue;
+        };
+        bridges += 1;
+        let mut env: HashMap<String, String> = serde_json::from_value(bridge["environment"].clone()).unwrap();
+        env.insert("AWS_LAMBDA_FUNCTION_NAME".into(), bridge["function_name"].as_str().unwrap().into());
+        let config = BridgeConfig::from_lookup(|name| env.get(name).cloned())
+            .unwrap_or_else(|e| panic!("{name}: the bridge would refuse to start: {e}\n{env:#?}"));
+        assert_eq!(config.topics, parse_topics(topics).unwrap(), "{name}");
+        let ApiKey::SecretsManager { secret_id } = &config.api_key else { panic!("{name}: {:?}", config.api_key) };
+        assert_eq!(Some(secret_id.as_str()), case["parameters"]["MomentoApiKeySecretArn"].as_str(), "{name}");
+        // Routes, bus, source and dead-letter queue: exactly the webhook function's.
+        assert_eq!(format!("{:?}", config.delivery), format!("{:?}", config_of(case).delivery), "{name}");
+        assert_eq!(config.dead_letter_queue_url, config_of(case).dead_letter_queue_url, "{name}");
+        assert_eq!(bridge["timeout"].as_u64(), Some(BRIDGE_LAMBDA_TIMEOUT.as_secs()), "{name}");
+        assert_eq!(bridge["reserved_concurrency"].as_u64(), Some(1), "{name}: one run at a time");
+        assert_eq!(bridge["schedules"], serde_json::json!(["rate(1 minute)"]), "{name}: a run per time-out");
+        assert_eq!(bridge["invoke_configs"][0]["MaximumRetryAttempts"], 0, "{name}");
+        let table_arn = format!("arn:aws:dynamodb:us-east-1:123456789012:table/{}", bridge["table"].as_str().unwrap());
+        let dynamodb: Vec<&Value> = bridge["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Action"].to_string().contains("dynamodb:"))
+            .collect();
+        assert_eq!(dynamodb.len(), 1, "{name}");
+        assert_eq!(dynamodb[0]["Action"], serde_json::json!(["dynamodb:GetItem", "dynamodb:UpdateItem"]), "{name}");
+        assert_eq!(dynamodb[0]["Resource"], table_arn.as_str(), "{name}");
+        assert_eq!(env["CHECKPOINT_TABLE"], bridge["table"].as_str().unwrap(), "{name}");
+    }
+    assert!(bridges >= 2, "the matrix has {bridges} cases with the bridge");
 }
 
 #[test]
@@ -170,6 +221,9 @@ fn emitted(namespace: &str, function: &str, cache_topic: bool) -> BTreeSet<Metri
     let buffer = SharedBuffer::default();
     let metrics = Metrics::new(namespace, function, cache_topic, buffer.clone());
     let key = EventKey { cache: "c", topic: "t", sequence: 1 };
+    for gap in [Gap::Missed(2), Gap::Reset] {
+        metrics.record_gap(key.cache, key.topic, gap);
+    }
     for outcome in &outcomes {
         for secret_refreshed in [false, true] {
             let delivered =
@@ -203,7 +257,12 @@ fn every_alarm_and_dashboard_metric_is_one_the_function_emits() {
         let name = case["name"].as_str().unwrap();
         let namespace = case["parameters"]["MetricsNamespace"].as_str().unwrap();
         let function = case["function_name"].as_str().unwrap();
-        let emitted = emitted(namespace, function, case["parameters"]["MetricsCacheTopicDimensions"] == "true");
+        let cache_topic = case["parameters"]["MetricsCacheTopicDimensions"] == "true";
+        let mut emitted = emitted(namespace, function, cache_topic);
+        let bridge = case["bridge"]["function_name"].as_str();
+        if let Some(bridge) = bridge {
+            emitted.extend(self::emitted(namespace, bridge, cache_topic));
+        }
         let watched = case["alarms"].as_array().unwrap().iter().chain(case["dashboard"].as_array().unwrap());
         let mut ours = 0;
         for metric in watched {
@@ -217,7 +276,9 @@ fn every_alarm_and_dashboard_metric_is_one_the_function_emits() {
                 assert!(key.0.starts_with("AWS/"), "{name}: {key:?}");
                 let subject = key.2.get("FunctionName").or_else(|| key.2.get("QueueName")).unwrap();
                 assert!(
-                    subject == function || subject == case["queue_name"].as_str().unwrap(),
+                    subject == function
+                        || Some(subject.as_str()) == bridge
+                        || subject == case["queue_name"].as_str().unwrap(),
                     "{name}: {key:?} watches something else"
                 );
             }

@@ -9,7 +9,7 @@ use sha3::{Digest, Sha3_256};
 
 use super::{Delivered, ForwardError};
 use crate::arn::{Arn, StateMachineArn};
-use crate::event::WebhookEvent;
+use crate::event::{Epoch, WebhookEvent};
 
 /// Step Functions' limit on execution names.
 pub const MAX_EXECUTION_NAME_LEN: usize = 80;
@@ -23,9 +23,9 @@ const DUPLICATE_MARGIN: Duration = Duration::from_millis(250);
 ///
 /// Only `[A-Za-z0-9_-]`, at most 80 characters. Cache and topic are kept as far as they fit
 /// (other characters become `_`), and the hash covers the exact (`cache`, `topic`,
-/// `topic_sequence_number`, `publish_timestamp`) tuple, so names that look alike after
-/// replacement or cutting still differ.
-pub fn execution_name(cache: &str, topic: &str, sequence: u64, publish_timestamp: i64) -> String {
+/// `topic_sequence_number`, [`Epoch`]) tuple, so names that look alike after replacement or
+/// cutting still differ.
+pub fn execution_name(cache: &str, topic: &str, sequence: u64, epoch: Epoch) -> String {
     let mut hasher = Sha3_256::new();
     // Length-prefixed, so ("ab", "c") and ("a", "bc") hash differently.
     for part in [cache.as_bytes(), topic.as_bytes()] {
@@ -33,7 +33,14 @@ pub fn execution_name(cache: &str, topic: &str, sequence: u64, publish_timestamp
         hasher.update(part);
     }
     hasher.update(sequence.to_be_bytes());
-    hasher.update(publish_timestamp.to_be_bytes());
+    match epoch {
+        // As before pages existed, so that a redriven webhook event keeps its execution's name.
+        Epoch::Published(publish_timestamp) => hasher.update(publish_timestamp.to_be_bytes()),
+        Epoch::Page(page) => {
+            hasher.update(b"page");
+            hasher.update(page.to_be_bytes());
+        }
+    }
     let hash = hex::encode(&hasher.finalize()[..HASH_HEX_LEN / 2]);
 
     let suffix = format!("-{sequence}-{hash}");
@@ -89,7 +96,7 @@ impl StepFunctionsForwarder {
         let machine = StateMachineArn::parse(state_machine_arn).ok_or_else(|| {
             ForwardError::new("InvalidArn", format!("{state_machine_arn} is not a state machine ARN"))
         })?;
-        let name = execution_name(&event.cache, &event.topic, event.topic_sequence_number, event.publish_timestamp);
+        let name = execution_name(&event.cache, &event.topic, event.topic_sequence_number, event.epoch());
         let requested_at = SystemTime::now();
         let result = self
             .client(&machine)?
@@ -143,9 +150,9 @@ mod tests {
 
     #[test]
     fn names_are_readable_and_deterministic() {
-        let name = execution_name("orders", "checkout-eu", 42, 1_700_000_000_000);
+        let name = execution_name("orders", "checkout-eu", 42, Epoch::Published(1_700_000_000_000));
         assert!(name.starts_with("orders_checkout-eu-42-"), "{name}");
-        assert_eq!(name, execution_name("orders", "checkout-eu", 42, 1_700_000_000_000));
+        assert_eq!(name, execution_name("orders", "checkout-eu", 42, Epoch::Published(1_700_000_000_000)));
         assert_eq!(name.len(), "orders_checkout-eu-42-".len() + HASH_HEX_LEN);
     }
 
@@ -162,7 +169,7 @@ mod tests {
             ("", "", 0, 0),
         ];
         for (cache, topic, seq, ts) in cases {
-            let name = execution_name(cache, topic, *seq, *ts);
+            let name = execution_name(cache, topic, *seq, Epoch::Published(*ts));
             assert!(name.len() <= MAX_EXECUTION_NAME_LEN, "{} chars: {name}", name.len());
             assert!(valid_alphabet(&name), "{name}");
         }
@@ -170,10 +177,10 @@ mod tests {
 
     #[test]
     fn long_cache_and_topic_both_stay_visible() {
-        let name = execution_name(&"c".repeat(100), &"t".repeat(100), 7, 1);
+        let name = execution_name(&"c".repeat(100), &"t".repeat(100), 7, Epoch::Published(1));
         assert!(name.starts_with("ccccccccccccccccccc"), "{name}");
         assert!(name.contains("_tttttttttttttttttt"), "{name}");
-        let short_cache = execution_name("orders", &"t".repeat(100), 7, 1);
+        let short_cache = execution_name("orders", &"t".repeat(100), 7, Epoch::Published(1));
         assert!(short_cache.starts_with("orders_tttt"), "{short_cache}");
     }
 
@@ -195,8 +202,23 @@ mod tests {
             ("è", "t", 1, 1),
         ];
         let names: std::collections::HashSet<String> =
-            tuples.iter().map(|(c, t, s, p)| execution_name(c, t, *s, *p)).collect();
+            tuples.iter().map(|(c, t, s, p)| execution_name(c, t, *s, Epoch::Published(*p))).collect();
         assert_eq!(names.len(), tuples.len(), "{names:#?}");
+    }
+
+    #[test]
+    fn a_page_names_another_execution_than_a_publish_time_and_webhook_names_stay_as_they_were() {
+        // Computed before pages existed: a webhook event redriven after an upgrade must keep it.
+        assert_eq!(
+            execution_name("orders", "checkout-eu", 42, Epoch::Published(1_700_000_000_000)),
+            "orders_checkout-eu-42-e642132bc3cdfafa"
+        );
+        let names: std::collections::HashSet<String> =
+            [Epoch::Published(1), Epoch::Page(1), Epoch::Page(2), Epoch::Published(2)]
+                .into_iter()
+                .map(|epoch| execution_name("orders", "checkout", 7, epoch))
+                .collect();
+        assert_eq!(names.len(), 4, "{names:#?}");
     }
 
     #[test]

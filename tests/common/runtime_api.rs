@@ -18,6 +18,8 @@ struct State {
     init_error: Option<String>,
     first_poll: Option<Instant>,
     next_id: u64,
+    /// The invocation's time-out, as `lambda-runtime-deadline-ms` tells it (30 s unless set).
+    timeout: Option<Duration>,
 }
 
 /// The emulator. Dropping it leaves its threads blocked; they end with the test process.
@@ -68,6 +70,11 @@ impl RuntimeApi {
         }
     }
 
+    /// Gives the following invocations `timeout` (Lambda's function time-out) instead of 30 s.
+    pub fn set_invocation_timeout(&self, timeout: Duration) {
+        self.shared.0.lock().unwrap().timeout = Some(timeout);
+    }
+
     /// When the function first asked for an event (its init is done), waiting up to `timeout`.
     pub fn wait_first_poll(&self, timeout: Duration) -> Option<Instant> {
         let (lock, cond) = &*self.shared;
@@ -91,7 +98,8 @@ fn serve(stream: TcpStream, shared: &(Mutex<State>, Condvar)) {
             cond.notify_all();
             let mut state = cond.wait_while(state, |s| s.pending.is_empty()).unwrap();
             let (id, event, trace) = state.pending.pop_front().unwrap();
-            let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() + 30_000;
+            let timeout = state.timeout.unwrap_or(Duration::from_secs(30));
+            let deadline = (SystemTime::now() + timeout).duration_since(UNIX_EPOCH).unwrap().as_millis();
             format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {id}\r\n\
                  lambda-runtime-deadline-ms: {deadline}\r\n\

@@ -29,6 +29,7 @@ use aws_config::SdkConfig;
 use common::function::Function;
 use common::*;
 use momento_webhook_receiver::bounds::{SECRET_MIN_READ_INTERVAL, SECRET_TRUSTED_FOR};
+use momento_webhook_receiver::event::Epoch;
 use momento_webhook_receiver::forward::stepfunctions::execution_name;
 use momento_webhook_receiver::signature::{PLACEHOLDER_KEY, SigningSecret};
 use serde_json::{Value, json};
@@ -178,7 +179,7 @@ impl Ledger {
                     "chat",
                     topic,
                     body["topic_sequence_number"].as_u64().unwrap(),
-                    body["publish_timestamp"].as_i64().unwrap(),
+                    Epoch::Published(body["publish_timestamp"].as_i64().unwrap()),
                 )),
                 false => Destination::Bus,
             };

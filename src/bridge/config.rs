@@ -1,0 +1,208 @@
+//! The bridge's configuration, read from the environment once per cold start. Routing, the
+//! dead-letter queue, metrics and trusted certificates are the webhook function's settings,
+//! parsed by the same code ([`crate::config`]).
+
+use std::time::Duration;
+
+use super::TopicRef;
+use crate::config::{
+    ConfigError, DeliveryConfig, MetricsConfig, dead_letter_queue_url, extra_ca_certificates, non_empty,
+};
+
+pub const BRIDGE_TOPICS: &str = "BRIDGE_TOPICS";
+pub const MOMENTO_API_KEY: &str = "MOMENTO_API_KEY";
+pub const MOMENTO_API_KEY_SECRET_ID: &str = "MOMENTO_API_KEY_SECRET_ID";
+pub const MOMENTO_ENDPOINT: &str = "MOMENTO_ENDPOINT";
+pub const CHECKPOINT_TABLE: &str = "CHECKPOINT_TABLE";
+/// Outside Lambda only (which gives each run its deadline): how long one run reads.
+pub const BRIDGE_RUN_SECONDS: &str = "BRIDGE_RUN_SECONDS";
+
+/// A run outside Lambda reads this long when `BRIDGE_RUN_SECONDS` is not set.
+const DEFAULT_RUN: Duration = Duration::from_secs(55);
+
+/// Everything the bridge needs, validated.
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    pub topics: Vec<TopicRef>,
+    pub api_key: ApiKey,
+    pub endpoint: String,
+    pub checkpoint_table: String,
+    pub delivery: DeliveryConfig,
+    pub dead_letter_queue_url: Option<String>,
+    pub metrics: Option<MetricsConfig>,
+    pub extra_ca_certificates: Option<Vec<u8>>,
+    pub local_run: Duration,
+}
+
+/// Where the Momento API key comes from.
+#[derive(Clone)]
+pub enum ApiKey {
+    /// In `MOMENTO_API_KEY` (local use).
+    Given(String),
+    /// In the Secrets Manager secret `MOMENTO_API_KEY_SECRET_ID`, read at start-up.
+    SecretsManager { secret_id: String },
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Given(_) => f.write_str("Given(<redacted>)"),
+            Self::SecretsManager { secret_id } => {
+                f.debug_struct("SecretsManager").field("secret_id", secret_id).finish()
+            }
+        }
+    }
+}
+
+impl BridgeConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |variable: &'static str, hint: &'static str| {
+            non_empty(&lookup, variable).ok_or(ConfigError::Missing { variable, hint })
+        };
+        let topics =
+            parse_topics(&required(BRIDGE_TOPICS, "set it to the topics to read, as cache/topic[,cache/topic...]")?)
+                .map_err(|reason| ConfigError::Invalid { variable: BRIDGE_TOPICS, reason })?;
+        let api_key = match (non_empty(&lookup, MOMENTO_API_KEY), non_empty(&lookup, MOMENTO_API_KEY_SECRET_ID)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Conflict {
+                    first: MOMENTO_API_KEY,
+                    second: MOMENTO_API_KEY_SECRET_ID,
+                    hint: "set only one source for the Momento API key",
+                });
+            }
+            (Some(key), None) => ApiKey::Given(key),
+            (None, Some(secret_id)) => ApiKey::SecretsManager { secret_id },
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    variable: MOMENTO_API_KEY_SECRET_ID,
+                    hint: "set it to the Secrets Manager secret that holds the Momento API key (or MOMENTO_API_KEY to the key itself)",
+                });
+            }
+        };
+        let local_run = match non_empty(&lookup, BRIDGE_RUN_SECONDS) {
+            None => DEFAULT_RUN,
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        variable: BRIDGE_RUN_SECONDS,
+                        reason: format!("{raw:?} is not a positive whole number of seconds"),
+                    });
+                }
+            },
+        };
+        Ok(Self {
+            topics,
+            api_key,
+            endpoint: required(
+                MOMENTO_ENDPOINT,
+                "set it to the Momento endpoint of the cache's region, e.g. cell-4-us-west-2-1.prod.a.momentohq.com",
+            )?,
+            checkpoint_table: required(
+                CHECKPOINT_TABLE,
+                "set it to the DynamoDB table that keeps each topic's position",
+            )?,
+            delivery: DeliveryConfig::from_lookup(&lookup)?,
+            dead_letter_queue_url: dead_letter_queue_url(&lookup)?,
+            metrics: MetricsConfig::if_enabled(&lookup)?,
+            extra_ca_certificates: extra_ca_certificates(&lookup)?,
+            local_run,
+        })
+    }
+}
+
+/// `cache/topic[,cache/topic...]`: the cache name ends at the first `/` (cache names have none);
+/// the topic is the rest. Each pair once.
+pub fn parse_topics(list: &str) -> Result<Vec<TopicRef>, String> {
+    let mut topics: Vec<TopicRef> = Vec::new();
+    for entry in list.split(',').map(str::trim) {
+        let Some((cache, topic)) = entry.split_once('/').filter(|(c, t)| !c.is_empty() && !t.is_empty()) else {
+            return Err(format!("{entry:?} is not cache/topic (both non-empty)"));
+        };
+        let topic = TopicRef { cache: cache.to_owned(), topic: topic.to_owned() };
+        if topics.contains(&topic) {
+            return Err(format!("{topic} is listed twice"));
+        }
+        topics.push(topic);
+    }
+    Ok(topics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<BridgeConfig, ConfigError> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        BridgeConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const MINIMAL: &[(&str, &str)] = &[
+        (BRIDGE_TOPICS, "orders/checkout, orders/refunds/eu"),
+        (MOMENTO_API_KEY_SECRET_ID, "momento-api-key"),
+        (MOMENTO_ENDPOINT, "cell-4-us-west-2-1.prod.a.momentohq.com"),
+        (CHECKPOINT_TABLE, "stack-BridgeCheckpoints"),
+    ];
+
+    #[test]
+    fn the_minimal_configuration_reads_topics_key_endpoint_and_table() {
+        let config = config(MINIMAL).unwrap();
+        assert_eq!(
+            config.topics,
+            [
+                TopicRef { cache: "orders".into(), topic: "checkout".into() },
+                TopicRef { cache: "orders".into(), topic: "refunds/eu".into() },
+            ]
+        );
+        assert!(matches!(&config.api_key, ApiKey::SecretsManager { secret_id } if secret_id == "momento-api-key"));
+        assert_eq!(config.endpoint, "cell-4-us-west-2-1.prod.a.momentohq.com");
+        assert_eq!(config.checkpoint_table, "stack-BridgeCheckpoints");
+        assert_eq!(config.local_run, DEFAULT_RUN);
+        assert!(config.metrics.is_some() && config.dead_letter_queue_url.is_none());
+    }
+
+    #[test]
+    fn each_required_variable_is_named_when_missing() {
+        for missing in [BRIDGE_TOPICS, MOMENTO_API_KEY_SECRET_ID, MOMENTO_ENDPOINT, CHECKPOINT_TABLE] {
+            let vars: Vec<_> = MINIMAL.iter().copied().filter(|(name, _)| *name != missing).collect();
+            match config(&vars) {
+                Err(ConfigError::Missing { variable, .. }) => assert_eq!(variable, missing),
+                other => panic!("{missing}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_key_comes_from_exactly_one_place_and_is_never_printed() {
+        let mut vars = MINIMAL.to_vec();
+        vars.push((MOMENTO_API_KEY, "eyJ-the-key"));
+        assert!(matches!(config(&vars), Err(ConfigError::Conflict { .. })));
+        vars.retain(|(name, _)| *name != MOMENTO_API_KEY_SECRET_ID);
+        let config = config(&vars).unwrap();
+        assert!(matches!(&config.api_key, ApiKey::Given(key) if key == "eyJ-the-key"));
+        assert!(!format!("{config:?}").contains("eyJ-the-key"));
+    }
+
+    #[test]
+    fn bad_topic_lists_and_run_lengths_are_refused() {
+        for list in ["orders", "/t", "c/", "orders/a,,orders/b", "orders/a,orders/a"] {
+            assert!(parse_topics(list).is_err(), "{list}");
+        }
+        for seconds in ["0", "-1", "ten"] {
+            let mut vars = MINIMAL.to_vec();
+            vars.push((BRIDGE_RUN_SECONDS, seconds));
+            assert!(
+                matches!(config(&vars), Err(ConfigError::Invalid { variable: BRIDGE_RUN_SECONDS, .. })),
+                "{seconds}"
+            );
+        }
+        let mut vars = MINIMAL.to_vec();
+        vars.push((BRIDGE_RUN_SECONDS, "3"));
+        assert_eq!(config(&vars).unwrap().local_run, Duration::from_secs(3));
+    }
+}

@@ -1,0 +1,103 @@
+//! The topic bridge's Lambda function (see [`momento_webhook_receiver::bridge`]): wiring only.
+//! Each scheduled invocation reads the configured topics until shortly before its deadline.
+//! Outside Lambda (no `AWS_LAMBDA_RUNTIME_API`), one run of `BRIDGE_RUN_SECONDS`, ended early by
+//! Ctrl-C, for local use.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::BehaviorVersion;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use momento_webhook_receiver::bounds::BRIDGE_STOP_MARGIN;
+use momento_webhook_receiver::bridge::config::BridgeConfig;
+use momento_webhook_receiver::bridge::{Ended, TopicReport};
+use momento_webhook_receiver::{clients, tls};
+use serde_json::{Value, json};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    momento_webhook_receiver::logging::init();
+    std::panic::set_hook(Box::new(|panic| {
+        tracing::error!(%panic, "the bridge panicked; this run stops and the next one resumes from the checkpoints");
+        eprintln!("panic: {panic}");
+    }));
+    let config = match BridgeConfig::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(%error, "invalid configuration; refusing to start");
+            eprintln!("configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let http_client = tls::https_client(config.extra_ca_certificates.as_deref());
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).load().await;
+    if sdk.region().is_none() {
+        tracing::error!("AWS_REGION is not set; refusing to start");
+        eprintln!("configuration error: AWS_REGION is not set");
+        return ExitCode::from(2);
+    }
+    let bridge = match clients::bridge(&config, &sdk).await {
+        Ok(bridge) => bridge,
+        Err(error) => {
+            tracing::error!(error_code = %error.code, %error, "could not set up the Momento client; refusing to start");
+            eprintln!("configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let bridge = &bridge;
+
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        let stop_at = Instant::now() + config.local_run;
+        let reports = tokio::select! {
+            reports = bridge.run(stop_at) => reports,
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("interrupted: finishing the items in hand and writing the checkpoints");
+                bridge.run(Instant::now()).await
+            }
+        };
+        return match summarise(&reports) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let stop_at = Instant::now() + until(event.context.deadline).saturating_sub(BRIDGE_STOP_MARGIN);
+        summarise(&bridge.run(stop_at).await).map_err(Error::from)
+    }))
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "Lambda runtime stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The time left until a deadline in milliseconds since the Unix epoch (Lambda's form).
+fn until(deadline_ms: u64) -> Duration {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    Duration::from_millis(deadline_ms).saturating_sub(now)
+}
+
+/// The run's report; an error (the invocation fails, and the bridge's Errors alarm fires) when
+/// a topic could not be read at all.
+fn summarise(reports: &[TopicReport]) -> Result<Value, String> {
+    let summary = json!({ "topics": reports });
+    let failed: Vec<String> = reports
+        .iter()
+        .filter(|r| matches!(r.ended, Ended::SubscribeFailed | Ended::CheckpointUnreadable))
+        .map(|r| format!("{} ({})", r.topic, <&str>::from(r.ended)))
+        .collect();
+    match failed.is_empty() {
+        true => Ok(summary),
+        false => Err(format!("topics not read: {}; see the log for why. {summary}", failed.join(", "))),
+    }
+}

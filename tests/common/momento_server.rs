@@ -1,0 +1,204 @@
+//! A stand-in for Momento Topics on 127.0.0.1: the pubsub service generated in `momento-protos`,
+//! served by tonic, so the bridge's real Momento SDK client talks gRPC to it as to Momento.
+//!
+//! Like Momento: a subscription without a position gets new items only; one with a position on
+//! the current page replays what is kept from that sequence number on (inclusive: the bridge must
+//! skip what it already handled); one on an older page gets a discontinuity, then the new page.
+//! Items published while nobody listens are kept (Momento keeps a recent window of them).
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use momento_protos::cache_client::pubsub::pubsub_server::{Pubsub, PubsubServer};
+use momento_protos::cache_client::pubsub::{
+    Discontinuity, Heartbeat, PublishRequest, SubscriptionItem, SubscriptionRequest, TopicItem, TopicValue,
+    subscription_item, topic_value,
+};
+use momento_protos::common::Empty;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// A v2 API key in the form the SDK accepts (a JWT whose claims say `"t":"g"`); only this key
+/// is let in.
+pub const API_KEY: &str = "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJ0IjoiZyIsImp0aSI6ImJyaWRnZS10ZXN0In0.c2lnbmF0dXJl";
+/// Well formed, but not the server's key.
+pub const WRONG_API_KEY: &str = "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJ0IjoiZyIsImp0aSI6InJldm9rZWQifQ.c2lnbmF0dXJl";
+/// A cache this server does not have.
+pub const MISSING_CACHE: &str = "no-such-cache";
+
+pub struct FakeMomento {
+    /// `http://127.0.0.1:<port>`: what `MOMENTO_ENDPOINT` is set to.
+    pub endpoint: String,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    topics: HashMap<(String, String), Topic>,
+    subscriptions: Vec<SubscriptionRequest>,
+    /// Subscriptions are accepted and then never send anything.
+    stalled: bool,
+}
+
+struct Topic {
+    page: u64,
+    next_sequence: u64,
+    kept: Vec<TopicItem>,
+    live: broadcast::Sender<Option<TopicItem>>,
+}
+
+impl Topic {
+    fn new() -> Self {
+        Self { page: 1, next_sequence: 1, kept: Vec::new(), live: broadcast::channel(4096).0 }
+    }
+}
+
+impl FakeMomento {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let service = Service(Arc::clone(&state));
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                tonic::transport::Server::builder()
+                    .add_service(PubsubServer::new(service))
+                    .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                    .await
+                    .unwrap();
+            });
+        });
+        Self { endpoint, state }
+    }
+
+    fn publish(&self, cache: &str, topic: &str, kind: topic_value::Kind) -> u64 {
+        let mut state = self.state.lock().unwrap();
+        let topic = state.topics.entry((cache.to_owned(), topic.to_owned())).or_insert_with(Topic::new);
+        let item = TopicItem {
+            topic_sequence_number: topic.next_sequence,
+            value: Some(TopicValue { kind: Some(kind) }),
+            publisher_id: "publisher-token-1".to_owned(),
+            sequence_page: topic.page,
+        };
+        topic.next_sequence += 1;
+        topic.kept.push(item.clone());
+        let _ = topic.live.send(Some(item));
+        topic.next_sequence - 1
+    }
+
+    /// Publishes `text`; its sequence number.
+    pub fn publish_text(&self, cache: &str, topic: &str, text: &str) -> u64 {
+        self.publish(cache, topic, topic_value::Kind::Text(text.to_owned()))
+    }
+
+    pub fn publish_binary(&self, cache: &str, topic: &str, bytes: &[u8]) -> u64 {
+        self.publish(cache, topic, topic_value::Kind::Binary(bytes.to_vec()))
+    }
+
+    /// `count` messages are published that no subscriber will ever get (Momento no longer has
+    /// them): the sequence numbers are used up, nothing is kept or sent.
+    pub fn lose(&self, cache: &str, topic: &str, count: u64) {
+        let mut state = self.state.lock().unwrap();
+        let topic = state.topics.entry((cache.to_owned(), topic.to_owned())).or_insert_with(Topic::new);
+        topic.next_sequence += count;
+    }
+
+    /// The topic is reset: a new, greater page, numbered from 1 again.
+    pub fn reset(&self, cache: &str, topic: &str) {
+        let mut state = self.state.lock().unwrap();
+        let topic = state.topics.entry((cache.to_owned(), topic.to_owned())).or_insert_with(Topic::new);
+        topic.page += 7;
+        topic.next_sequence = 1;
+        topic.kept.clear();
+    }
+
+    /// Every open subscription stream ends, as when a connection breaks.
+    pub fn break_streams(&self) {
+        for topic in self.state.lock().unwrap().topics.values() {
+            let _ = topic.live.send(None);
+        }
+    }
+
+    pub fn stall(&self) {
+        self.state.lock().unwrap().stalled = true;
+    }
+
+    /// The subscribe requests received so far.
+    pub fn subscriptions(&self) -> Vec<SubscriptionRequest> {
+        self.state.lock().unwrap().subscriptions.clone()
+    }
+}
+
+struct Service(Arc<Mutex<State>>);
+
+type Items = Pin<Box<dyn Stream<Item = Result<SubscriptionItem, Status>> + Send>>;
+
+fn item(kind: subscription_item::Kind) -> Result<SubscriptionItem, Status> {
+    Ok(SubscriptionItem { kind: Some(kind) })
+}
+
+#[tonic::async_trait]
+impl Pubsub for Service {
+    async fn publish(&self, _request: Request<PublishRequest>) -> Result<Response<Empty>, Status> {
+        Err(Status::unimplemented("the stand-in publishes through the test's own calls"))
+    }
+
+    type SubscribeStream = Items;
+
+    async fn subscribe(&self, request: Request<SubscriptionRequest>) -> Result<Response<Items>, Status> {
+        let key = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if key.as_deref() != Some(API_KEY) {
+            return Err(Status::unauthenticated("Invalid signature"));
+        }
+        let request = request.into_inner();
+        if request.cache_name == MISSING_CACHE {
+            return Err(Status::not_found(format!("Cache not found: {}", request.cache_name)));
+        }
+        let (sender, receiver) = mpsc::channel(4096);
+        let mut state = self.0.lock().unwrap();
+        state.subscriptions.push(request.clone());
+        if state.stalled {
+            // The sender lives on in a task that never sends: a stream that says nothing.
+            tokio::spawn(async move {
+                let _sender = sender;
+                std::future::pending::<()>().await;
+            });
+            return Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))));
+        }
+        let topic = state.topics.entry((request.cache_name.clone(), request.topic.clone())).or_insert_with(Topic::new);
+        let mut first = vec![item(subscription_item::Kind::Heartbeat(Heartbeat {}))];
+        let resume = request.resume_at_topic_sequence_number;
+        if resume > 0 && request.sequence_page != topic.page {
+            first.push(item(subscription_item::Kind::Discontinuity(Discontinuity {
+                last_topic_sequence: resume,
+                new_topic_sequence: 0,
+                new_sequence_page: topic.page,
+            })));
+            first.extend(topic.kept.iter().cloned().map(|i| item(subscription_item::Kind::Item(i))));
+        } else if resume > 0 {
+            let replay = topic.kept.iter().filter(|i| i.topic_sequence_number >= resume);
+            first.extend(replay.cloned().map(|i| item(subscription_item::Kind::Item(i))));
+        }
+        let mut live = topic.live.subscribe();
+        drop(state);
+        tokio::spawn(async move {
+            for item in first {
+                if sender.send(item).await.is_err() {
+                    return;
+                }
+            }
+            while let Ok(Some(next)) = live.recv().await {
+                if sender.send(item(subscription_item::Kind::Item(next))).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
+    }
+}
