@@ -6,43 +6,27 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use momento_webhook_receiver::bounds::BRIDGE_STOP_MARGIN;
 use momento_webhook_receiver::bridge::config::BridgeConfig;
 use momento_webhook_receiver::bridge::{Ended, TopicReport};
-use momento_webhook_receiver::{clients, tls};
+use momento_webhook_receiver::{clients, startup};
 use serde_json::{Value, json};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    momento_webhook_receiver::logging::init();
-    std::panic::set_hook(Box::new(|panic| {
-        tracing::error!(%panic, "the bridge panicked; this run stops and the next one resumes from the checkpoints");
-        eprintln!("panic: {panic}");
-    }));
+    startup::init("the bridge panicked; this run stops and the next one resumes from the checkpoints");
     let config = match BridgeConfig::from_env() {
         Ok(config) => config,
-        Err(error) => {
-            tracing::error!(%error, "invalid configuration; refusing to start");
-            eprintln!("configuration error: {error}");
-            return ExitCode::from(2);
-        }
+        Err(error) => return startup::refuse("invalid configuration", error),
     };
-    let http_client = tls::https_client(config.extra_ca_certificates.as_deref());
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).load().await;
-    if sdk.region().is_none() {
-        tracing::error!("AWS_REGION is not set; refusing to start");
-        eprintln!("configuration error: AWS_REGION is not set");
-        return ExitCode::from(2);
-    }
+    let sdk = match startup::sdk(config.extra_ca_certificates.as_deref()).await {
+        Ok(sdk) => sdk,
+        Err(refused) => return refused,
+    };
     let bridge = match clients::bridge(&config, &sdk).await {
         Ok(bridge) => bridge,
-        Err(error) => {
-            tracing::error!(error_code = %error.code, %error, "could not set up the Momento client; refusing to start");
-            eprintln!("configuration error: {error}");
-            return ExitCode::from(2);
-        }
+        Err(error) => return startup::refuse("could not set up the Momento client", error),
     };
     let bridge = &bridge;
 

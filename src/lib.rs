@@ -22,4 +22,5 @@ pub mod receiver;
 pub mod routing;
 pub mod signature;
 pub mod signing_secrets;
+pub mod startup;
 pub mod tls;

@@ -5,10 +5,9 @@
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
-use aws_config::BehaviorVersion;
 use lambda_http::{Error, Request, run, service_fn};
 use momento_webhook_receiver::config::{ALLOW_UNSIGNED_WEBHOOKS, Config, MOMENTO_SIGNING_SECRET_ID, Signing};
-use momento_webhook_receiver::{clients, tls};
+use momento_webhook_receiver::{clients, startup};
 
 // One request at a time per instance: a single-threaded runtime starts faster and uses less
 // memory than a pool of worker threads that would sit idle.
@@ -16,47 +15,27 @@ use momento_webhook_receiver::{clients, tls};
 async fn main() -> ExitCode {
     // Lambda starts the process while the first request waits: its answer deadline starts here.
     let process_started = Instant::now();
-    momento_webhook_receiver::logging::init();
-    // The release build aborts on a panic (smaller, no unwinding tables): say why first, in the
-    // function's log. Lambda then reports the invocation as failed (the Errors and Url5xxCount
-    // alarms) and starts a fresh instance.
-    std::panic::set_hook(Box::new(|panic| {
-        tracing::error!(%panic, "the function panicked; this instance stops and Lambda starts a new one");
-        eprintln!("panic: {panic}");
-    }));
-
+    startup::init("the function panicked; this instance stops and Lambda starts a new one");
     let config = match Config::from_env() {
         Ok(config) => config,
-        Err(error) => {
-            tracing::error!(%error, "invalid configuration; refusing to start");
-            eprintln!("configuration error: {error}");
-            return ExitCode::from(2);
-        }
+        Err(error) => return startup::refuse("invalid configuration", error),
     };
     if matches!(config.signing, Signing::Unsigned) {
         tracing::warn!(
             "{ALLOW_UNSIGNED_WEBHOOKS}=true: signatures are NOT checked; anyone who knows the URL can publish events"
         );
     }
-    // The compiled-in trust store (see `tls`): nothing read from the image's certificate files.
-    let http_client = tls::https_client(config.extra_ca_certificates.as_deref());
-    // A build property (.cargo/config.toml), evaluated only when debug logging is on.
-    tracing::debug!(cpu_jitter_entropy = aws_lc_rs::try_fips_cpu_jitter_entropy().is_ok(), "TLS entropy sources");
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).load().await;
-    if sdk.region().is_none() {
-        // Lambda always sets it; without it every delivery would fail, so say so now.
-        tracing::error!("AWS_REGION is not set; refusing to start");
-        eprintln!(
-            "configuration error: AWS_REGION is not set: the AWS SDK needs a region to reach EventBridge and Step Functions"
-        );
-        return ExitCode::from(2);
-    }
+    let sdk = match startup::sdk(config.extra_ca_certificates.as_deref()).await {
+        Ok(sdk) => sdk,
+        Err(refused) => return refused,
+    };
     let receiver = match clients::receiver(&config, &sdk, process_started).await {
         Ok(receiver) => receiver,
         Err(error) => {
-            tracing::error!(%error, "{MOMENTO_SIGNING_SECRET_ID}: could not read the signing secret; refusing to start");
-            eprintln!("configuration error: {MOMENTO_SIGNING_SECRET_ID}: {error}");
-            return ExitCode::from(2);
+            return startup::refuse(
+                &format!("{MOMENTO_SIGNING_SECRET_ID}: could not read the signing secret"),
+                format!("{MOMENTO_SIGNING_SECRET_ID}: {error}"),
+            );
         }
     };
 

@@ -128,6 +128,10 @@ fn the_time_bounds_the_readme_promises_are_the_functions() {
         ("within 10 s", bounds::SECRET_MIN_READ_INTERVAL),
         ("after 5 s", bounds::MOMENTO_DEADLINE),
         ("23 per webhook", std::time::Duration::from_secs(bounds::INSTANCES_PER_WEBHOOK)),
+        ("stops 5 s before", bounds::BRIDGE_STOP_MARGIN),
+        ("its 60 s time-out", bounds::BRIDGE_LAMBDA_TIMEOUT),
+        ("per busy topic per 5 s", bounds::CHECKPOINT_EVERY),
+        ("up to 5 s of messages", bounds::CHECKPOINT_EVERY),
     ] {
         assert!(README.contains(promise), "README no longer says {promise:?}");
         let number: f64 = promise.split(' ').find_map(|w| w.parse().ok()).unwrap();

@@ -1,0 +1,42 @@
+//! What both functions (`momento-webhook` and `momento-bridge`) do before their first event:
+//! logging, a panic hook that says why in the log, and the AWS SDK configuration over the
+//! compiled-in trust store. A start-up mistake ends the process with [`refuse`]'s exit code.
+
+use std::process::ExitCode;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Installs logging, and a panic hook that logs the panic with `consequence` first: the
+/// release build aborts on a panic (smaller, no unwinding tables), and Lambda then reports the
+/// invocation as failed (the Errors alarms) and starts a fresh instance.
+pub fn init(consequence: &'static str) {
+    crate::logging::init();
+    std::panic::set_hook(Box::new(move |panic| {
+        tracing::error!(%panic, "{consequence}");
+        eprintln!("panic: {panic}");
+    }));
+}
+
+/// Logs why the process will not start and gives its exit code.
+pub fn refuse(log: &str, error: impl std::fmt::Display) -> ExitCode {
+    tracing::error!(%error, "{log}; refusing to start");
+    eprintln!("configuration error: {error}");
+    ExitCode::from(2)
+}
+
+/// The SDK configuration every client is built from: the compiled-in trust store (see
+/// [`crate::tls`]) plus `extra_ca` (`AWS_CA_BUNDLE`), nothing read from the image's certificate
+/// files. Refused without a region: Lambda always sets one, and without it every call would fail.
+pub async fn sdk(extra_ca: Option<&[u8]>) -> Result<SdkConfig, ExitCode> {
+    let http_client = crate::tls::https_client(extra_ca);
+    // A build property (.cargo/config.toml), evaluated only when debug logging is on.
+    tracing::debug!(cpu_jitter_entropy = aws_lc_rs::try_fips_cpu_jitter_entropy().is_ok(), "TLS entropy sources");
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).load().await;
+    match sdk.region() {
+        Some(_) => Ok(sdk),
+        None => Err(refuse(
+            "AWS_REGION is not set",
+            "AWS_REGION is not set: the AWS SDK needs a region to reach EventBridge and Step Functions",
+        )),
+    }
+}
