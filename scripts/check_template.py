@@ -90,6 +90,11 @@ def check_case(case):
                   f"{label}: a state machine in another account must fail the deploy: {resource!r}")
     else:
         check(not starts, f"{label}: StartExecution granted without a state machine route")
+    # The secrets are readable under the role whether their ARN was given full or partial.
+    check_secret_readable(label, statements, secret_arn)
+    bridge_case = case["bridge"]
+    if bridge_case:
+        check_secret_readable(f"{label} (bridge)", bridge_case["statements"], bridge_case["environment"]["MOMENTO_API_KEY_SECRET_ID"])
     # A customer managed key of an existing secret: decrypt with it, through Secrets Manager only.
     decrypts = [s for s in statements if "kms:Decrypt" in json.dumps(s["Action"])]
     key = case["parameters"]["SigningSecretKmsKeyArn"]
@@ -114,6 +119,8 @@ def check_case(case):
         check(actions == [case["alarm_topic"]] + ([topic] if topic else []), f"{label}: alarm {name} notifies {actions}")
     email = case["parameters"]["AlarmEmail"]
     check(case["alarm_email"] == ([email] if email else []), f"{label}: email subscriptions {case['alarm_email']}")
+    topics = case["outputs"].get("AlarmTopics", "").split(",")
+    check(topics == [case["alarm_topic"]] + ([topic] if topic else []), f"{label}: the AlarmTopics output {topics} (webhook-ops smoke reads it)")
     notify = case["outputs"].get("AlarmsNotify", "")
     check(case["alarm_topic"] in notify and (email in notify if email else "no email" in notify) and topic in notify,
           f"{label}: the AlarmsNotify output must say where alarms go: {notify!r}")
@@ -128,6 +135,23 @@ def check_case(case):
     reserved = int(case["parameters"]["ReservedConcurrency"])
     got = case["reserved_concurrency"]
     check((int(got) if got is not None else None) == (reserved or None), f"{label}: reserved concurrency {got!r}")
+
+
+def iam_matches(pattern, arn):
+    """IAM's resource matching: `*` any run of characters, `?` exactly one, the rest literal."""
+    return re.fullmatch("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), arn, re.S) is not None
+
+
+def check_secret_readable(label, statements, given):
+    """`GetSecretValue` is allowed on the secret `given` names, whether `given` is its full ARN or
+    a partial one (the secret's ARN is then `given` plus "-" and six characters), and on nothing
+    else: not a secret whose name only starts the same."""
+    granted = [resource for s in statements if s.get("Effect") == "Allow" and "secretsmanager:GetSecretValue" in json.dumps(s["Action"])
+               for resource in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    for arn in (given, given + "-AbC123"):
+        check(any(iam_matches(r, arn) for r in granted), f"{label}: GetSecretValue on {arn} is denied (granted: {granted})")
+    for other in (given + "-x", given + "-AbC1234", given + "2-AbC123"):
+        check(not any(iam_matches(r, other) for r in granted), f"{label}: GetSecretValue is granted on another secret, {other} ({granted})")
 
 
 def check_expanded_defaults():

@@ -308,6 +308,9 @@ def cases():
     yield "existing secret in another region", {"ExistingSigningSecretArn": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:a/b_c-XyZ123",
                                                 "SigningSecretKmsKeyArn": key.replace(REGION, "eu-central-1")}, "s"
     yield "partial secret ARN", {"ExistingSigningSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:momento"}, "s"
+    # A partial ARN that the full-ARN pattern cannot tell from a full one: the secret is really
+    # ...:secret:momento-apikey-XyZ123.
+    yield "partial ARN that looks full", {"ExistingSigningSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:momento-apikey"}, "s"
     yield "KMS key without an existing secret", {"SigningSecretKmsKeyArn": key}, "s"
     yield "alarm email", {"AlarmEmail": "ops@example.com"}, "s"
     yield "alarm email and topic", {"AlarmEmail": "ops+hooks@example.com", "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:pager"}, "s"
@@ -336,6 +339,9 @@ def cases():
     yield "bridge, topics with slashes, state machine for some", {
         **secret, **bridge_on, "BridgeTopics": "orders/checkout/eu,orders/refunds", "StateMachineArn": this_account,
         "StateMachineCachePattern": "orders", "StateMachineTopicPattern": "checkout*"}, "s"
+    yield "bridge, API key secret by a partial ARN that looks full", {
+        **secret, "MomentoApiKeySecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:momento-apikey", "MomentoEndpoint": endpoint,
+        "BridgeTopics": "orders/checkout"}, "s"
     yield "bridge without its API key", {**secret, "BridgeTopics": "orders/checkout", "MomentoEndpoint": endpoint}, "s"
     yield "bridge without its endpoint", {**secret, "BridgeTopics": "orders/checkout", "MomentoApiKeySecretArn": api_key}, "s"
     yield "bridge with a topic that is not cache/topic", {**secret, **bridge_on, "BridgeTopics": "checkout"}, "s"

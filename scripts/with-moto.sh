@@ -38,6 +38,7 @@ sfn = boto3.client("stepfunctions", **kwargs)
 sfn.list_state_machines()
 boto3.client("secretsmanager", **kwargs).list_secrets()
 boto3.client("cloudformation", **kwargs).list_stacks()
+boto3.client("sns", **kwargs).list_topics()
 boto3.client("lambda", **kwargs).list_functions()
 boto3.client("iam", **kwargs).list_roles()
 # The state machine interpreter is the slowest to load: run one tiny execution, then put the

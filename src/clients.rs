@@ -2,7 +2,7 @@
 //! wiring of a [`Receiver`] from a [`Config`]. Built once per cold start, and only the clients
 //! the configuration needs.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -11,7 +11,7 @@ use aws_config::{Region, SdkConfig};
 use crate::arn::{Arn, StateMachineArn};
 use crate::bounds::{
     CHECKPOINT_BUDGET, CONNECT_TIMEOUT, DEAD_LETTER_BUDGET, DELIVERY_ATTEMPT_TIMEOUT, DELIVERY_BUDGET, INITIAL_BACKOFF,
-    MAX_ATTEMPTS, SECRET_READ_BUDGET, SHORT_ATTEMPT_TIMEOUT,
+    MAX_ATTEMPTS, SECRET_ATTEMPT_TIMEOUT, SECRET_CONNECT_TIMEOUT, SECRET_READ_BUDGET, SHORT_ATTEMPT_TIMEOUT,
 };
 use crate::bridge::config::{ApiKey, BridgeConfig};
 use crate::bridge::{Bridge, DynamoDbCheckpoints, MomentoSubscriber, SourceError};
@@ -26,12 +26,18 @@ use crate::receiver::Receiver;
 use crate::routing::{RoutingTable, Target};
 use crate::signing_secrets::{RefreshPolicy, RefreshingSecrets, SecretFetchError, SignatureCheck};
 
-/// `sdk` with standard retries and the given bounds per attempt and per operation.
+/// `sdk` with standard retries and the given bounds per attempt and per operation, for an
+/// endpoint in the function's region.
 fn bounded(sdk: &SdkConfig, attempt: Duration, operation: Duration) -> SdkConfig {
+    bounded_from_afar(sdk, CONNECT_TIMEOUT, attempt, operation)
+}
+
+/// [`bounded`] with its own connect timeout, for an endpoint that may be far away.
+fn bounded_from_afar(sdk: &SdkConfig, connect: Duration, attempt: Duration, operation: Duration) -> SdkConfig {
     sdk.to_builder()
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
+                .connect_timeout(connect)
                 .operation_attempt_timeout(attempt)
                 .operation_timeout(operation)
                 .build(),
@@ -66,10 +72,12 @@ pub fn dead_letter_sqs(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&bounded(sdk, SHORT_ATTEMPT_TIMEOUT, DEAD_LETTER_BUDGET))
 }
 
-/// A Secrets Manager client for `secret_id`: in the secret's own region when it is an ARN.
+/// A Secrets Manager client for `secret_id`: in the secret's own region when it is an ARN, with
+/// time bounds for the farthest one ([`crate::bounds::WORST_SECRET_ROUND_TRIP`]).
 pub fn secretsmanager(sdk: &SdkConfig, secret_id: &str) -> aws_sdk_secretsmanager::Client {
     let region = Arn::parse(secret_id).filter(|arn| arn.service == "secretsmanager").map(|arn| arn.region);
-    let sdk = in_region(bounded(sdk, SHORT_ATTEMPT_TIMEOUT, SECRET_READ_BUDGET), region.filter(|r| !r.is_empty()));
+    let bounded = bounded_from_afar(sdk, SECRET_CONNECT_TIMEOUT, SECRET_ATTEMPT_TIMEOUT, SECRET_READ_BUDGET);
+    let sdk = in_region(bounded, region.filter(|r| !r.is_empty()));
     aws_sdk_secretsmanager::Client::new(&sdk)
 }
 
@@ -93,11 +101,9 @@ pub fn forwarder(sdk: &SdkConfig, event_source: &str, routes: &RoutingTable) -> 
 }
 
 /// The receiver the Lambda function runs: clients built and the secret read, once.
-/// `process_started` starts the first request's clock (see [`Receiver::with_cold_start`]).
 pub async fn receiver(
     config: &Config,
     sdk: &SdkConfig,
-    process_started: Instant,
 ) -> Result<Receiver<AwsForwarder, SqsDeadLetterQueue>, SecretFetchError> {
     let signatures = match &config.signing {
         Signing::Unsigned => SignatureCheck::Unsigned,
@@ -110,8 +116,7 @@ pub async fn receiver(
         config.dead_letter_queue_url.as_ref().map(|url| SqsDeadLetterQueue::new(dead_letter_sqs(sdk), url));
     let forwarder = forwarder(sdk, &config.delivery.event_source, &config.delivery.routes);
     let receiver = Receiver::new(signatures, config.delivery.routes.clone(), forwarder, dead_letters)
-        .with_max_event_age_ms(config.max_event_age_ms)
-        .with_cold_start(process_started);
+        .with_max_event_age_ms(config.max_event_age_ms);
     Ok(match &config.metrics {
         Some(config) => receiver.with_metrics(metrics(config)),
         None => receiver,

@@ -7,13 +7,14 @@ use std::time::{Instant, SystemTime};
 
 use lambda_http::{Error, Request, run, service_fn};
 use momento_webhook_receiver::config::{ALLOW_UNSIGNED_WEBHOOKS, Config, MOMENTO_SIGNING_SECRET_ID, Signing};
+use momento_webhook_receiver::receiver::StartUp;
 use momento_webhook_receiver::{clients, startup};
 
 // One request at a time per instance: a single-threaded runtime starts faster and uses less
 // memory than a pool of worker threads that would sit idle.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    // Lambda starts the process while the first request waits: its answer deadline starts here.
+    // A first request queued behind the start-up has been waiting at least since here.
     let process_started = Instant::now();
     startup::init("the function panicked; this instance stops and Lambda starts a new one");
     let config = match Config::from_env() {
@@ -29,8 +30,8 @@ async fn main() -> ExitCode {
         Ok(sdk) => sdk,
         Err(refused) => return refused,
     };
-    let receiver = match clients::receiver(&config, &sdk, process_started).await {
-        Ok(receiver) => receiver,
+    let receiver = match clients::receiver(&config, &sdk).await {
+        Ok(receiver) => receiver.with_cold_start(StartUp { process_started, ready: Instant::now() }),
         Err(error) => {
             return startup::refuse(
                 &format!("{MOMENTO_SIGNING_SECRET_ID}: could not read the signing secret"),

@@ -6,15 +6,15 @@
 //! bytes, and only then is the body parsed, checked for freshness, routed and forwarded. A
 //! verified event that cannot be delivered goes to the dead-letter queue when one is configured.
 //!
-//! Every request is answered within [`ANSWER_DEADLINE`] of its arrival; the first one after a
-//! cold start within it of the process start (see [`crate::bounds`]).
+//! Every request is answered within [`ANSWER_DEADLINE`] of its arrival; a first one that waited
+//! through the cold start within it of the process start ([`StartUp`], [`crate::bounds`]).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::Instrument;
 
-use crate::bounds::{ANSWER_DEADLINE, DEFAULT_MAX_EVENT_AGE, MAX_BODY_BYTES};
+use crate::bounds::{ANSWER_DEADLINE, DEFAULT_MAX_EVENT_AGE, MAX_BODY_BYTES, WAITED_THROUGH_START_UP_WITHIN};
 use crate::dead_letter::KeepDeadLetter;
 use crate::event::{WebhookEvent, check_freshness, unix_millis};
 use crate::forward::Forward;
@@ -43,8 +43,32 @@ pub struct Receiver<F, D> {
     /// Route, forward, dead-letter; with no dead-letter queue a failed delivery answers 502.
     pipeline: Pipeline<F, D>,
     metrics: Option<Metrics>,
-    /// When the process started, until the first request has taken it as its arrival.
-    cold_start: Mutex<Option<Instant>>,
+    /// The cold start, until the first request has used it to start its clock.
+    cold_start: Mutex<Option<StartUp>>,
+}
+
+/// The two moments of a cold start that decide when the first request's clock started.
+///
+/// Lambda's Runtime API says nothing of when a request arrived: its deadline header counts from
+/// the invocation phase, which begins after the start-up whether the request waited through it or
+/// came minutes later. What tells them apart is when `/next` returned: at once after the
+/// start-up when a request was queued behind it, later when it was not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartUp {
+    /// When the process started: a queued request has been waiting at least since then.
+    pub process_started: Instant,
+    /// When the start-up was done and the function was about to ask Lambda for a request.
+    pub ready: Instant,
+}
+
+impl StartUp {
+    /// When the clock of the first request, handed to the function at `received`, started.
+    pub fn first_request_clock(self, received: Instant) -> Instant {
+        match received.saturating_duration_since(self.ready) <= WAITED_THROUGH_START_UP_WITHIN {
+            true => self.process_started,
+            false => received,
+        }
+    }
 }
 
 impl<F, D> Receiver<F, D> {
@@ -60,10 +84,9 @@ impl<F, D> Receiver<F, D> {
         }
     }
 
-    /// Counts the first request's time from `process_started`: Lambda runs the start-up while
-    /// that request waits, so its answer deadline began then.
-    pub fn with_cold_start(self, process_started: Instant) -> Self {
-        Self { cold_start: Mutex::new(Some(process_started)), ..self }
+    /// Starts the first request's clock from `start_up` ([`StartUp::first_request_clock`]).
+    pub fn with_cold_start(self, start_up: StartUp) -> Self {
+        Self { cold_start: Mutex::new(Some(start_up)), ..self }
     }
 
     /// `None` turns the freshness check off.
@@ -112,8 +135,9 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
     /// line and counted in the metrics before it is returned.
     pub async fn receive(&self, inbound: Inbound<'_>, now: SystemTime) -> Outcome {
         let started = Instant::now();
-        let arrived = self.cold_start.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
-        let deadline = arrived.unwrap_or(started) + ANSWER_DEADLINE;
+        let cold_start = self.cold_start.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let arrived = cold_start.map_or(started, |start_up| start_up.first_request_clock(started));
+        let deadline = arrived + ANSWER_DEADLINE;
         let report = self.process(inbound, now, started, deadline).await;
         let key = report.event.as_ref().map(|e| EventKey {
             cache: &e.cache,
@@ -165,5 +189,32 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
         let Dispatched { outcome, delivery_latency } =
             self.pipeline.dispatch(inbound.body, &event, inbound.trace_header, (started, now), deadline).await;
         Report { delivery_latency, ..Report::new(outcome, Some(event)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_handed_over_as_the_start_up_ends_counts_from_the_process_start() {
+        let process_started = Instant::now();
+        let ready = process_started + Duration::from_secs(2);
+        let start_up = StartUp { process_started, ready };
+        assert_eq!(start_up.first_request_clock(ready), process_started);
+        assert_eq!(start_up.first_request_clock(ready + WAITED_THROUGH_START_UP_WITHIN), process_started);
+        // A clock that reads the hand-over before `ready` (it cannot, but never later than).
+        assert_eq!(start_up.first_request_clock(process_started), process_started);
+    }
+
+    #[test]
+    fn a_request_that_comes_after_the_start_up_counts_from_its_arrival() {
+        let process_started = Instant::now();
+        let ready = process_started + Duration::from_millis(30);
+        let start_up = StartUp { process_started, ready };
+        let just_after = ready + WAITED_THROUGH_START_UP_WITHIN + Duration::from_millis(1);
+        assert_eq!(start_up.first_request_clock(just_after), just_after);
+        let idle = ready + Duration::from_secs(7);
+        assert_eq!(start_up.first_request_clock(idle), idle);
     }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
 pub mod aws_stub;
+pub mod delay_proxy;
 pub mod emf;
 pub mod fakes;
 pub mod function;

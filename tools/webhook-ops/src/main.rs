@@ -10,6 +10,7 @@
 //! Exit status: 0 when the job is done, 1 when it is not (an event not delivered, messages still
 //! failing), 2 for a usage or configuration error.
 
+mod alarms;
 mod aws;
 mod dead_letters;
 mod function;

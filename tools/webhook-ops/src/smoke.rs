@@ -3,7 +3,8 @@
 //! as Momento judges it: a 2xx answer within 5 s of sending, or the event is lost.
 //!
 //! The URL and the secret come from the stack's outputs (`WebhookUrl`, `SigningSecretArn`), or
-//! are given (`--url`, with `--secret-id` or `$MOMENTO_SIGNING_SECRET` for a local run).
+//! are given (`--url`, with `--secret-id` or `$MOMENTO_SIGNING_SECRET` for a local run). With a
+//! stack, it also says whether the alarms reach anyone ([`crate::alarms`]).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::function::{self, FunctionArgs};
 use crate::function_url::MOMENTO_USER_AGENT;
-use crate::{Failure, rotate, sign, stack};
+use crate::{Failure, alarms, rotate, sign, stack};
 
 /// The test event's cache and topic by default: chosen so that no route of the stack's template
 /// sends them to a state machine unless its patterns take every topic (then smoke refuses
@@ -109,6 +110,18 @@ pub async fn run(args: SmokeArgs) -> Result<(), Failure> {
     let answer = post(&url, &body, &signature, Duration::from_secs(args.timeout));
     let verdict = verdict(&url, answer, sent.elapsed());
     println!("{}", verdict.text);
+    // Whether anyone hears of the events this webhook may lose later.
+    if let Some((sdk, stack)) = &stack {
+        match stack.outputs.get(alarms::OUTPUT) {
+            Some(topics) => alarms::report(sdk, topics).await.iter().for_each(|line| println!("{line}")),
+            None => println!(
+                "ALARMS: not checked: stack {} has no {} output (it was deployed before there was one; `make deploy` \
+                 adds it).",
+                stack.name,
+                alarms::OUTPUT
+            ),
+        }
+    }
     if verdict.delivered { Ok(()) } else { Err(Failure::not_done("the test event was not delivered")) }
 }
 

@@ -115,13 +115,18 @@ fn routes(bus: &str, everything_to_the_workflow: bool) -> String {
 }
 
 /// A deployed stack on moto: the function's configuration in Lambda, the stack's outputs naming
-/// it, its URL and its secret.
-async fn stack(sdk: &SdkConfig, url: &str, secret_arn: &str, routes: &str) -> String {
+/// it, its URL, its secret and its alarm topic, to which `alarm_email` (if any) has subscribed.
+async fn stack(sdk: &SdkConfig, url: &str, secret_arn: &str, routes: &str, alarm_email: Option<&str>) -> String {
     let function = unique("webhook-function");
     support::deployed_function(sdk, &function, &[("MOMENTO_SIGNING_SECRET_ID", secret_arn), ("ROUTES", routes)]).await;
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let topic = sns.create_topic().name(unique("alarms")).send().await.unwrap().topic_arn().unwrap().to_owned();
+    if let Some(email) = alarm_email {
+        sns.subscribe().topic_arn(&topic).protocol("email").endpoint(email).send().await.unwrap();
+    }
     support::stack_with_outputs(
         sdk,
-        &[("WebhookUrl", url), ("SigningSecretArn", secret_arn), ("FunctionName", &function)],
+        &[("WebhookUrl", url), ("SigningSecretArn", secret_arn), ("FunctionName", &function), ("AlarmTopics", &topic)],
     )
     .await
 }
@@ -135,14 +140,24 @@ async fn smoke_finds_url_and_secret_in_the_stack_and_never_starts_a_workflow_una
     let f = function(&secret_id, &bus, &[]);
     let url = f.url();
 
-    let default_routes = stack(&sdk, &url, &secret_id, &routes(&bus, false)).await;
+    let default_routes = stack(&sdk, &url, &secret_id, &routes(&bus, false), Some("ops@example.com")).await;
     let (code, stdout, stderr) = tokio::task::block_in_place(|| ops(&["smoke", "--stack", &default_routes], ""));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.starts_with("DELIVERED"), "{stdout}");
+    // moto confirms an email subscription at once (SNS waits for the click: see src/alarms.rs).
+    assert!(stdout.contains("ALARMS reach email ops@example.com"), "{stdout}");
+    assert_eq!(drain(&sdk, &queue).await.len(), 1);
+
+    // Nobody subscribed: smoke still reports the delivery, and says that alarms reach nobody.
+    let unheard = stack(&sdk, &url, &secret_id, &routes(&bus, false), None).await;
+    let (code, stdout, stderr) = tokio::task::block_in_place(|| ops(&["smoke", "--stack", &unheard], ""));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("DELIVERED"), "{stdout}");
+    assert!(stdout.contains("ALARMS REACH NOBODY") && stdout.contains("aws sns subscribe --topic-arn"), "{stdout}");
     assert_eq!(drain(&sdk, &queue).await.len(), 1);
 
     // Judged by the deployed function's own routes, not by a guess from the stack's parameters.
-    let everything_to_the_workflow = stack(&sdk, &url, &secret_id, &routes(&bus, true)).await;
+    let everything_to_the_workflow = stack(&sdk, &url, &secret_id, &routes(&bus, true), None).await;
     let (code, stdout, stderr) =
         tokio::task::block_in_place(|| ops(&["smoke", "--stack", &everything_to_the_workflow], ""));
     assert_eq!(code, 2, "{stdout}{stderr}");
@@ -169,7 +184,7 @@ async fn the_stack_is_the_one_samconfig_names_for_the_environment_in_its_region(
         ("AWS_REGION", "us-west-2"),
     ]);
     let url = f.url();
-    let name = stack(&staging, &url, &secret_id, &routes(&bus, false)).await;
+    let name = stack(&staging, &url, &secret_id, &routes(&bus, false), None).await;
     let dir = std::env::temp_dir().join(unique("project"));
     std::fs::create_dir_all(&dir).unwrap();
     let samconfig = format!(
