@@ -1,7 +1,8 @@
 //! A stand-in for Momento Topics on 127.0.0.1, for `make demo` (the same one the bridge's tests
 //! use: `tests/common/momento_server.rs`). Prints `endpoint <url> key <api key>`, then
 //! `subscribed <n>` whenever a subscription arrives; publishes each line `publish <cache> <topic>
-//! <text>` read from standard input. Ends with its input.
+//! <text>` read from standard input. Ends with its input. `--replay-nothing`: as Momento documents
+//! topics, a resumed subscription gets nothing published before it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[allow(dead_code)] // the tests' other controls (gaps, resets, stalls) are not used here
@@ -14,6 +15,9 @@ use std::time::Duration;
 
 fn main() {
     let momento = Arc::new(momento_server::FakeMomento::start());
+    if std::env::args().any(|arg| arg == "--replay-nothing") {
+        momento.replay_nothing();
+    }
     println!("endpoint {} key {}", momento.endpoint, momento_server::API_KEY);
     std::io::stdout().flush().unwrap();
     let watched = Arc::clone(&momento);

@@ -95,6 +95,9 @@ def check_case(case):
     bridge_case = case["bridge"]
     if bridge_case:
         check_secret_readable(f"{label} (bridge)", bridge_case["statements"], bridge_case["environment"]["MOMENTO_API_KEY_SECRET_ID"])
+    if bridge_case:
+        check_decrypt(f"{label} (bridge)", bridge_case["statements"], case["parameters"]["MomentoApiKeyKmsKeyArn"],
+                      bridge_case["environment"]["MOMENTO_API_KEY_SECRET_ID"])
     # A customer managed key of an existing secret: decrypt with it, through Secrets Manager only.
     decrypts = [s for s in statements if "kms:Decrypt" in json.dumps(s["Action"])]
     key = case["parameters"]["SigningSecretKmsKeyArn"]
@@ -130,7 +133,7 @@ def check_case(case):
               f"{label}: alarm {alarm['name']} watches another function")
     if bridge:
         bridge_watched = {a["metric"] for a in case["alarms"] if a["dimensions"].get("FunctionName") == bridge}
-        check(bridge_watched == {"MissedMessages", "DeadLettered", "Errors"}, f"{label}: the bridge's alarms {bridge_watched}")
+        check(bridge_watched == {"MissedMessages", "DeadLettered", "Errors", "SubscriptionErrors", "Lost", "Invocations"}, f"{label}: the bridge's alarms {bridge_watched}")
     check(case["tracing"] == case["parameters"]["Tracing"], f"{label}: Tracing {case['tracing']} is not the parameter's")
     reserved = int(case["parameters"]["ReservedConcurrency"])
     got = case["reserved_concurrency"]
@@ -152,6 +155,18 @@ def check_secret_readable(label, statements, given):
         check(any(iam_matches(r, arn) for r in granted), f"{label}: GetSecretValue on {arn} is denied (granted: {granted})")
     for other in (given + "-x", given + "-AbC1234", given + "2-AbC123"):
         check(not any(iam_matches(r, other) for r in granted), f"{label}: GetSecretValue is granted on another secret, {other} ({granted})")
+
+
+def check_decrypt(label, statements, key, secret_arn):
+    """kms:Decrypt on exactly `key`, through Secrets Manager in the secret's region, or none."""
+    decrypts = [s for s in statements if "kms:Decrypt" in json.dumps(s["Action"])]
+    if not key:
+        check(not decrypts, f"{label}: kms:Decrypt granted without a key: {decrypts}")
+        return
+    region = secret_arn.split(":")[3]
+    check(len(decrypts) == 1 and decrypts[0]["Resource"] == key, f"{label}: kms:Decrypt must be granted on {key}: {decrypts}")
+    via = decrypts[0].get("Condition", {}).get("StringEquals", {}).get("kms:ViaService") if decrypts else None
+    check(via == f"secretsmanager.{region}.amazonaws.com", f"{label}: kms:Decrypt only through Secrets Manager in {region}: {via!r}")
 
 
 def check_expanded_defaults():
@@ -316,6 +331,11 @@ def main():
     expect_refused({"ExistingSigningSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:momento"}, "AllowedPattern")
     expect_refused({"SigningSecretKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k"}, "existing secret")
     expect_refused({"AlarmEmail": "not an address"}, "AllowedPattern")
+    bridge = {"BridgeTopics": "orders/checkout", "MomentoApiKeySecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:k-AbCdEf"}
+    for endpoint in ("https://cell-4-us-west-2-1.prod.a.momentohq.com", "cache.cell-4-us-west-2-1.prod.a.momentohq.com",
+                     "http://127.0.0.1:8080", "cell-4.prod.a.momentohq.com/"):
+        expect_refused({**bridge, "MomentoEndpoint": endpoint}, "AllowedPattern")
+    expect_refused({"MomentoApiKeyKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k"}, "MomentoApiKeySecretArn")
     count = 0
     alarms = {}
     for case in template_cases.cases():

@@ -342,6 +342,9 @@ def cases():
     yield "bridge, API key secret by a partial ARN that looks full", {
         **secret, "MomentoApiKeySecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:momento-apikey", "MomentoEndpoint": endpoint,
         "BridgeTopics": "orders/checkout"}, "s"
+    yield "bridge, API key secret with a customer managed key in another region", {
+        **secret, "MomentoApiKeySecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:momento-api-key-AbCdEf",
+        "MomentoApiKeyKmsKeyArn": key.replace(REGION, "eu-west-1"), "MomentoEndpoint": endpoint, "BridgeTopics": "orders/checkout"}, "s"
     yield "bridge without its API key", {**secret, "BridgeTopics": "orders/checkout", "MomentoEndpoint": endpoint}, "s"
     yield "bridge without its endpoint", {**secret, "BridgeTopics": "orders/checkout", "MomentoApiKeySecretArn": api_key}, "s"
     yield "bridge with a topic that is not cache/topic", {**secret, **bridge_on, "BridgeTopics": "checkout"}, "s"

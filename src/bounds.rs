@@ -127,6 +127,17 @@ pub const BRIDGE_ITEM_BUDGET: Duration =
 /// until its next run.
 pub const SUBSCRIBE_BUDGET: Duration = Duration::from_secs(3);
 
+/// A subscription that brings neither an item nor a heartbeat for this long is taken for stalled
+/// and renewed from its position. Momento promises no heartbeat cadence; its service sends them
+/// every few seconds, and the channel's HTTP/2 pings notice a dead connection sooner.
+pub const SUBSCRIPTION_SILENT_FOR: Duration = Duration::from_secs(30);
+
+/// After a subscription failed, the bridge subscribes again after this pause, doubled after each
+/// failure in a row up to [`RESUBSCRIBE_MAX_PAUSE`]: a revoked key is retried a few times a
+/// minute, not in a tight loop.
+pub const RESUBSCRIBE_FIRST_PAUSE: Duration = Duration::from_millis(500);
+pub const RESUBSCRIBE_MAX_PAUSE: Duration = Duration::from_secs(8);
+
 /// One checkpoint read or write (DynamoDB), retries included.
 pub const CHECKPOINT_BUDGET: Duration = Duration::from_millis(1000);
 
@@ -139,9 +150,32 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 /// finish the item in hand and write the checkpoints.
 pub const BRIDGE_STOP_MARGIN: Duration = Duration::from_secs(5);
 
-/// The bridge function's Lambda timeout in `template.yaml`, and its schedule's period: one run
-/// ends shortly before the next starts, so the seconds between runs are few.
-pub const BRIDGE_LAMBDA_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the bridge function is invoked (its schedule in `template.yaml`).
+pub const BRIDGE_SCHEDULE_PERIOD: Duration = Duration::from_secs(60);
+
+/// The bridge function's Lambda timeout in `template.yaml`: longer than the schedule's period,
+/// so that each run overlaps the next, which subscribes and takes the topics over without a gap.
+pub const BRIDGE_LAMBDA_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The bridge function's reserved concurrency in `template.yaml`: a topic's owner and its
+/// successor. A tick that finds both busy is throttled and retried by Lambda until it is
+/// [`BRIDGE_SCHEDULE_PERIOD`] old (`MaximumEventAgeInSeconds`), when the next tick replaces it.
+pub const BRIDGE_CONCURRENCY: u64 = 2;
+
+/// A successor reads the checkpoint store this often from shortly before the owner's stop
+/// until the hand-over: a message that arrives after the owner's stop waits at most this long
+/// longer. Before that, every [`HANDOVER_SLOW_POLL`] (an owner that crashed is only replaced
+/// when its lease ends anyway): about 30 reads a minute per topic.
+pub const HANDOVER_POLL: Duration = Duration::from_millis(250);
+pub const HANDOVER_SLOW_POLL: Duration = Duration::from_secs(5);
+
+/// What a successor keeps while it waits, at most (Momento's 4 KB messages: 40 MB); past it the
+/// oldest are let go, and counted missed if the owner had not delivered them.
+pub const HANDOVER_BUFFER_ITEMS: usize = 10_000;
+
+/// A message that can be neither delivered nor kept is tried this often within a run, then
+/// counted `Lost` (its body in the error log) and passed: Momento's buffer does not wait.
+pub const BRIDGE_ITEM_ATTEMPTS: u32 = 3;
 
 // The table above, checked when the crate compiles.
 const fn ms(d: Duration) -> u128 {
@@ -172,5 +206,15 @@ const _: () = {
     assert!(2 * ms(DELIVERY_ATTEMPT_TIMEOUT) + ms(INITIAL_BACKOFF) <= ms(DELIVERY_BUDGET));
     assert!(ms(BRIDGE_ITEM_BUDGET) + ms(CHECKPOINT_BUDGET) < ms(BRIDGE_STOP_MARGIN));
     assert!(ms(SUBSCRIBE_BUDGET) + ms(CHECKPOINT_BUDGET) + ms(BRIDGE_STOP_MARGIN) < ms(BRIDGE_LAMBDA_TIMEOUT));
+    // The next run starts a period after this one and has subscribed and registered before this
+    // one stops: runs overlap, with room for a tick that comes late.
+    assert!(
+        ms(BRIDGE_SCHEDULE_PERIOD) + ms(SUBSCRIBE_BUDGET) + 2 * ms(CHECKPOINT_BUDGET) + 10_000
+            <= ms(BRIDGE_LAMBDA_TIMEOUT) - ms(BRIDGE_STOP_MARGIN)
+    );
+    // After the stop: the message in hand (one attempt) and the hand-over write.
+    assert!(ms(BRIDGE_ITEM_BUDGET) + ms(CHECKPOINT_BUDGET) < ms(BRIDGE_STOP_MARGIN));
     assert!(ms(CHECKPOINT_EVERY) < ms(BRIDGE_LAMBDA_TIMEOUT));
+    assert!(ms(SUBSCRIPTION_SILENT_FOR) < ms(BRIDGE_LAMBDA_TIMEOUT) - ms(BRIDGE_STOP_MARGIN));
+    assert!(ms(RESUBSCRIBE_FIRST_PAUSE) < ms(RESUBSCRIBE_MAX_PAUSE));
 };

@@ -1,7 +1,8 @@
 //! The topic bridge's Lambda function (see [`momento_webhook_receiver::bridge`]): wiring only.
-//! Each scheduled invocation reads the configured topics until shortly before its deadline.
-//! Outside Lambda (no `AWS_LAMBDA_RUNTIME_API`), one run of `BRIDGE_RUN_SECONDS`, ended early by
-//! Ctrl-C, for local use.
+//! Each scheduled invocation reads the configured topics until shortly before its deadline, then
+//! hands them to the next invocation. Outside Lambda (no `AWS_LAMBDA_RUNTIME_API`), one run of
+//! `BRIDGE_RUN_SECONDS`, stopped early by Ctrl-C (the message in hand is finished and the
+//! position stored, as at the end of a run), for local use.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use momento_webhook_receiver::bounds::BRIDGE_STOP_MARGIN;
 use momento_webhook_receiver::bridge::config::BridgeConfig;
-use momento_webhook_receiver::bridge::{Ended, TopicReport};
+use momento_webhook_receiver::bridge::{Run, TopicReport};
 use momento_webhook_receiver::{clients, startup};
 use serde_json::{Value, json};
 
@@ -31,15 +32,15 @@ async fn main() -> ExitCode {
     let bridge = &bridge;
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        let stop_at = Instant::now() + config.local_run;
-        let reports = tokio::select! {
-            reports = bridge.run(stop_at) => reports,
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("interrupted: finishing the items in hand and writing the checkpoints");
-                bridge.run(Instant::now()).await
+        let (interrupt, interrupted) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("interrupted: finishing the message in hand and storing the positions");
+                let _ = interrupt.send(true);
             }
-        };
-        return match summarise(&reports) {
+        });
+        let run = Run::until(Instant::now() + config.local_run).interrupted_by(interrupted);
+        return match summarise(&bridge.run(&run).await) {
             Ok(summary) => {
                 println!("{summary}");
                 ExitCode::SUCCESS
@@ -53,7 +54,8 @@ async fn main() -> ExitCode {
 
     let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let stop_at = Instant::now() + until(event.context.deadline).saturating_sub(BRIDGE_STOP_MARGIN);
-        summarise(&bridge.run(stop_at).await).map_err(Error::from)
+        let run = Run::new(event.context.request_id, stop_at, event.context.deadline);
+        summarise(&bridge.run(&run).await).map_err(Error::from)
     }))
     .await;
     match result {
@@ -77,7 +79,7 @@ fn summarise(reports: &[TopicReport]) -> Result<Value, String> {
     let summary = json!({ "topics": reports });
     let failed: Vec<String> = reports
         .iter()
-        .filter(|r| matches!(r.ended, Ended::SubscribeFailed | Ended::CheckpointUnreadable))
+        .filter(|r| r.ended.failed())
         .map(|r| format!("{} ({})", r.topic, <&str>::from(r.ended)))
         .collect();
     match failed.is_empty() {

@@ -60,6 +60,9 @@ pub enum Metric {
     MissedMessages,
     /// The bridge: a topic was reset (its sequence numbers started again on a new page).
     TopicResets,
+    /// The bridge: a subscription failed (its gRPC status: a revoked key, a deleted cache,
+    /// throttling, a broken connection) or stalled, and was renewed from its position.
+    SubscriptionErrors,
 }
 
 impl Metric {
@@ -99,12 +102,14 @@ pub fn reason(code: Code) -> Option<Code> {
     matches!(Metric::of(code), Metric::Rejected | Metric::Lost).then_some(code)
 }
 
-/// A break in a subscription's sequence (the bridge), counted apart from requests.
+/// A break in a subscription (the bridge), counted apart from requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gap {
     /// This many messages were missed.
     Missed(u64),
     Reset,
+    /// The subscription failed or stalled.
+    Interrupted,
 }
 
 /// What one request contributes to the metrics.
@@ -284,6 +289,7 @@ impl Entry for GapEntry<'_> {
         let (metric, count) = match self.gap {
             Gap::Missed(count) => (Metric::MissedMessages, count),
             Gap::Reset => (Metric::TopicResets, 1),
+            Gap::Interrupted => (Metric::SubscriptionErrors, 1),
         };
         let count: AsCount<u64> = count.into();
         writer.value(metric.name(), &count);

@@ -1,9 +1,13 @@
 //! The bridge's run loop with small fakes behind its ports (no network): order, resumption,
-//! gaps, failures, and the end of a run. The same loop against the real Momento SDK, a stand-in
-//! Momento server and moto is `tests/bridge_e2e.rs`.
+//! gaps, failures, and the end of a run; and its Momento adapter over many runs in one process,
+//! as a warm Lambda environment lives. The built binary against a stand-in Momento server and
+//! moto is `tests/bridge_e2e.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[allow(dead_code)] // each test crate uses a different part of it
+#[path = "common/momento_server.rs"]
+mod momento_server;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -13,7 +17,8 @@ use std::time::{Duration, Instant};
 use common::fakes::{FakeDeadLetters, FakeForwarder, SharedBuffer};
 use futures::{Stream, StreamExt};
 use momento_webhook_receiver::bridge::{
-    Bridge, Checkpoints, Continuity, Ended, Item, Payload, Position, SourceError, Subscribe, TopicRef,
+    Bridge, Checkpoints, Continuity, Ended, Item, Lease, NOT_OWNER, Payload, Position, Received, Run, SourceError,
+    Subscribe, TopicRef, TopicState,
 };
 use momento_webhook_receiver::forward::ForwardError;
 use momento_webhook_receiver::metrics::{Metric, Metrics};
@@ -32,63 +37,152 @@ fn text(page: u64, sequence: u64) -> Item {
     }
 }
 
-/// A topic's items as Momento keeps them: replayed from a position (inclusive), then silence, or
-/// the end of the stream when `closes`.
+/// A topic's items as Momento keeps them: replayed from a position (inclusive), then silence.
+/// `first_stream_fails`: the first stream ends with that status after its items;
+/// `refuse_renewals`: every subscribe after the first is refused (a key revoked mid-run).
 #[derive(Default)]
 struct FakeSource {
     items: HashMap<String, Vec<Item>>,
     refuse: Option<SourceError>,
-    closes: bool,
+    first_stream_fails: Option<SourceError>,
+    refuse_renewals: bool,
     subscribed: Mutex<Vec<(String, Option<Position>)>>,
 }
 
 impl Subscribe for FakeSource {
-    type Items = Pin<Box<dyn Stream<Item = Item> + Send>>;
+    type Items = Pin<Box<dyn Stream<Item = Received> + Send>>;
 
     async fn subscribe(&self, topic: &TopicRef, resume: Option<Position>) -> Result<Self::Items, SourceError> {
-        self.subscribed.lock().unwrap().push((topic.topic.clone(), resume));
+        let first = {
+            let mut subscribed = self.subscribed.lock().unwrap();
+            subscribed.push((topic.topic.clone(), resume));
+            subscribed.len() == 1
+        };
         if let Some(error) = &self.refuse {
             return Err(error.clone());
         }
-        let items: Vec<Item> = self
+        if self.refuse_renewals && !first {
+            return Err(SourceError::new("Unauthenticated", "Invalid signature"));
+        }
+        let items: Vec<Received> = self
             .items
             .get(&topic.topic)
             .cloned()
             .unwrap_or_default()
             .into_iter()
             .filter(|item| resume.is_none_or(|r| (item.position.page, item.position.sequence) >= (r.page, r.sequence)))
+            .map(Received::Item)
             .collect();
-        let items = futures::stream::iter(items);
-        Ok(match self.closes {
-            true => items.boxed(),
-            false => items.chain(futures::stream::pending()).boxed(),
+        let items = futures::stream::iter(std::iter::once(Received::Heartbeat).chain(items));
+        Ok(match (&self.first_stream_fails, first) {
+            (Some(error), true) => items.chain(futures::stream::iter([Received::Failed(error.clone())])).boxed(),
+            _ => items.chain(futures::stream::pending()).boxed(),
         })
     }
 }
 
+/// The checkpoint store's rules (a live owner is never displaced; one live successor; only the
+/// owner writes; positions move forward), kept in memory.
 #[derive(Default)]
 struct MemoryCheckpoints {
-    positions: Mutex<HashMap<String, Position>>,
+    states: Mutex<HashMap<String, TopicState>>,
     unreadable: bool,
+    /// Positions cannot be written (`save`, `release`).
     unwritable: bool,
     saves: Mutex<u32>,
 }
 
+impl MemoryCheckpoints {
+    fn with_next(topic: &str, next: Position) -> Self {
+        let state = TopicState { next: Some(next), ..Default::default() };
+        Self { states: Mutex::new(HashMap::from([(topic.to_owned(), state)])), ..Default::default() }
+    }
+
+    fn state(&self, topic: &str) -> TopicState {
+        self.states.lock().unwrap().get(topic).cloned().unwrap_or_default()
+    }
+}
+
+fn not_owner() -> SourceError {
+    SourceError::new(NOT_OWNER, "another run owns the topic now")
+}
+
 impl Checkpoints for MemoryCheckpoints {
-    async fn load(&self, topic: &TopicRef) -> Result<Option<Position>, SourceError> {
+    async fn load(&self, topic: &TopicRef) -> Result<TopicState, SourceError> {
         match self.unreadable {
             true => Err(SourceError::new("AccessDeniedException", "no dynamodb:GetItem")),
-            false => Ok(self.positions.lock().unwrap().get(&topic.topic).copied()),
+            false => Ok(self.state(&topic.topic)),
         }
     }
 
-    async fn save(&self, topic: &TopicRef, position: Position) -> Result<(), SourceError> {
+    async fn acquire(
+        &self,
+        topic: &TopicRef,
+        lease: &Lease,
+        now_ms: u64,
+        as_successor: bool,
+    ) -> Result<bool, SourceError> {
+        let mut states = self.states.lock().unwrap();
+        let state = states.entry(topic.topic.clone()).or_default();
+        let free = state.owner.as_ref().is_none_or(|o| o.run == lease.run || !o.live(now_ms));
+        let successor_ok = !as_successor || state.successor.as_ref().is_some_and(|s| s.run == lease.run);
+        if !(free && successor_ok) {
+            return Ok(false);
+        }
+        state.owner = Some(lease.clone());
+        if as_successor {
+            state.successor = None;
+        }
+        Ok(true)
+    }
+
+    async fn follow(&self, topic: &TopicRef, lease: &Lease, now_ms: u64) -> Result<bool, SourceError> {
+        let mut states = self.states.lock().unwrap();
+        let state = states.entry(topic.topic.clone()).or_default();
+        let owned = state.owner.as_ref().is_some_and(|o| o.run != lease.run && o.live(now_ms));
+        let open = state.successor.as_ref().is_none_or(|s| s.run == lease.run || !s.live(now_ms));
+        if owned && open {
+            state.successor = Some(lease.clone());
+        }
+        Ok(owned && open)
+    }
+
+    async fn save(&self, topic: &TopicRef, run: &str, next: Position) -> Result<(), SourceError> {
         *self.saves.lock().unwrap() += 1;
         if self.unwritable {
             return Err(SourceError::new("ProvisionedThroughputExceededException", "slow down"));
         }
-        self.positions.lock().unwrap().insert(topic.topic.clone(), position);
+        let mut states = self.states.lock().unwrap();
+        let state = states.entry(topic.topic.clone()).or_default();
+        if state.owner.as_ref().is_none_or(|o| o.run != run) {
+            return Err(not_owner());
+        }
+        if state.next.is_none_or(|n| (n.page, n.sequence) <= (next.page, next.sequence)) {
+            state.next = Some(next);
+        }
         Ok(())
+    }
+
+    async fn release(
+        &self,
+        topic: &TopicRef,
+        run: &str,
+        next: Option<Position>,
+        now_ms: u64,
+    ) -> Result<Option<String>, SourceError> {
+        if self.unwritable {
+            return Err(SourceError::new("ProvisionedThroughputExceededException", "slow down"));
+        }
+        let mut states = self.states.lock().unwrap();
+        let state = states.entry(topic.topic.clone()).or_default();
+        if state.owner.as_ref().is_none_or(|o| o.run != run) {
+            return Err(not_owner());
+        }
+        if next.is_some() {
+            state.next = next;
+        }
+        state.owner = state.successor.take().filter(|s| s.live(now_ms));
+        Ok(state.owner.as_ref().map(|o| o.run.clone()))
     }
 }
 
@@ -112,8 +206,14 @@ fn bridge_with(
     (bridge, metrics)
 }
 
-fn soon() -> Instant {
-    Instant::now() + Duration::from_millis(300)
+/// A run that stops 300 ms from now.
+fn soon() -> Run {
+    Run::until(Instant::now() + Duration::from_millis(300))
+}
+
+/// A run that stops `ms` milliseconds from now.
+fn for_ms(ms: u64) -> Run {
+    Run::until(Instant::now() + Duration::from_millis(ms))
 }
 
 fn forwarded(bridge: &TestBridge) -> Vec<(u64, String)> {
@@ -140,35 +240,36 @@ fn continuity_tells_next_replayed_missed_and_reset_apart() {
 }
 
 #[tokio::test]
-async fn every_item_is_delivered_in_order_and_the_checkpoint_names_the_last() {
+async fn every_item_is_delivered_in_order_and_the_position_names_the_next() {
     let items = (1..=5).map(|s| text(1, s)).collect();
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
     let (bridge, metrics) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
-    let reports = bridge.run(soon()).await;
+    let reports = bridge.run(&soon()).await;
     assert_eq!(forwarded(&bridge), (1..=5).map(|s| (s, "checkout".to_owned())).collect::<Vec<_>>());
     assert_eq!(reports[0].items, 5);
     assert_eq!(reports[0].ended, Ended::TimeUp);
-    assert_eq!(reports[0].checkpoint, Some(Position { page: 1, sequence: 5 }));
+    assert_eq!(reports[0].next, Some(Position { page: 1, sequence: 6 }));
+    assert_eq!(bridge.checkpoints().state("checkout").next, Some(Position { page: 1, sequence: 6 }));
     assert_eq!(metric_total(&metrics, Metric::Delivered), 5.0);
     assert_eq!(metric_total(&metrics, Metric::MissedMessages), 0.0);
-    // Not one write per item: the interval, then the end of the run.
+    // Not one write per item: the first item's position before it is handled (a crash then
+    // reads it again), then the interval, then the hand-over at the end of the run.
     assert_eq!(*bridge.checkpoints().saves.lock().unwrap(), 1);
 }
 
 #[tokio::test]
-async fn a_second_run_resumes_after_the_checkpoint_and_delivers_nothing_twice() {
+async fn a_second_run_resumes_at_the_stored_position_and_delivers_nothing_twice() {
     let items: Vec<Item> = (1..=6).map(|s| text(1, s)).collect();
-    let checkpoints = MemoryCheckpoints::default();
-    checkpoints.positions.lock().unwrap().insert("checkout".into(), Position { page: 1, sequence: 4 });
+    let checkpoints = MemoryCheckpoints::with_next("checkout", Position { page: 1, sequence: 5 });
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
     let (bridge, _) = new_bridge(&["checkout"], source, checkpoints);
-    let reports = bridge.run(soon()).await;
-    // The source replays from the checkpoint inclusive; item 4 was handled by the earlier run.
+    let reports = bridge.run(&soon()).await;
+    // Items 1 to 4 were handled by an earlier run, which stored 5 as the next to read.
     assert_eq!(forwarded(&bridge), [(5, "checkout".to_owned()), (6, "checkout".to_owned())]);
-    assert_eq!(reports[0].replayed, 1);
-    assert_eq!(reports[0].checkpoint, Some(Position { page: 1, sequence: 6 }));
+    assert_eq!(reports[0].replayed, 0);
+    assert_eq!(reports[0].next, Some(Position { page: 1, sequence: 7 }));
     let subscribed = bridge.source().subscribed.lock().unwrap().clone();
-    assert_eq!(subscribed, [("checkout".to_owned(), Some(Position { page: 1, sequence: 4 }))]);
+    assert_eq!(subscribed, [("checkout".to_owned(), Some(Position { page: 1, sequence: 5 }))]);
 }
 
 #[tokio::test]
@@ -176,28 +277,32 @@ async fn missed_messages_and_resets_are_counted_and_told_apart() {
     let items = vec![text(1, 1), text(1, 2), text(1, 6), text(8, 1), text(8, 2)];
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
     let (bridge, metrics) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
-    let reports = bridge.run(soon()).await;
+    let reports = bridge.run(&soon()).await;
     assert_eq!(reports[0].items, 5, "every received item is delivered, gaps or not");
     assert_eq!((reports[0].missed, reports[0].resets), (3, 1));
     assert_eq!(metric_total(&metrics, Metric::MissedMessages), 3.0);
     assert_eq!(metric_total(&metrics, Metric::TopicResets), 1.0);
-    assert_eq!(reports[0].checkpoint, Some(Position { page: 8, sequence: 2 }));
+    assert_eq!(reports[0].next, Some(Position { page: 8, sequence: 3 }));
 }
 
+/// Never stuck: a message that can be neither delivered nor kept (the target and the
+/// dead-letter queue both failing) is tried a bounded number of times, then counted `Lost` once
+/// (its body is in the error log) and passed, and the next message gets its turn.
 #[tokio::test]
-async fn an_item_neither_delivered_nor_kept_ends_the_run_without_moving_the_checkpoint_past_it() {
-    let items = (1..=3).map(|s| text(1, s)).collect();
-    let checkpoints = MemoryCheckpoints::default();
-    checkpoints.positions.lock().unwrap().insert("checkout".into(), Position { page: 1, sequence: 0 });
+async fn an_item_neither_delivered_nor_kept_is_tried_again_then_counted_lost_and_passed() {
+    use momento_webhook_receiver::bounds::BRIDGE_ITEM_ATTEMPTS;
+    let items = (1..=2).map(|s| text(1, s)).collect();
+    let checkpoints = MemoryCheckpoints::with_next("checkout", Position { page: 1, sequence: 1 });
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
     let failing =
         FakeForwarder { fail_with: Some(ForwardError::new("ThrottlingException", "slow")), ..Default::default() };
     let (bridge, metrics) = bridge_with(&["checkout"], source, checkpoints, failing, None);
-    let reports = bridge.run(soon()).await;
-    assert_eq!(reports[0].ended, Ended::ItemLost);
-    assert_eq!(forwarded(&bridge).len(), 1, "no item after the lost one is tried");
-    assert_eq!(reports[0].checkpoint, Some(Position { page: 1, sequence: 0 }));
-    assert_eq!(metric_total(&metrics, Metric::Lost), 1.0);
+    let reports = bridge.run(&for_ms(4000)).await;
+    assert_eq!(reports[0].ended, Ended::TimeUp);
+    assert_eq!(forwarded(&bridge).len(), 2 * BRIDGE_ITEM_ATTEMPTS as usize, "each item, each attempt");
+    assert_eq!(reports[0].lost, 2);
+    assert_eq!(metric_total(&metrics, Metric::Lost), 2.0, "counted once per item");
+    assert_eq!(reports[0].next, Some(Position { page: 1, sequence: 3 }), "the topic moved on");
 }
 
 #[tokio::test]
@@ -210,8 +315,8 @@ async fn an_item_its_target_refuses_is_dead_lettered_and_the_run_goes_on() {
     };
     let (bridge, metrics) =
         bridge_with(&["checkout"], source, MemoryCheckpoints::default(), failing, Some(FakeDeadLetters::default()));
-    let reports = bridge.run(soon()).await;
-    assert_eq!(reports[0].checkpoint, Some(Position { page: 1, sequence: 3 }));
+    let reports = bridge.run(&soon()).await;
+    assert_eq!(reports[0].next, Some(Position { page: 1, sequence: 4 }));
     let kept = bridge.pipeline().dead_letters().unwrap().kept.lock().unwrap().clone();
     assert_eq!(kept.len(), 3);
     let body: serde_json::Value = serde_json::from_str(&kept[2].0.raw_body).unwrap();
@@ -223,8 +328,8 @@ async fn an_item_its_target_refuses_is_dead_lettered_and_the_run_goes_on() {
 async fn without_a_readable_checkpoint_the_topic_is_not_subscribed() {
     let checkpoints = MemoryCheckpoints { unreadable: true, ..Default::default() };
     let (bridge, _) = new_bridge(&["checkout"], FakeSource::default(), checkpoints);
-    let reports = bridge.run(soon()).await;
-    assert_eq!(reports[0].ended, Ended::CheckpointUnreadable);
+    let reports = bridge.run(&soon()).await;
+    assert_eq!(reports[0].ended, Ended::CheckpointFailed);
     assert!(bridge.source().subscribed.lock().unwrap().is_empty());
 }
 
@@ -233,37 +338,68 @@ async fn a_refused_subscription_ends_that_topic_only() {
     let source =
         FakeSource { refuse: Some(SourceError::new("AuthenticationError", "Invalid signature")), ..Default::default() };
     let (bridge, _) = new_bridge(&["checkout", "refunds"], source, MemoryCheckpoints::default());
-    let reports = bridge.run(soon()).await;
+    let reports = bridge.run(&soon()).await;
     assert_eq!(reports.iter().map(|r| r.ended).collect::<Vec<_>>(), [Ended::SubscribeFailed, Ended::SubscribeFailed]);
 }
 
 #[tokio::test]
-async fn a_silent_stream_ends_the_run_on_time_and_a_closed_one_at_once() {
+async fn a_silent_stream_ends_the_run_on_time() {
     let (bridge, _) = new_bridge(&["checkout"], FakeSource::default(), MemoryCheckpoints::default());
     let started = Instant::now();
-    let reports = bridge.run(started + Duration::from_millis(200)).await;
+    let reports = bridge.run(&for_ms(200)).await;
     assert_eq!(reports[0].ended, Ended::TimeUp);
+    assert_eq!(reports[0].subscription_errors, 0);
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+}
 
-    let closing = FakeSource {
-        closes: true,
-        items: HashMap::from([("checkout".into(), vec![text(1, 1)])]),
+/// A stream that fails (a broken connection) is reported and renewed from the last item
+/// handled, within the run: nothing is delivered twice, and the run goes on.
+#[tokio::test]
+async fn a_failed_stream_is_counted_and_renewed_from_the_last_item_handled() {
+    let source = FakeSource {
+        items: HashMap::from([("checkout".into(), vec![text(1, 1), text(1, 2)])]),
+        first_stream_fails: Some(SourceError::new("Unavailable", "connection reset")),
         ..Default::default()
     };
-    let (bridge, _) = new_bridge(&["checkout"], closing, MemoryCheckpoints::default());
-    let reports = bridge.run(Instant::now() + Duration::from_secs(30)).await;
-    assert_eq!(reports[0].ended, Ended::SubscriptionClosed);
-    assert_eq!(reports[0].checkpoint, Some(Position { page: 1, sequence: 1 }), "saved when the stream ends");
+    let (bridge, metrics) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
+    let reports = bridge.run(&for_ms(1200)).await;
+    assert_eq!(reports[0].ended, Ended::TimeUp);
+    assert_eq!(reports[0].subscription_errors, 1);
+    assert_eq!(metric_total(&metrics, Metric::SubscriptionErrors), 1.0);
+    assert_eq!(forwarded(&bridge), [(1, "checkout".into()), (2, "checkout".into())]);
+    let subscribed = bridge.source().subscribed.lock().unwrap().clone();
+    assert_eq!(subscribed, [("checkout".into(), None), ("checkout".into(), Some(Position { page: 1, sequence: 3 }))]);
+}
+
+/// A key revoked mid-run: the open stream fails, and every renewal is refused. Each is logged
+/// and counted as it happens (the `SubscriptionErrors` alarm), and the run ends as a failure
+/// (the invocation's Errors alarm), not as an idle topic; what was handled stays checkpointed.
+#[tokio::test]
+async fn a_key_revoked_mid_run_is_reported_at_once_and_fails_the_run() {
+    let source = FakeSource {
+        items: HashMap::from([("checkout".into(), vec![text(1, 1)])]),
+        first_stream_fails: Some(SourceError::new("Unauthenticated", "Invalid signature")),
+        refuse_renewals: true,
+        ..Default::default()
+    };
+    let (bridge, metrics) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
+    let reports = bridge.run(&for_ms(1200)).await;
+    assert_eq!(reports[0].ended, Ended::SubscriptionLost);
+    // The failed stream, then the renewal refused at 0.5 s (the next, at 1.5 s, is past the end).
+    assert_eq!(reports[0].subscription_errors, 2);
+    assert_eq!(metric_total(&metrics, Metric::SubscriptionErrors), 2.0);
+    assert_eq!(reports[0].next, Some(Position { page: 1, sequence: 2 }));
 }
 
 #[tokio::test]
-async fn a_checkpoint_that_cannot_be_written_is_reported_as_the_old_one() {
+async fn a_position_that_cannot_be_stored_fails_the_run() {
     let checkpoints = MemoryCheckpoints { unwritable: true, ..Default::default() };
     let source = FakeSource { items: HashMap::from([("checkout".into(), vec![text(1, 1)])]), ..Default::default() };
     let (bridge, _) = new_bridge(&["checkout"], source, checkpoints);
-    let reports = bridge.run(soon()).await;
+    let reports = bridge.run(&soon()).await;
     assert_eq!(reports[0].items, 1);
-    assert_eq!(reports[0].checkpoint, None);
+    assert_eq!(reports[0].ended, Ended::CheckpointFailed);
+    assert_eq!(bridge.checkpoints().state("checkout").next, None);
 }
 
 #[tokio::test]
@@ -275,7 +411,7 @@ async fn binary_items_arrive_as_base64_text_with_their_encoding_named() {
     };
     let source = FakeSource { items: HashMap::from([("checkout".into(), vec![binary])]), ..Default::default() };
     let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
-    bridge.run(soon()).await;
+    bridge.run(&soon()).await;
     let calls = bridge.pipeline().forwarder().calls.lock().unwrap();
     let detail: serde_json::Value = serde_json::from_str(&calls[0].0.detail_json()).unwrap();
     assert_eq!(detail["text"], "AJ+Slg==");
@@ -292,9 +428,235 @@ async fn topics_are_read_side_by_side() {
         ..Default::default()
     };
     let (bridge, _) = new_bridge(&["checkout", "refunds"], source, MemoryCheckpoints::default());
-    let reports = bridge.run(soon()).await;
+    let reports = bridge.run(&soon()).await;
     let mut seen = forwarded(&bridge);
     seen.sort();
     assert_eq!(seen, [(1, "checkout".into()), (2, "checkout".into()), (7, "refunds".into())]);
-    assert_eq!(reports[1].checkpoint, Some(Position { page: 5, sequence: 7 }));
+    assert_eq!(reports[1].next, Some(Position { page: 5, sequence: 8 }));
+}
+
+/// A warm Lambda environment lives for hours, a run a minute: 1,000 runs of one topic in one
+/// process through the real Momento adapter (the SDK's client refused every subscription after
+/// 400). Every run subscribes and delivers what was published since the last, and no
+/// subscription outlives its run (Momento counts open subscriptions against a limit).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_runs_in_one_process_each_subscribe_and_deliver() {
+    use momento_webhook_receiver::bridge::MomentoSubscriber;
+    let momento = momento_server::FakeMomento::start();
+    let source = MomentoSubscriber::new(momento_server::API_KEY, &momento.endpoint).unwrap();
+    let pipeline = Pipeline::new(
+        RoutingTable::single(Target::EventBus("bus".into())),
+        FakeForwarder::default(),
+        Some(FakeDeadLetters::default()),
+    );
+    // The topic has a position: message 1 was handled by an earlier run.
+    momento.publish_text("orders", "busy", "message 1");
+    let checkpoints = MemoryCheckpoints::with_next("busy", Position { page: 1, sequence: 2 });
+    let bridge = Bridge::new(vec![topic("busy")], pipeline, source, checkpoints);
+    let runs = 1000;
+    for run in 1..=runs {
+        momento.publish_text("orders", "busy", &format!("message {}", run + 1));
+        let report = bridge.run(&for_ms(15)).await.remove(0);
+        assert!(matches!(report.ended, Ended::TimeUp), "run {run}: {report:?}");
+        assert_eq!(report.subscription_errors, 0, "run {run}: {report:?}");
+    }
+    // A last, longer run takes whatever a short one left waiting.
+    bridge.run(&for_ms(500)).await;
+    assert_eq!(momento.subscribe_calls(), runs + 1);
+    let calls = bridge.pipeline().forwarder().calls.lock().unwrap();
+    let delivered: Vec<u64> = calls.iter().map(|(event, _)| event.topic_sequence_number).collect();
+    assert_eq!(delivered, (2..=runs as u64 + 1).collect::<Vec<_>>(), "each message once, in order");
+    drop(calls);
+    wait_until("every run's stream to close", || momento.open_streams() == 0);
+}
+
+/// Momento's documented contract is fire and forget: a resumed subscription may get nothing
+/// published before it. Against a stand-in that replays nothing, what was published between two
+/// runs never arrives; the bridge counts and logs it as missed (the `MissedMessages` alarm), it
+/// is never skipped in silence.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_replay_what_was_published_between_runs_is_counted_as_missed() {
+    use momento_webhook_receiver::bridge::MomentoSubscriber;
+    let momento = std::sync::Arc::new(momento_server::FakeMomento::start());
+    momento.replay_nothing();
+    momento.publish_text("orders", "gaps", "message 1");
+    let source = MomentoSubscriber::new(momento_server::API_KEY, &momento.endpoint).unwrap();
+    let pipeline = Pipeline::new(
+        RoutingTable::single(Target::EventBus("bus".into())),
+        FakeForwarder::default(),
+        Some(FakeDeadLetters::default()),
+    );
+    let checkpoints = MemoryCheckpoints::with_next("gaps", Position { page: 1, sequence: 2 });
+    let metrics = SharedBuffer::default();
+    let bridge = Bridge::new(vec![topic("gaps")], pipeline, source, checkpoints).with_metrics(Metrics::new(
+        "Ns",
+        "bridge",
+        false,
+        metrics.clone(),
+    ));
+    for n in 2..=5 {
+        momento.publish_text("orders", "gaps", &format!("message {n}"));
+    }
+    let publisher = std::sync::Arc::clone(&momento);
+    let later = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        publisher.publish_text("orders", "gaps", "message 6");
+    });
+    let report = bridge.run(&for_ms(600)).await.remove(0);
+    later.await.unwrap();
+    assert_eq!(report.missed, 4, "{report:?}");
+    assert_eq!(metric_total(&metrics, Metric::MissedMessages), 4.0);
+    let calls = bridge.pipeline().forwarder().calls.lock().unwrap();
+    assert_eq!(calls.iter().map(|(event, _)| event.topic_sequence_number).collect::<Vec<_>>(), [6]);
+}
+
+/// Always subscribed: two overlapping runs, as the schedule overlaps them, against Momento's
+/// contract (nothing replayed) while messages are published steadily. The second run subscribes
+/// while the first still delivers, waits, and takes over at exactly the position the first
+/// handed over: every message published after the first subscription is delivered once, none
+/// missed, none twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_runs_hand_a_topic_over_with_no_gap_and_no_duplicate() {
+    use momento_webhook_receiver::bridge::MomentoSubscriber;
+    let momento = std::sync::Arc::new(momento_server::FakeMomento::start());
+    momento.replay_nothing();
+    let source = MomentoSubscriber::new(momento_server::API_KEY, &momento.endpoint).unwrap();
+    let (bridge, metrics) = {
+        let pipeline = Pipeline::new(
+            RoutingTable::single(Target::EventBus("bus".into())),
+            FakeForwarder::default(),
+            Some(FakeDeadLetters::default()),
+        );
+        let metrics = SharedBuffer::default();
+        let bridge = Bridge::new(vec![topic("steady")], pipeline, source, MemoryCheckpoints::default())
+            .with_metrics(Metrics::new("Ns", "bridge", false, metrics.clone()));
+        (bridge, metrics)
+    };
+    let first = for_ms(1500);
+    let publisher = std::sync::Arc::clone(&momento);
+    let published = tokio::spawn(async move {
+        // Once the first run has subscribed, a message every 10 ms for 2.5 s.
+        while publisher.subscriptions().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut last = 0;
+        for n in 0..250 {
+            last = publisher.publish_text("orders", "steady", &format!("message {n}"));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        last
+    });
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        bridge.run(&for_ms(2800)).await
+    };
+    let (first_reports, second_reports) = tokio::join!(bridge.run(&first), second);
+    let last = published.await.unwrap();
+    let (first, second) = (&first_reports[0], &second_reports[0]);
+    assert_eq!(first.ended, Ended::HandedOver, "{first:?}");
+    assert_eq!(second.ended, Ended::TimeUp, "{second:?}");
+    assert!(second.replayed > 0, "the second run received messages the first delivered: {second:?}");
+    assert_eq!((first.missed, second.missed), (0, 0));
+    let delivered: Vec<u64> =
+        bridge.pipeline().forwarder().calls.lock().unwrap().iter().map(|(e, _)| e.topic_sequence_number).collect();
+    assert_eq!(delivered, (1..=last).collect::<Vec<_>>(), "each message once, in order, across the hand-over");
+    assert_eq!(first.items + second.items, last);
+    assert_eq!(metric_total(&metrics, Metric::MissedMessages), 0.0);
+    // Two subscriptions during the overlap, one each.
+    assert_eq!(momento.subscribe_calls(), 2);
+}
+
+/// The owner crashed (its lease, its invocation's deadline, runs out without a hand-over): the
+/// waiting successor takes the topic over from the last stored position and delivers from there.
+#[tokio::test]
+async fn a_successor_takes_over_from_the_stored_position_when_the_owner_crashed() {
+    let checkpoints = MemoryCheckpoints::with_next("checkout", Position { page: 1, sequence: 3 });
+    let crashed = Lease { run: "crashed".into(), until_ms: now_ms() + 600 };
+    checkpoints.states.lock().unwrap().get_mut("checkout").unwrap().owner = Some(crashed);
+    let items = (1..=5).map(|s| text(1, s)).collect();
+    let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
+    let (bridge, _) = new_bridge(&["checkout"], source, checkpoints);
+    let reports = bridge.run(&for_ms(1500)).await;
+    assert_eq!(forwarded(&bridge), [(3, "checkout".into()), (4, "checkout".into()), (5, "checkout".into())]);
+    assert_eq!(reports[0].replayed, 2, "kept while waiting, before the stored position");
+    assert_eq!(reports[0].ended, Ended::TimeUp);
+    let state = bridge.checkpoints().state("checkout");
+    assert_eq!((state.next, state.owner), (Some(Position { page: 1, sequence: 6 }), None));
+}
+
+/// A third run (a tick retried late) finds an owner and a successor, both live: it leaves the
+/// topic alone without subscribing.
+#[tokio::test]
+async fn a_run_that_finds_an_owner_and_a_successor_leaves_the_topic_alone() {
+    let checkpoints = MemoryCheckpoints::default();
+    let until_ms = now_ms() + 60_000;
+    checkpoints.states.lock().unwrap().insert(
+        "checkout".into(),
+        TopicState {
+            next: None,
+            owner: Some(Lease { run: "owner".into(), until_ms }),
+            successor: Some(Lease { run: "successor".into(), until_ms }),
+        },
+    );
+    let (bridge, _) = new_bridge(&["checkout"], FakeSource::default(), checkpoints);
+    let reports = bridge.run(&soon()).await;
+    assert_eq!(reports[0].ended, Ended::NotNeeded);
+    assert!(bridge.source().subscribed.lock().unwrap().is_empty());
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Waits up to 5 s for `condition`.
+fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A stream that says nothing, not even a heartbeat, for `SUBSCRIPTION_SILENT_FOR` is taken for
+/// stalled: counted and renewed, again each time it stays silent (virtual time).
+#[tokio::test(start_paused = true)]
+async fn a_silent_stream_is_taken_for_stalled_and_renewed() {
+    use momento_webhook_receiver::bounds::SUBSCRIPTION_SILENT_FOR;
+    let (bridge, metrics) = new_bridge(&["checkout"], FakeSource::default(), MemoryCheckpoints::default());
+    let run = Run::until(Instant::now() + SUBSCRIPTION_SILENT_FOR * 2 + Duration::from_secs(5));
+    let reports = bridge.run(&run).await;
+    assert_eq!(reports[0].subscription_errors, 2, "{:?}", reports[0]);
+    assert_eq!(metric_total(&metrics, Metric::SubscriptionErrors), 2.0);
+    assert_eq!(bridge.source().subscribed.lock().unwrap().len(), 3, "subscribed, then renewed twice");
+    assert_eq!(reports[0].ended, Ended::TimeUp);
+}
+
+/// A crash on a topic's very first run, while its first message is in hand: that message's
+/// position was stored before it was handled, so the next run (once the crashed run's lease has
+/// ended) resumes there and delivers it, instead of subscribing "from now" and skipping it.
+#[tokio::test]
+async fn a_crash_on_a_topics_first_run_reads_its_first_message_again() {
+    let items = (1..=2).map(|s| text(4, s)).collect();
+    let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
+    let slow = FakeForwarder { delay: Some(Duration::from_secs(5)), ..Default::default() };
+    let (bridge, _) = bridge_with(&["checkout"], source, MemoryCheckpoints::default(), slow, None);
+    // The process dies while the first message is being delivered: the run is simply gone.
+    let crashed = Run::new("crashed", Instant::now() + Duration::from_secs(30), now_ms() + 300);
+    assert!(tokio::time::timeout(Duration::from_millis(200), bridge.run(&crashed)).await.is_err());
+    assert_eq!(bridge.checkpoints().state("checkout").next, Some(Position { page: 4, sequence: 1 }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (bridge, _) = {
+        let items = (1..=2).map(|s| text(4, s)).collect();
+        let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
+        let checkpoints = MemoryCheckpoints {
+            states: Mutex::new(bridge.checkpoints().states.lock().unwrap().clone()),
+            ..Default::default()
+        };
+        new_bridge(&["checkout"], source, checkpoints)
+    };
+    let reports = bridge.run(&soon()).await;
+    assert_eq!(forwarded(&bridge), [(1, "checkout".into()), (2, "checkout".into())], "the first message again");
+    assert_eq!(bridge.source().subscribed.lock().unwrap()[0].1, Some(Position { page: 4, sequence: 1 }));
+    assert_eq!(reports[0].ended, Ended::TimeUp);
 }

@@ -129,8 +129,12 @@ fn the_time_bounds_the_readme_promises_are_the_functions() {
         ("after 5 s", bounds::MOMENTO_DEADLINE),
         ("25 per webhook", std::time::Duration::from_secs(bounds::INSTANCES_PER_WEBHOOK)),
         ("stops 5 s before", bounds::BRIDGE_STOP_MARGIN),
-        ("its 60 s time-out", bounds::BRIDGE_LAMBDA_TIMEOUT),
-        ("per busy topic per 5 s", bounds::CHECKPOINT_EVERY),
+        ("a 90 s time-out", bounds::BRIDGE_LAMBDA_TIMEOUT),
+        ("reserved concurrency 2", std::time::Duration::from_secs(bounds::BRIDGE_CONCURRENCY)),
+        ("for those 25 s", bounds::BRIDGE_LAMBDA_TIMEOUT - bounds::BRIDGE_STOP_MARGIN - bounds::BRIDGE_SCHEDULE_PERIOD),
+        ("up to 0.25 s more", bounds::HANDOVER_POLL),
+        ("after 3 tries", std::time::Duration::from_secs(bounds::BRIDGE_ITEM_ATTEMPTS.into())),
+        ("(at most 5 s)", bounds::CHECKPOINT_EVERY),
         ("up to 5 s of messages", bounds::CHECKPOINT_EVERY),
     ] {
         assert!(README.contains(promise), "README no longer says {promise:?}");

@@ -15,7 +15,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::fakes::SharedBuffer;
-use momento_webhook_receiver::bounds::{BRIDGE_LAMBDA_TIMEOUT, INSTANCES_PER_WEBHOOK, LAMBDA_TIMEOUT};
+use momento_webhook_receiver::bounds::{
+    BRIDGE_CONCURRENCY, BRIDGE_LAMBDA_TIMEOUT, BRIDGE_SCHEDULE_PERIOD, INSTANCES_PER_WEBHOOK, LAMBDA_TIMEOUT,
+};
 use momento_webhook_receiver::bridge::config::{ApiKey, BridgeConfig, parse_topics};
 use momento_webhook_receiver::config::{Config, Signing};
 use momento_webhook_receiver::forward::Delivered;
@@ -183,9 +185,19 @@ fn the_bridge_starts_reads_its_topics_and_may_touch_only_its_own_table() {
         assert_eq!(format!("{:?}", config.delivery), format!("{:?}", config_of(case).delivery), "{name}");
         assert_eq!(config.dead_letter_queue_url, config_of(case).dead_letter_queue_url, "{name}");
         assert_eq!(bridge["timeout"].as_u64(), Some(BRIDGE_LAMBDA_TIMEOUT.as_secs()), "{name}");
-        assert_eq!(bridge["reserved_concurrency"].as_u64(), Some(1), "{name}: one run at a time");
-        assert_eq!(bridge["schedules"], serde_json::json!(["rate(1 minute)"]), "{name}: a run per time-out");
+        assert_eq!(
+            bridge["reserved_concurrency"].as_u64(),
+            Some(BRIDGE_CONCURRENCY),
+            "{name}: a topic's owner and its successor"
+        );
+        assert_eq!(BRIDGE_SCHEDULE_PERIOD.as_secs(), 60, "rate(1 minute) below");
+        assert_eq!(bridge["schedules"], serde_json::json!(["rate(1 minute)"]), "{name}: a run a minute");
         assert_eq!(bridge["invoke_configs"][0]["MaximumRetryAttempts"], 0, "{name}");
+        assert_eq!(
+            bridge["invoke_configs"][0]["MaximumEventAgeInSeconds"].as_u64(),
+            Some(BRIDGE_SCHEDULE_PERIOD.as_secs()),
+            "{name}: a throttled tick is retried until the next one comes"
+        );
         let table_arn = format!("arn:aws:dynamodb:us-east-1:123456789012:table/{}", bridge["table"].as_str().unwrap());
         let dynamodb: Vec<&Value> = bridge["statements"]
             .as_array()
@@ -221,7 +233,7 @@ fn emitted(namespace: &str, function: &str, cache_topic: bool) -> BTreeSet<Metri
     let buffer = SharedBuffer::default();
     let metrics = Metrics::new(namespace, function, cache_topic, buffer.clone());
     let key = EventKey { cache: "c", topic: "t", sequence: 1 };
-    for gap in [Gap::Missed(2), Gap::Reset] {
+    for gap in [Gap::Missed(2), Gap::Reset, Gap::Interrupted] {
         metrics.record_gap(key.cache, key.topic, gap);
     }
     for outcome in &outcomes {

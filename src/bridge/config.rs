@@ -98,10 +98,11 @@ impl BridgeConfig {
         Ok(Self {
             topics,
             api_key,
-            endpoint: required(
+            endpoint: parse_endpoint(&required(
                 MOMENTO_ENDPOINT,
                 "set it to the Momento endpoint of the cache's region, e.g. cell-4-us-west-2-1.prod.a.momentohq.com",
-            )?,
+            )?)
+            .map_err(|reason| ConfigError::Invalid { variable: MOMENTO_ENDPOINT, reason })?,
             checkpoint_table: required(
                 CHECKPOINT_TABLE,
                 "set it to the DynamoDB table that keeps each topic's position",
@@ -112,6 +113,56 @@ impl BridgeConfig {
             extra_ca_certificates: extra_ca_certificates(&lookup)?,
             local_run,
         })
+    }
+}
+
+/// The Momento endpoint: a region's host name (the bridge reaches `cache.<endpoint>` over TLS),
+/// or an `http://` address on this host (a local stand-in: `make demo`, the tests). Plain HTTP
+/// to anywhere else is refused, in Lambda or not: the API key would cross the network in clear
+/// text.
+pub fn parse_endpoint(raw: &str) -> Result<String, String> {
+    if let Some(address) = raw.strip_prefix("http://") {
+        let host = address.split(['/', '?']).next().unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host, |(host, port)| match port.bytes().all(|b| b.is_ascii_digit()) {
+            true => host,
+            false => address,
+        });
+        let loopback = host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        return match loopback {
+            true => Ok(raw.to_owned()),
+            false => Err(format!(
+                "{raw:?} is plain HTTP, which would send the API key in clear text; give the region's endpoint host \
+                 name, e.g. cell-4-us-west-2-1.prod.a.momentohq.com (http:// is only for a stand-in on this host)"
+            )),
+        };
+    }
+    let host_name = |name: &str| {
+        name.split('.').count() >= 2
+            && name.split('.').all(|label| {
+                !label.is_empty()
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
+    };
+    match raw {
+        _ if raw.starts_with("https://") => Err(format!(
+            "{raw:?} is a URL; give the host name alone, e.g. {}",
+            raw.trim_start_matches("https://").trim_start_matches("cache.").trim_end_matches('/')
+        )),
+        _ if raw.starts_with("cache.") => Err(format!(
+            "{raw:?} starts with cache., which the bridge adds itself; give {}",
+            raw.trim_start_matches("cache.")
+        )),
+        _ if !host_name(raw) => {
+            Err(format!("{raw:?} is not a host name, e.g. cell-4-us-west-2-1.prod.a.momentohq.com"))
+        }
+        _ => Ok(raw.to_owned()),
     }
 }
 
@@ -186,6 +237,42 @@ mod tests {
         let config = config(&vars).unwrap();
         assert!(matches!(&config.api_key, ApiKey::Given(key) if key == "eyJ-the-key"));
         assert!(!format!("{config:?}").contains("eyJ-the-key"));
+    }
+
+    #[test]
+    fn the_endpoint_is_a_host_name_or_plain_http_on_this_host_only() {
+        for given in [
+            "cell-4-us-west-2-1.prod.a.momentohq.com",
+            "http://127.0.0.1:9000",
+            "http://localhost:1/",
+            "http://[::1]:2",
+        ] {
+            assert_eq!(parse_endpoint(given).unwrap(), given);
+        }
+        let refused = [
+            ("http://10.0.0.8:9000", "clear text"),
+            ("http://cell-4.prod.a.momentohq.com", "clear text"),
+            ("http://", "clear text"),
+            (
+                "https://cache.cell-4.prod.a.momentohq.com/",
+                "give the host name alone, e.g. cell-4.prod.a.momentohq.com",
+            ),
+            ("cache.cell-4.prod.a.momentohq.com", "give cell-4.prod.a.momentohq.com"),
+            ("Cell-4.prod.a.momentohq.com", "not a host name"),
+            ("momentohq", "not a host name"),
+            ("cell-4..momentohq.com", "not a host name"),
+            ("-cell.momentohq.com", "not a host name"),
+            ("cell-.momentohq.com", "not a host name"),
+            ("cell 4.momentohq.com", "not a host name"),
+        ];
+        for (raw, reason) in refused {
+            let error = parse_endpoint(raw).unwrap_err();
+            assert!(error.contains(reason), "{raw}: {error}");
+        }
+        let mut vars = MINIMAL.to_vec();
+        vars.retain(|(name, _)| *name != MOMENTO_ENDPOINT);
+        vars.push((MOMENTO_ENDPOINT, "http://192.0.2.1:8080"));
+        assert!(matches!(config(&vars), Err(ConfigError::Invalid { variable: MOMENTO_ENDPOINT, .. })));
     }
 
     #[test]

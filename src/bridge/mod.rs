@@ -1,13 +1,18 @@
-//! The topic bridge: Momento Topics without webhooks. A scheduled run subscribes to each
-//! configured topic, resumes after the last item it handled, and hands every new item, as an event
-//! of the webhook's shape, to the same [`Pipeline`] as the webhook path (route, forward,
-//! dead-letter), with the same outcomes and metrics. It stops shortly before its invocation's
-//! deadline; the next run resumes from the checkpoints.
+//! The topic bridge: Momento Topics without webhooks. Scheduled runs subscribe to each configured
+//! topic and hand every item, as an event of the webhook's shape, to the same [`Pipeline`] as the
+//! webhook path (route, forward, dead-letter), with the same outcomes and metrics.
 //!
-//! Nothing is lost that was received: a topic's checkpoint only ever names an item that was
-//! delivered or dead-lettered, and the run of a topic ends at the first item that could be
-//! neither, so the next run reads it again. Gaps are counted: a subscription that skips sequence
-//! numbers on one page missed messages; a new page is a topic reset.
+//! Always subscribed: runs overlap, and a topic passes from one to the next without a moment
+//! unsubscribed (`topic_run.rs`): the next run subscribes, registers as the successor, and keeps
+//! what it receives; the current one stops at its time, hands over in one conditional write that
+//! names the next message to read, and the successor delivers from exactly there. Exactly one run
+//! delivers each message.
+//!
+//! Nothing is skipped in silence: the stored position names the next message to read, from a
+//! topic's first subscription on; a gap in the sequence is counted as missed, a new page as a
+//! reset; a subscription that fails (its gRPC status) or stalls is logged, counted and renewed; a
+//! message that can be neither delivered nor kept after [`crate::bounds::BRIDGE_ITEM_ATTEMPTS`] attempts is
+//! logged whole and counted as `Lost`, and the topic moves on.
 //!
 //! The ports are [`Subscribe`] (the [`MomentoSubscriber`] adapter) and [`Checkpoints`]
 //! ([`DynamoDbCheckpoints`]).
@@ -15,26 +20,25 @@
 mod checkpoint;
 pub mod config;
 mod momento;
+mod run;
+mod subscription;
+mod topic_run;
 
-pub use checkpoint::DynamoDbCheckpoints;
+pub use checkpoint::{DynamoDbCheckpoints, NOT_OWNER};
 pub use momento::MomentoSubscriber;
+pub use run::Run;
 
 use std::fmt;
 use std::future::Future;
-use std::time::{Instant, SystemTime};
 
 use base64::Engine;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::bounds::{BRIDGE_ITEM_BUDGET, CHECKPOINT_BUDGET, CHECKPOINT_EVERY, SUBSCRIBE_BUDGET};
-use crate::dead_letter::KeepDeadLetter;
-use crate::event::{SEQUENCE_PAGE_FIELD, WebhookEvent, unix_millis};
-use crate::forward::Forward;
-use crate::metrics::{Gap, Metrics, RequestFacts};
-use crate::outcome::{EventKey, Outcome};
-use crate::pipeline::{Dispatched, Pipeline};
+use crate::event::SEQUENCE_PAGE_FIELD;
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 
 /// The field that says how `text` holds a binary item's bytes.
 pub const TEXT_ENCODING_FIELD: &str = "text_encoding";
@@ -60,6 +64,18 @@ pub struct Position {
     pub sequence: u64,
 }
 
+impl Position {
+    /// The position of the message after this one on the same page.
+    pub fn after(self) -> Self {
+        Self { page: self.page, sequence: self.sequence.saturating_add(1) }
+    }
+
+    /// The position before this one on the same page: the last handled when this is the next.
+    pub fn before(self) -> Self {
+        Self { page: self.page, sequence: self.sequence.saturating_sub(1) }
+    }
+}
+
 /// A published value, as the subscription gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payload {
@@ -74,6 +90,23 @@ pub struct Item {
     /// Who published it (the id of the publisher's token): the event's `token_id`.
     pub publisher_id: String,
     pub payload: Payload,
+}
+
+/// What a subscription hands the bridge: every kind of thing the service sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    Item(Item),
+    /// Momento says the stream skipped something, in its own terms: the last sequence number it
+    /// knows was attempted, the one after which items resume, and the page.
+    Discontinuity {
+        last_sequence: u64,
+        new_sequence: u64,
+        new_page: u64,
+    },
+    /// The stream is alive.
+    Heartbeat,
+    /// The subscription failed with this status; nothing more comes from this stream.
+    Failed(SourceError),
 }
 
 /// A failure of Momento or of the checkpoint store, with the service's error code.
@@ -94,10 +127,11 @@ impl SourceError {
     }
 }
 
-/// The port to the topics: a stream of the items after `resume` (all of them if the service
-/// still has them), or of new items only when there is no position yet.
+/// The port to the topics: a stream of what the service sends for the items after `resume`
+/// (all of them if the service still has them), or for new items only when there is no position
+/// yet. Dropping the stream ends the subscription and frees what it held.
 pub trait Subscribe: Send + Sync {
-    type Items: Stream<Item = Item> + Send + Unpin;
+    type Items: Stream<Item = Received> + Send + Unpin;
     fn subscribe(
         &self,
         topic: &TopicRef,
@@ -105,11 +139,67 @@ pub trait Subscribe: Send + Sync {
     ) -> impl Future<Output = Result<Self::Items, SourceError>> + Send;
 }
 
-/// The port to the checkpoint store: per topic, the last position handled.
+/// A run's hold on a topic: which run, and until when (its invocation's deadline, in
+/// milliseconds since the Unix epoch; Lambda ends the invocation then, so the hold cannot outlive
+/// it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    pub run: String,
+    pub until_ms: u64,
+}
+
+impl Lease {
+    /// Whether the run may still be alive at `now_ms`.
+    pub fn live(&self, now_ms: u64) -> bool {
+        self.until_ms >= now_ms
+    }
+}
+
+/// What the checkpoint store holds for a topic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicState {
+    /// The next message to read: everything before it was delivered, kept or counted.
+    pub next: Option<Position>,
+    /// The one run that delivers the topic's messages.
+    pub owner: Option<Lease>,
+    /// The run subscribed and waiting to take over when the owner's run ends.
+    pub successor: Option<Lease>,
+}
+
+/// The port to the checkpoint store: per topic, the next position to read and who holds the
+/// topic. Every change is conditional, so that exactly one run delivers each message.
 pub trait Checkpoints: Send + Sync {
-    fn load(&self, topic: &TopicRef) -> impl Future<Output = Result<Option<Position>, SourceError>> + Send;
-    /// Never moves a topic's checkpoint backwards.
-    fn save(&self, topic: &TopicRef, position: Position) -> impl Future<Output = Result<(), SourceError>> + Send;
+    fn load(&self, topic: &TopicRef) -> impl Future<Output = Result<TopicState, SourceError>> + Send;
+    /// Makes `lease.run` the owner unless another run's lease is live at `now_ms` (`Ok(false)`).
+    /// `as_successor`: the run was the registered successor, and its registration goes.
+    fn acquire(
+        &self,
+        topic: &TopicRef,
+        lease: &Lease,
+        now_ms: u64,
+        as_successor: bool,
+    ) -> impl Future<Output = Result<bool, SourceError>> + Send;
+    /// Registers `lease.run` as the successor of the live owner, unless there is none, or
+    /// another live successor is registered (`Ok(false)`).
+    fn follow(
+        &self,
+        topic: &TopicRef,
+        lease: &Lease,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, SourceError>> + Send;
+    /// Stores `next` while `run` owns the topic (else the error [`NOT_OWNER`]); never moves it
+    /// backwards.
+    fn save(&self, topic: &TopicRef, run: &str, next: Position)
+    -> impl Future<Output = Result<(), SourceError>> + Send;
+    /// Ends `run`'s ownership with the position `next`, in one write: a successor live at
+    /// `now_ms` becomes the owner (returned), or nobody does.
+    fn release(
+        &self,
+        topic: &TopicRef,
+        run: &str,
+        next: Option<Position>,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<String>, SourceError>> + Send;
 }
 
 /// How an item follows the last one handled.
@@ -155,16 +245,33 @@ impl Continuity {
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Ended {
-    /// The run's time was up: the usual end.
+    /// The run's time was up and it handed the topic to the next run, subscribed and waiting.
+    HandedOver,
+    /// The run's time was up and no run was waiting: the topic is unsubscribed until the next
+    /// run (which resumes from the position; what Momento does not replay is counted missed).
     TimeUp,
-    /// Momento closed the subscription.
-    SubscriptionClosed,
-    /// An item could be neither delivered nor dead-lettered: the next run reads it again.
-    ItemLost,
-    /// The checkpoint could not be read, so the run could not know where to resume.
-    CheckpointUnreadable,
+    /// Another run owns the topic and another is already waiting for it: nothing to do.
+    NotNeeded,
+    /// This run waited as the successor, but the owner neither handed over nor ended before this
+    /// run's own time was up.
+    NotHandedOver,
+    /// Another run took the topic over (this run's lease had ended): it stopped delivering.
+    Superseded,
+    /// The subscription failed and could not be renewed before the run's time was up (a revoked
+    /// key, a deleted cache): the next run tries again from the position.
+    SubscriptionLost,
+    /// The checkpoint store could not be read or written, so the run could not know or claim
+    /// where to resume.
+    CheckpointFailed,
     /// Momento refused or did not answer the subscription (a bad key, a missing cache).
     SubscribeFailed,
+}
+
+impl Ended {
+    /// Whether the run failed to read the topic (the invocation then fails, for the alarm).
+    pub fn failed(self) -> bool {
+        matches!(self, Self::SubscriptionLost | Self::CheckpointFailed | Self::SubscribeFailed)
+    }
 }
 
 /// What one topic's run did.
@@ -174,13 +281,33 @@ pub struct TopicReport {
     pub topic: TopicRef,
     /// Items handed to the pipeline (delivered, dead-lettered, ignored or lost).
     pub items: u64,
-    /// Items that arrived again and were skipped.
+    /// Items that arrived again, or before the position the run took over at, and were skipped.
     pub replayed: u64,
     pub missed: u64,
     pub resets: u64,
+    /// Items neither delivered nor kept after every attempt: logged whole, counted, passed.
+    pub lost: u64,
+    /// Times the subscription failed or stalled (each logged with its status).
+    pub subscription_errors: u64,
     pub ended: Ended,
-    /// The checkpoint as the run left it.
-    pub checkpoint: Option<Position>,
+    /// The next position to read, as the run left it.
+    pub next: Option<Position>,
+}
+
+impl TopicReport {
+    fn new(topic: &TopicRef) -> Self {
+        Self {
+            topic: topic.clone(),
+            items: 0,
+            replayed: 0,
+            missed: 0,
+            resets: 0,
+            lost: 0,
+            subscription_errors: 0,
+            ended: Ended::TimeUp,
+            next: None,
+        }
+    }
 }
 
 /// The bridge: its topics, its ports and the shared pipeline.
@@ -211,134 +338,6 @@ impl<F, D, S, C> Bridge<F, D, S, C> {
 
     pub fn checkpoints(&self) -> &C {
         &self.checkpoints
-    }
-}
-
-impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S, C> {
-    /// Reads every topic until `stop_at`, all at once, each in order.
-    pub async fn run(&self, stop_at: Instant) -> Vec<TopicReport> {
-        futures::future::join_all(self.topics.iter().map(|topic| self.run_topic(topic, stop_at))).await
-    }
-
-    async fn run_topic(&self, topic: &TopicRef, stop_at: Instant) -> TopicReport {
-        let mut report = TopicReport {
-            topic: topic.clone(),
-            items: 0,
-            replayed: 0,
-            missed: 0,
-            resets: 0,
-            ended: Ended::TimeUp,
-            checkpoint: None,
-        };
-        let loaded = tokio::time::timeout(CHECKPOINT_BUDGET, self.checkpoints.load(topic)).await;
-        let mut last = match loaded
-            .unwrap_or_else(|_| Err(SourceError::timeout("the checkpoint store", CHECKPOINT_BUDGET)))
-        {
-            Ok(position) => position,
-            Err(error) => {
-                tracing::error!(%topic, error_code = %error.code, %error, "could not read the topic's checkpoint; not subscribing until it can be read, so that nothing is skipped");
-                return TopicReport { ended: Ended::CheckpointUnreadable, ..report };
-            }
-        };
-        report.checkpoint = last;
-        let subscribed = tokio::time::timeout(SUBSCRIBE_BUDGET, self.source.subscribe(topic, last)).await;
-        let mut items = match subscribed.unwrap_or_else(|_| Err(SourceError::timeout("Momento", SUBSCRIBE_BUDGET))) {
-            Ok(items) => items,
-            Err(error) => {
-                tracing::error!(%topic, error_code = %error.code, %error, "Momento did not accept the subscription");
-                return TopicReport { ended: Ended::SubscribeFailed, ..report };
-            }
-        };
-        tracing::info!(%topic, resume = ?last, "subscribed");
-        let mut saved = last;
-        let mut saved_at = Instant::now();
-        loop {
-            let next = tokio::select! {
-                item = items.next() => item,
-                () = tokio::time::sleep_until(stop_at.into()) => break,
-            };
-            let Some(item) = next else {
-                tracing::warn!(%topic, "Momento closed the subscription; the next run subscribes again");
-                report.ended = Ended::SubscriptionClosed;
-                break;
-            };
-            match Continuity::of(last, item.position) {
-                Continuity::Replayed => {
-                    report.replayed += 1;
-                    continue;
-                }
-                Continuity::Missed { first, last: last_missed } => {
-                    let count = last_missed - first + 1;
-                    report.missed += count;
-                    tracing::error!(%topic, page = item.position.page, first_missed = first, last_missed, count, "messages were published but never received: Momento no longer had them");
-                    self.record_gap(topic, Gap::Missed(count));
-                }
-                Continuity::Reset { from_page } => {
-                    report.resets += 1;
-                    tracing::warn!(%topic, from_page, to_page = item.position.page, sequence = item.position.sequence, "the topic was reset: sequence numbers start again on a new page");
-                    self.record_gap(topic, Gap::Reset);
-                }
-                Continuity::First | Continuity::Next => {}
-            }
-            report.items += 1;
-            if self.handle(topic, &item).await.code().is_lost() {
-                report.ended = Ended::ItemLost;
-                break;
-            }
-            last = Some(item.position);
-            if saved_at.elapsed() >= CHECKPOINT_EVERY {
-                saved = self.save(topic, last, saved).await;
-                saved_at = Instant::now();
-            }
-        }
-        report.checkpoint = self.save(topic, last, saved).await;
-        report
-    }
-
-    /// One item, through the pipeline, logged and counted like a webhook request.
-    async fn handle(&self, topic: &TopicRef, item: &Item) -> Outcome {
-        let (started, now) = (Instant::now(), SystemTime::now());
-        let body = event_body(topic, item, unix_millis(now));
-        let key = EventKey { cache: &topic.cache, topic: &topic.topic, sequence: item.position.sequence };
-        let Dispatched { outcome, delivery_latency } = match WebhookEvent::parse(&body) {
-            Ok(event) => {
-                self.pipeline.dispatch(&body, &event, None, (started, now), started + BRIDGE_ITEM_BUDGET).await
-            }
-            // Only an empty cache or topic name could fail, and the configuration refuses those.
-            Err(error) => Dispatched { outcome: Outcome::Refused(error.into()), delivery_latency: None },
-        };
-        outcome.log(Some(&key));
-        if let Some(metrics) = &self.metrics {
-            metrics.record(&RequestFacts {
-                outcome: &outcome,
-                event: Some(&key),
-                secret_refreshed: false,
-                delivery_latency,
-                handler_duration: started.elapsed(),
-            });
-        }
-        outcome
-    }
-
-    fn record_gap(&self, topic: &TopicRef, gap: Gap) {
-        if let Some(metrics) = &self.metrics {
-            metrics.record_gap(&topic.cache, &topic.topic, gap);
-        }
-    }
-
-    /// Writes `last` when it is ahead of `saved`; returns what the store now holds.
-    async fn save(&self, topic: &TopicRef, last: Option<Position>, saved: Option<Position>) -> Option<Position> {
-        let Some(position) = last.filter(|&position| Some(position) != saved) else {
-            return saved;
-        };
-        let written = tokio::time::timeout(CHECKPOINT_BUDGET, self.checkpoints.save(topic, position)).await;
-        match written.unwrap_or_else(|_| Err(SourceError::timeout("the checkpoint store", CHECKPOINT_BUDGET))) {
-            Ok(()) => Some(position),
-            Err(error) => {
-                tracing::warn!(%topic, ?position, error_code = %error.code, %error, "could not write the checkpoint; items since the last one will be read again");
-                saved
-            }
-        }
     }
 }
 

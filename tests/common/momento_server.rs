@@ -4,7 +4,9 @@
 //! Like Momento: a subscription without a position gets new items only; one with a position on
 //! the current page replays what is kept from that sequence number on (inclusive: the bridge must
 //! skip what it already handled); one on an older page gets a discontinuity, then the new page.
-//! Items published while nobody listens are kept (Momento keeps a recent window of them).
+//! Items published while nobody listens are kept (Momento keeps a recent window of them), unless
+//! [`FakeMomento::replay_nothing`] gives it Momento's documented contract: fire and forget, no
+//! replay at all. A key can be revoked while streams are open ([`FakeMomento::revoke_key`]).
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -41,13 +43,47 @@ struct State {
     subscriptions: Vec<SubscriptionRequest>,
     /// Subscriptions are accepted and then never send anything.
     stalled: bool,
+    /// Nothing is kept for a resumed subscription.
+    replay_nothing: bool,
+    /// The key is refused, and open streams fail.
+    revoked: bool,
+    /// Subscribe calls answered (any outcome).
+    calls: usize,
+    /// Subscription streams the server is serving now.
+    open_streams: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a stream as open for as long as it lives.
+struct OpenStream(Arc<std::sync::atomic::AtomicUsize>);
+
+impl OpenStream {
+    fn new(count: Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// What goes to the open streams of a topic.
+#[derive(Clone)]
+enum Signal {
+    Item(TopicItem),
+    /// The stream ends, as when a connection breaks.
+    Break,
+    /// The stream fails with this status.
+    Fail(tonic::Code, &'static str),
 }
 
 struct Topic {
     page: u64,
     next_sequence: u64,
     kept: Vec<TopicItem>,
-    live: broadcast::Sender<Option<TopicItem>>,
+    live: broadcast::Sender<Signal>,
 }
 
 impl Topic {
@@ -88,7 +124,7 @@ impl FakeMomento {
         };
         topic.next_sequence += 1;
         topic.kept.push(item.clone());
-        let _ = topic.live.send(Some(item));
+        let _ = topic.live.send(Signal::Item(item));
         topic.next_sequence - 1
     }
 
@@ -121,8 +157,34 @@ impl FakeMomento {
     /// Every open subscription stream ends, as when a connection breaks.
     pub fn break_streams(&self) {
         for topic in self.state.lock().unwrap().topics.values() {
-            let _ = topic.live.send(None);
+            let _ = topic.live.send(Signal::Break);
         }
+    }
+
+    /// The API key is revoked: open streams fail with `Unauthenticated`, and every subscribe
+    /// after this is refused.
+    pub fn revoke_key(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.revoked = true;
+        for topic in state.topics.values() {
+            let _ = topic.live.send(Signal::Fail(tonic::Code::Unauthenticated, "Invalid signature"));
+        }
+    }
+
+    /// Momento's documented contract: a resumed subscription gets no earlier message.
+    pub fn replay_nothing(&self) {
+        self.state.lock().unwrap().replay_nothing = true;
+    }
+
+    /// How many subscription streams the server is serving now: one per subscriber that has not
+    /// gone away.
+    pub fn open_streams(&self) -> usize {
+        self.state.lock().unwrap().open_streams.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many subscribe calls the server has answered.
+    pub fn subscribe_calls(&self) -> usize {
+        self.state.lock().unwrap().calls
     }
 
     pub fn stall(&self) {
@@ -153,7 +215,12 @@ impl Pubsub for Service {
 
     async fn subscribe(&self, request: Request<SubscriptionRequest>) -> Result<Response<Items>, Status> {
         let key = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        if key.as_deref() != Some(API_KEY) {
+        let revoked = {
+            let mut state = self.0.lock().unwrap();
+            state.calls += 1;
+            state.revoked
+        };
+        if key.as_deref() != Some(API_KEY) || revoked {
             return Err(Status::unauthenticated("Invalid signature"));
         }
         let request = request.into_inner();
@@ -171,30 +238,45 @@ impl Pubsub for Service {
             });
             return Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))));
         }
-        let topic = state.topics.entry((request.cache_name.clone(), request.topic.clone())).or_insert_with(Topic::new);
         let mut first = vec![item(subscription_item::Kind::Heartbeat(Heartbeat {}))];
         let resume = request.resume_at_topic_sequence_number;
+        let replay = !state.replay_nothing;
+        let topic = state.topics.entry((request.cache_name.clone(), request.topic.clone())).or_insert_with(Topic::new);
         if resume > 0 && request.sequence_page != topic.page {
             first.push(item(subscription_item::Kind::Discontinuity(Discontinuity {
                 last_topic_sequence: resume,
                 new_topic_sequence: 0,
                 new_sequence_page: topic.page,
             })));
-            first.extend(topic.kept.iter().cloned().map(|i| item(subscription_item::Kind::Item(i))));
-        } else if resume > 0 {
+            first.extend(topic.kept.iter().filter(|_| replay).cloned().map(|i| item(subscription_item::Kind::Item(i))));
+        } else if resume > 0 && replay {
             let replay = topic.kept.iter().filter(|i| i.topic_sequence_number >= resume);
             first.extend(replay.cloned().map(|i| item(subscription_item::Kind::Item(i))));
         }
         let mut live = topic.live.subscribe();
+        let open = OpenStream::new(Arc::clone(&state.open_streams));
         drop(state);
         tokio::spawn(async move {
+            let _open = open;
             for item in first {
                 if sender.send(item).await.is_err() {
                     return;
                 }
             }
-            while let Ok(Some(next)) = live.recv().await {
-                if sender.send(item(subscription_item::Kind::Item(next))).await.is_err() {
+            loop {
+                // A subscriber that went away ends the stream at once, as a server's would.
+                let signal = tokio::select! {
+                    () = sender.closed() => return,
+                    signal = live.recv() => signal,
+                };
+                let Ok(signal) = signal else { return };
+                let next = match signal {
+                    Signal::Item(next) => item(subscription_item::Kind::Item(next)),
+                    Signal::Break => return,
+                    Signal::Fail(code, message) => Err(Status::new(code, message)),
+                };
+                let failed = next.is_err();
+                if sender.send(next).await.is_err() || failed {
                     return;
                 }
             }

@@ -54,7 +54,14 @@ impl RuntimeApi {
         let (lock, cond) = &*self.shared;
         let mut state = lock.lock().unwrap();
         state.next_id += 1;
-        let id = format!("req-{}", state.next_id);
+        // Unique across emulators, as Lambda's request ids are (the bridge's runs go by them).
+        static EMULATORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = format!(
+            "req-{}-{}-{}",
+            std::process::id(),
+            EMULATORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            state.next_id
+        );
         state.pending.push_back((id.clone(), event.to_string(), trace_header.to_owned()));
         cond.notify_all();
         let deadline = Instant::now() + timeout;
