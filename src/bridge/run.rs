@@ -75,3 +75,35 @@ impl Run {
         self.stop_at.saturating_duration_since(Instant::now())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_run_is_over_at_its_stop_or_when_interrupted_and_not_before() {
+        let later = Run::until(Instant::now() + Duration::from_secs(60));
+        assert!(!later.is_over());
+        assert!(later.left() > Duration::from_secs(59));
+        let (interrupt, interrupted) = watch::channel(false);
+        let run = later.interrupted_by(interrupted);
+        assert!(!run.is_over());
+        interrupt.send(true).unwrap();
+        assert!(run.is_over(), "Ctrl-C stops the run at once");
+        tokio::time::timeout(Duration::from_secs(1), run.stopped()).await.expect("stopped resolves when interrupted");
+
+        let past = Run::until(Instant::now());
+        assert!(past.is_over());
+        assert_eq!(past.left(), Duration::ZERO);
+        tokio::time::timeout(Duration::from_secs(1), past.stopped()).await.expect("stopped resolves at the stop");
+    }
+
+    #[test]
+    fn a_local_run_holds_its_topics_until_shortly_after_its_stop_under_an_id_of_its_own() {
+        let (first, second) = (Run::until(Instant::now()), Run::until(Instant::now()));
+        assert_ne!(first.id, second.id);
+        let margin = u64::try_from(BRIDGE_STOP_MARGIN.as_millis()).unwrap_or(0);
+        let lease = first.lease_until_ms.saturating_sub(now_ms());
+        assert!(lease > margin - 100 && lease <= margin, "{lease} ms");
+    }
+}
