@@ -90,6 +90,7 @@ struct MemoryCheckpoints {
     /// Positions cannot be written (`save`, `release`).
     unwritable: bool,
     saves: Mutex<u32>,
+    loads: Mutex<u32>,
 }
 
 impl MemoryCheckpoints {
@@ -109,6 +110,7 @@ fn not_owner() -> SourceError {
 
 impl Checkpoints for MemoryCheckpoints {
     async fn load(&self, topic: &TopicRef) -> Result<TopicState, SourceError> {
+        *self.loads.lock().unwrap() += 1;
         match self.unreadable {
             true => Err(SourceError::new("AccessDeniedException", "no dynamodb:GetItem")),
             false => Ok(self.state(&topic.topic)),
@@ -659,4 +661,26 @@ async fn a_crash_on_a_topics_first_run_reads_its_first_message_again() {
     assert_eq!(forwarded(&bridge), [(1, "checkout".into()), (2, "checkout".into())], "the first message again");
     assert_eq!(bridge.source().subscribed.lock().unwrap()[0].1, Some(Position { page: 4, sequence: 1 }));
     assert_eq!(reports[0].ended, Ended::TimeUp);
+}
+
+/// A successor registration whose run has ended (its lease is over) does not keep the topic from
+/// its next successor; and while the owner's stop is far off, the waiting run reads the store at
+/// leisure, not in a loop.
+#[tokio::test]
+async fn an_expired_successor_is_replaced_and_a_far_hand_over_is_awaited_at_leisure() {
+    let checkpoints = MemoryCheckpoints::default();
+    checkpoints.states.lock().unwrap().insert(
+        "checkout".into(),
+        TopicState {
+            next: Some(Position { page: 1, sequence: 1 }),
+            owner: Some(Lease { run: "owner".into(), until_ms: now_ms() + 60_000 }),
+            successor: Some(Lease { run: "gone".into(), until_ms: now_ms() - 1_000 }),
+        },
+    );
+    let (bridge, _) = new_bridge(&["checkout"], FakeSource::default(), checkpoints);
+    let run = for_ms(600);
+    let reports = bridge.run(&run).await;
+    assert_eq!(reports[0].ended, Ended::NotHandedOver, "registered, then waited: {:?}", reports[0]);
+    assert_eq!(bridge.checkpoints().state("checkout").successor.map(|s| s.run), Some(run.id.clone()));
+    assert_eq!(*bridge.checkpoints().loads.lock().unwrap(), 1, "no poll before the owner's stop is near");
 }
