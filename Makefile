@@ -25,7 +25,7 @@ help:
 	@echo "make demo     run the receiver and the topic bridge locally against moto, end to end"
 	@echo "make test     run the whole test suite (moto server started and stopped for you)"
 	@echo "make lint     cargo fmt --check, clippy -D warnings, cfn-lint and sam validate --lint"
-	@echo "make bench    cold-start (plain HTTP and TLS), memory, request-time and package-size benchmarks (ratios)"
+	@echo "make bench    cold-start (plain HTTP and TLS), memory, request-time, bridge-throughput and package-size benchmarks"
 	@echo "make bench-entropy  make bench, plus the build with aws-lc's CPU jitter entropy on, for comparison"
 	@echo "make fuzz     the property tests with many more cases (SEED=... to replay)"
 	@echo "make soak     the release binary under thousands of mixed requests, then a reconciliation"
@@ -85,6 +85,7 @@ demo: $(VENV)/.installed
 bench: $(VENV)/.installed
 	cargo build --release --bins --examples
 	cargo bench --bench cold_start
+	scripts/with-moto.sh cargo bench --bench bridge_throughput
 	@if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$$'; then \
 	  cargo lambda build --release --arm64 --bin momento-webhook; fi
 	$(PYTHON) scripts/package_size.py

@@ -27,6 +27,9 @@ mod aws_stub;
 mod function_url;
 #[path = "../tests/common/http.rs"]
 mod http;
+#[allow(dead_code)] // CPU time is the bridge benchmark's
+#[path = "../tests/common/process.rs"]
+mod process;
 #[allow(dead_code)] // the bridge's tests set invocation time-outs; the benchmark does not
 #[path = "../tests/common/runtime_api.rs"]
 mod runtime_api;
@@ -48,6 +51,7 @@ use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::{SecretSet, SigningSecret, verify};
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
+use process::peak_rss_kib;
 use runtime_api::{RuntimeApi, lambda_environment};
 use serde_json::json;
 
@@ -118,16 +122,6 @@ struct ColdStart {
     init: Duration,
     first_answer: Duration,
     peak_rss_kib: u64,
-}
-
-fn peak_rss_kib(child: &Child) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn cold_start(binary: &Path, vars: &[(String, String)]) -> ColdStart {

@@ -367,6 +367,7 @@ def bridge(stack):
         "function_name": stack.physical_id("BridgeFunction"),
         "environment": function["Environment"]["Variables"],
         "timeout": function.get("Timeout"),
+        "memory_size": function.get("MemorySize"),
         "reserved_concurrency": function.get("ReservedConcurrentExecutions"),
         "statements": [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]],
         "schedules": [r["Properties"].get("ScheduleExpression") for r in schedules.values()],

@@ -173,6 +173,28 @@ pub const HANDOVER_SLOW_POLL: Duration = Duration::from_secs(5);
 /// oldest are let go, and counted missed if the owner had not delivered them.
 pub const HANDOVER_BUFFER_ITEMS: usize = 10_000;
 
+/// Calls the bridge has in flight per topic, at most: each a `PutEvents` of up to ten consecutive
+/// messages, or one Step Functions start. At 20 ms a call that is up to 4,000 messages a second
+/// to EventBridge, and 400 starts a second (Step Functions' own `StartExecution` quota refills at
+/// 300 a second in the largest regions; more would be throttled).
+pub const BRIDGE_CALLS_IN_FLIGHT: usize = 8;
+
+/// What one busy topic must sustain through the bridge: Momento's rate for a namespace with pro
+/// support (1,000 operations a second). `make bench` measures the bridge against it, and sets the
+/// function's memory size (its share of a vCPU) from the CPU a message costs.
+pub const BRIDGE_TARGET_MESSAGES_PER_SECOND: u64 = 1_000;
+
+/// The bridge function's memory size in `template.yaml`, in MB. Lambda gives CPU in proportion
+/// (one vCPU at 1,769 MB): 256 MB is 0.14 vCPU, about 40 times what the target rate costs
+/// (`make bench`: a few microseconds a message, batched); what binds is memory for what a topic
+/// may hold (the read-ahead, and a successor's buffer).
+pub const BRIDGE_MEMORY_MB: u64 = 256;
+
+/// Messages a topic's reader takes ahead of delivery, at most; past it, reading waits (Momento
+/// holds the rest, and what it lets go is counted missed). With the calls in flight, this bounds
+/// what the bridge holds however far behind it is: about 1,100 messages of at most 4 KB a topic.
+pub const BRIDGE_READ_AHEAD_ITEMS: usize = 1_000;
+
 /// A message that can be neither delivered nor kept is tried this often within a run, then
 /// counted `Lost` (its body in the error log) and passed: Momento's buffer does not wait.
 pub const BRIDGE_ITEM_ATTEMPTS: u32 = 3;
@@ -212,7 +234,7 @@ const _: () = {
         ms(BRIDGE_SCHEDULE_PERIOD) + ms(SUBSCRIBE_BUDGET) + 2 * ms(CHECKPOINT_BUDGET) + 10_000
             <= ms(BRIDGE_LAMBDA_TIMEOUT) - ms(BRIDGE_STOP_MARGIN)
     );
-    // After the stop: the message in hand (one attempt) and the hand-over write.
+    // After the stop: the calls in flight (one attempt each) and the hand-over write.
     assert!(ms(BRIDGE_ITEM_BUDGET) + ms(CHECKPOINT_BUDGET) < ms(BRIDGE_STOP_MARGIN));
     assert!(ms(CHECKPOINT_EVERY) < ms(BRIDGE_LAMBDA_TIMEOUT));
     assert!(ms(SUBSCRIPTION_SILENT_FOR) < ms(BRIDGE_LAMBDA_TIMEOUT) - ms(BRIDGE_STOP_MARGIN));

@@ -1,7 +1,7 @@
 //! The topic bridge's Lambda function (see [`momento_webhook_receiver::bridge`]): wiring only.
 //! Each scheduled invocation reads the configured topics until shortly before its deadline, then
 //! hands them to the next invocation. Outside Lambda (no `AWS_LAMBDA_RUNTIME_API`), one run of
-//! `BRIDGE_RUN_SECONDS`, stopped early by Ctrl-C (the message in hand is finished and the
+//! `BRIDGE_RUN_SECONDS`, stopped early by Ctrl-C (the calls in flight are finished and the
 //! position stored, as at the end of a run), for local use.
 
 use std::process::ExitCode;
@@ -35,7 +35,7 @@ async fn main() -> ExitCode {
         let (interrupt, interrupted) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!("interrupted: finishing the message in hand and storing the positions");
+                tracing::info!("interrupted: finishing the calls in flight and storing the positions");
                 let _ = interrupt.send(true);
             }
         });

@@ -114,6 +114,68 @@ impl WebhookEvent {
         })
     }
 
+    /// An event this function makes itself (the bridge's, from a topic item), published and
+    /// received at `timestamp_ms`, `sequence` being (page, number); `text_json` derived as for a
+    /// webhook's.
+    pub fn new(
+        (cache, topic): (String, String),
+        timestamp_ms: i64,
+        (page, sequence): (u64, u64),
+        token_id: String,
+        text: String,
+    ) -> Self {
+        Self {
+            text_json: parse_text_json(&text),
+            cache,
+            topic,
+            event_timestamp: timestamp_ms,
+            publish_timestamp: timestamp_ms,
+            topic_sequence_number: sequence,
+            topic_sequence_page: Some(page),
+            token_id,
+            text,
+            extra: Map::new(),
+        }
+    }
+
+    /// With one more field, passed on as an unknown field of a webhook's is.
+    pub fn with_field(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// The event as a webhook body (what a dead letter keeps): every field, and not the derived
+    /// `text_json`, which [`WebhookEvent::parse`] derives again.
+    pub fn to_body(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            cache: &'a str,
+            topic: &'a str,
+            event_timestamp: i64,
+            publish_timestamp: i64,
+            topic_sequence_number: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            topic_sequence_page: Option<u64>,
+            token_id: &'a str,
+            text: &'a str,
+            #[serde(flatten)]
+            extra: &'a Map<String, Value>,
+        }
+        let body = Body {
+            cache: &self.cache,
+            topic: &self.topic,
+            event_timestamp: self.event_timestamp,
+            publish_timestamp: self.publish_timestamp,
+            topic_sequence_number: self.topic_sequence_number,
+            topic_sequence_page: self.topic_sequence_page,
+            token_id: &self.token_id,
+            text: &self.text,
+            extra: &self.extra,
+        };
+        // Strings, integers and `Value`s always serialise.
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+
     /// What tells this event apart from another with the same cache, topic and sequence number
     /// (sequence numbers restart after a topic reset).
     pub fn epoch(&self) -> Epoch {

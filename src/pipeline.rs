@@ -3,6 +3,7 @@
 //! topic, forwarded to its target within the delivery budget, and, when that fails, kept in the
 //! dead-letter queue. Ends in an [`Outcome`]; never fails.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::Instrument;
@@ -10,18 +11,20 @@ use tracing::Instrument;
 use crate::bounds::{DEAD_LETTER_BUDGET, DELIVERY_BUDGET};
 use crate::dead_letter::{DeadLetter, KeepDeadLetter};
 use crate::event::WebhookEvent;
-use crate::forward::{Delivered, Forward, ForwardError};
+use crate::forward::{Delivered, Forward, ForwardError, Results};
 use crate::outcome::Outcome;
 use crate::routing::{RoutingTable, Target};
 
-/// A span for one stage of an event's way, carrying what identifies the event (never its text).
-macro_rules! stage_span {
-    ($name:literal, $event:expr) => {
+/// A span for one stage of the way of `count` events from `$event` on, carrying what identifies
+/// them (never their text).
+macro_rules! batch_span {
+    ($name:literal, $event:expr, $count:expr) => {
         tracing::info_span!(
             $name,
             cache = %$event.cache,
             topic = %$event.topic,
-            sequence = $event.topic_sequence_number
+            sequence = $event.topic_sequence_number,
+            count = $count
         )
     };
 }
@@ -52,12 +55,34 @@ impl<F, D> Pipeline<F, D> {
         Self { delivery_budget, ..self }
     }
 
+    /// Where events of `cache` and `topic` go; `None`: nowhere (ignored).
+    pub fn route(&self, cache: &str, topic: &str) -> Option<&Target> {
+        self.routes.route(cache, topic)
+    }
+
     pub fn forwarder(&self) -> &F {
         &self.forwarder
     }
 
     pub fn dead_letters(&self) -> Option<&D> {
         self.dead_letters.as_ref()
+    }
+}
+
+/// One event on its way: the event, and what a dead letter keeps of it (the webhook's raw body;
+/// `None`: the event as JSON, for one the bridge built).
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub event: &'a WebhookEvent,
+    pub body: Option<&'a [u8]>,
+}
+
+impl Message<'_> {
+    fn body(&self) -> Cow<'_, [u8]> {
+        match self.body {
+            Some(body) => Cow::Borrowed(body),
+            None => Cow::Owned(self.event.to_body()),
+        }
     }
 }
 
@@ -70,89 +95,130 @@ impl<F: Forward, D: KeepDeadLetter> Pipeline<F, D> {
         body: &[u8],
         event: &WebhookEvent,
         trace_header: Option<&str>,
-        (started, now): (Instant, SystemTime),
+        arrived: (Instant, SystemTime),
         deadline: Instant,
     ) -> Dispatched {
-        let Some(target) = stage_span!("route", event).in_scope(|| self.routes.route(&event.cache, &event.topic))
-        else {
-            return Dispatched { outcome: Outcome::Ignored, delivery_latency: None };
+        let message = Message { event, body: Some(body) };
+        let mut dispatched = self.dispatch_all(&[message], trace_header, arrived, deadline).await;
+        // One message in, one outcome out.
+        dispatched.pop().unwrap_or(Dispatched { outcome: Outcome::Ignored, delivery_latency: None })
+    }
+
+    /// [`Pipeline::dispatch`] for consecutive messages of one cache and topic (one target): they
+    /// go out in as few calls as the target takes, and those that fail are dead-lettered
+    /// together. One [`Dispatched`] per message, in order; each message's outcome is its own.
+    pub async fn dispatch_all(
+        &self,
+        messages: &[Message<'_>],
+        trace_header: Option<&str>,
+        (started, now): (Instant, SystemTime),
+        deadline: Instant,
+    ) -> Vec<Dispatched> {
+        let Some(first) = messages.first() else { return Vec::new() };
+        let span = batch_span!("route", first.event, messages.len());
+        let Some(target) = span.in_scope(|| self.routes.route(&first.event.cache, &first.event.topic)) else {
+            return messages.iter().map(|_| Dispatched { outcome: Outcome::Ignored, delivery_latency: None }).collect();
         };
-        let delivered =
-            self.deliver(event, target, trace_header, deadline).instrument(stage_span!("deliver", event)).await;
-        match delivered {
-            Ok(delivered) => {
-                // A duplicate delivered nothing new, so it has no delivery latency.
-                let delivery_latency = (!matches!(delivered, Delivered::AlreadyStarted { .. })).then(|| {
-                    let elapsed_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-                    let delivered_ms = crate::event::unix_millis(now).saturating_add(elapsed_ms);
-                    // A publish time slightly ahead of our clock is within the freshness window.
-                    Duration::from_millis(
-                        u64::try_from(delivered_ms.saturating_sub(event.publish_timestamp)).unwrap_or(0),
-                    )
-                });
-                Dispatched { outcome: Outcome::Delivered(delivered), delivery_latency }
-            }
-            Err(error) => Dispatched {
-                outcome: self
-                    .keep(body, event, target, error, deadline)
-                    .instrument(stage_span!("dead_letter", event))
-                    .await,
-                delivery_latency: None,
-            },
-        }
+        let events: Vec<&WebhookEvent> = messages.iter().map(|message| message.event).collect();
+        let delivered = self
+            .deliver(&events, target, trace_header, deadline)
+            .instrument(batch_span!("deliver", first.event, messages.len()))
+            .await;
+        let failed: Vec<(Message<'_>, ForwardError)> = messages
+            .iter()
+            .zip(&delivered)
+            .filter_map(|(message, result)| result.as_ref().err().map(|error| (*message, error.clone())))
+            .collect();
+        let mut kept = self
+            .keep(&failed, target, deadline)
+            .instrument(batch_span!("dead_letter", first.event, failed.len()))
+            .await
+            .into_iter();
+        let delivered_ms = |event: &WebhookEvent| {
+            let elapsed_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            let delivered_ms = crate::event::unix_millis(now).saturating_add(elapsed_ms);
+            // A publish time slightly ahead of our clock is within the freshness window.
+            Duration::from_millis(u64::try_from(delivered_ms.saturating_sub(event.publish_timestamp)).unwrap_or(0))
+        };
+        messages
+            .iter()
+            .zip(delivered)
+            .map(|(message, result)| match result {
+                Ok(delivered) => Dispatched {
+                    // A duplicate delivered nothing new, so it has no delivery latency.
+                    delivery_latency: (!matches!(delivered, Delivered::AlreadyStarted { .. }))
+                        .then(|| delivered_ms(message.event)),
+                    outcome: Outcome::Delivered(delivered),
+                },
+                Err(error) => Dispatched {
+                    outcome: kept.next().unwrap_or(Outcome::DeliveryFailed { target: target.kind(), error }),
+                    delivery_latency: None,
+                },
+            })
+            .collect()
     }
 
     /// Delivers within the delivery budget, cut short when the deadline would otherwise leave
     /// too little time for the dead-letter queue.
     async fn deliver(
         &self,
-        event: &WebhookEvent,
+        events: &[&WebhookEvent],
         target: &Target,
         trace_header: Option<&str>,
         deadline: Instant,
-    ) -> Result<Delivered, ForwardError> {
+    ) -> Results {
         let reserve = if self.dead_letters.is_some() { DEAD_LETTER_BUDGET } else { Duration::ZERO };
         let budget = self.delivery_budget.min(remaining(deadline).saturating_sub(reserve));
-        let delivery = self.forwarder.forward(event, target, trace_header);
+        let delivery = self.forwarder.forward_all(events, target, trace_header);
         match tokio::time::timeout(budget, delivery).await {
-            Ok(result) => result,
-            Err(_) => Err(ForwardError::new(
-                "Timeout",
-                format!("no answer from {} within {} ms", target.kind(), budget.as_millis()),
-            )),
+            Ok(results) => results,
+            Err(_) => {
+                let error = ForwardError::new(
+                    "Timeout",
+                    format!("no answer from {} within {} ms", target.kind(), budget.as_millis()),
+                );
+                events.iter().map(|_| Err(error.clone())).collect()
+            }
         }
     }
 
-    /// An authentic event that could not be delivered: into the dead-letter queue, or, when that
-    /// fails too (or there is none), into the error log so it can be recovered by hand.
-    async fn keep(
-        &self,
-        body: &[u8],
-        event: &WebhookEvent,
-        target: &Target,
-        error: ForwardError,
-        deadline: Instant,
-    ) -> Outcome {
-        let Some(dead_letters) = &self.dead_letters else {
-            log_lost_event(body, target, &error, None);
-            return Outcome::DeliveryFailed { target: target.kind(), error };
+    /// Authentic events that could not be delivered: into the dead-letter queue, or, when that
+    /// fails too (or there is none), into the error log so they can be recovered by hand. One
+    /// outcome per event, in order.
+    async fn keep(&self, failed: &[(Message<'_>, ForwardError)], target: &Target, deadline: Instant) -> Vec<Outcome> {
+        let Some(((first, _), dead_letters)) = failed.first().zip(self.dead_letters.as_ref()) else {
+            return failed
+                .iter()
+                .map(|(message, error)| {
+                    log_lost_event(&message.body(), target, error, None);
+                    Outcome::DeliveryFailed { target: target.kind(), error: error.clone() }
+                })
+                .collect();
         };
-        let letter = DeadLetter::new(body, target, &error, SystemTime::now());
+        let failed_at = SystemTime::now();
+        let letters: Vec<DeadLetter> =
+            failed.iter().map(|(message, error)| DeadLetter::new(&message.body(), target, error, failed_at)).collect();
         let budget = DEAD_LETTER_BUDGET.min(remaining(deadline));
-        let kept = match tokio::time::timeout(budget, dead_letters.keep(&letter, &event.cache, &event.topic)).await {
-            Ok(kept) => kept,
-            Err(_) => Err(ForwardError::new(
+        let keeping = dead_letters.keep_all(&letters, &first.event.cache, &first.event.topic);
+        let kept = tokio::time::timeout(budget, keeping).await.unwrap_or_else(|_| {
+            let error = ForwardError::new(
                 "Timeout",
                 format!("no answer from the dead-letter queue within {} ms", budget.as_millis()),
-            )),
-        };
-        match kept {
-            Ok(()) => Outcome::DeadLettered { target: target.kind(), error },
-            Err(dead_letter) => {
-                log_lost_event(body, target, &error, Some(&dead_letter));
-                Outcome::DeadLetterFailed { target: target.kind(), error, dead_letter }
-            }
-        }
+            );
+            letters.iter().map(|_| Err(error.clone())).collect()
+        });
+        failed
+            .iter()
+            .zip(letters)
+            .zip(kept)
+            .map(|(((_, error), letter), kept)| match kept {
+                Ok(()) => Outcome::DeadLettered { target: target.kind(), error: error.clone() },
+                Err(dead_letter) => {
+                    log_lost_event(letter.raw_body.as_bytes(), target, error, Some(&dead_letter));
+                    Outcome::DeadLetterFailed { target: target.kind(), error: error.clone(), dead_letter }
+                }
+            })
+            .collect()
     }
 }
 

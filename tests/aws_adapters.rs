@@ -219,3 +219,113 @@ async fn a_dead_letter_goes_to_sqs_with_its_attributes_and_fifo_deduplication() 
     assert_ne!(dedup_key("a"), dedup_key("b"));
     assert_eq!(dedup_key("a").len(), 32);
 }
+
+fn numbered(sequence: u64) -> WebhookEvent {
+    let mut body = event_body("orders", "checkout", sequence, "x");
+    body["publish_timestamp"] = json!(1_795_651_200_000_i64);
+    WebhookEvent::parse(&serde_json::to_vec(&body).unwrap()).unwrap()
+}
+
+/// The sequence number of a `PutEvents` entry, from its detail.
+fn entry_sequence(entry: &serde_json::Value) -> u64 {
+    let detail: serde_json::Value = serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
+    detail["topic_sequence_number"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn consecutive_events_go_out_ten_to_a_call_and_a_failed_entry_is_tried_again_alone() {
+    let throttled_once = Arc::new(AtomicUsize::new(0));
+    let aws = AwsStub::scripted(SECRET, move |request: &Recorded| {
+        if !request.operation.ends_with(".PutEvents") {
+            return None;
+        }
+        let entries = request.body["Entries"].as_array().unwrap();
+        let results: Vec<_> = entries
+            .iter()
+            .map(|entry| match entry_sequence(entry) {
+                3 if throttled_once.fetch_add(1, Ordering::SeqCst) == 0 => {
+                    json!({"ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"})
+                }
+                6 => json!({"ErrorCode": "MalformedDetail", "ErrorMessage": "no"}),
+                sequence => json!({"EventId": format!("event-{sequence}")}),
+            })
+            .collect();
+        let failed = results.iter().filter(|r| r.get("ErrorCode").is_some()).count();
+        Some((200, json!({"FailedEntryCount": failed, "Entries": results})))
+    });
+    let sdk = sdk_config_for(&aws.endpoint).await;
+    let forwarder = clients::forwarder(&sdk, "Momento", &RoutingTable::single(bus()));
+    let events: Vec<WebhookEvent> = (1..=23).map(numbered).collect();
+    let results = forwarder.forward_all(&events.iter().collect::<Vec<_>>(), &bus(), None).await;
+
+    assert_eq!(results.len(), 23);
+    for (sequence, result) in (1..=23).zip(&results) {
+        match sequence {
+            6 => assert_eq!(result.as_ref().unwrap_err().code, "MalformedDetail", "failed alone"),
+            _ => assert_eq!(
+                result.as_ref().unwrap(),
+                &Delivered::EventBridge { event_id: format!("event-{sequence}") },
+                "each result is its own event's, in order"
+            ),
+        }
+    }
+    let mut calls: Vec<Vec<u64>> = aws
+        .calls("PutEvents")
+        .iter()
+        .map(|call| call.body["Entries"].as_array().unwrap().iter().map(entry_sequence).collect())
+        .collect();
+    calls.sort();
+    let mut expected: Vec<Vec<u64>> = vec![(1..=10).collect(), (11..=20).collect(), (21..=23).collect(), vec![3]];
+    expected.sort();
+    assert_eq!(calls, expected, "three calls of up to ten, then the throttled entry alone");
+}
+
+#[tokio::test]
+async fn dead_letters_go_out_ten_to_a_batch_and_one_sqs_did_not_take_is_sent_again_alone() {
+    use momento_webhook_receiver::dead_letter::{DeadLetter, KeepDeadLetter, SqsDeadLetterQueue, dedup_key};
+    let refused_once = Arc::new(AtomicUsize::new(0));
+    let aws = AwsStub::scripted(SECRET, move |request: &Recorded| {
+        let entries = request.body["Entries"].as_array().map_or(0, Vec::len);
+        if !request.operation.ends_with(".SendMessageBatch")
+            || entries < 10
+            || refused_once.fetch_add(1, Ordering::SeqCst) > 0
+        {
+            return None;
+        }
+        let ids: Vec<&str> =
+            request.body["Entries"].as_array().unwrap().iter().map(|e| e["Id"].as_str().unwrap()).collect();
+        let successful: Vec<_> = ids
+            .iter()
+            .filter(|id| **id != "3")
+            .map(|id| json!({"Id": id, "MessageId": "m", "MD5OfMessageBody": ""}))
+            .collect();
+        Some((
+            200,
+            json!({"Successful": successful, "Failed": [{"Id": "3", "Code": "InternalError", "SenderFault": false}]}),
+        ))
+    });
+    let sdk = sdk_config_for(&aws.endpoint).await;
+    let letters: Vec<DeadLetter> = (1..=12)
+        .map(|n| {
+            let raw = format!(r#"{{"cache":"c","n":{n}}}"#);
+            DeadLetter::new(raw.as_bytes(), &bus(), &ForwardError::new("Timeout", "slow"), std::time::SystemTime::now())
+        })
+        .collect();
+    let url = format!("{}/123456789012/dead-letters.fifo", aws.endpoint);
+    let results = SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), &url).keep_all(&letters, "c", "t").await;
+
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let mut batches: Vec<usize> =
+        aws.calls("SendMessageBatch").iter().map(|c| c.body["Entries"].as_array().unwrap().len()).collect();
+    batches.sort();
+    assert_eq!(batches, [2, 10]);
+    let alone = aws.calls("SendMessage");
+    assert_eq!(alone.len(), 1, "the one SQS did not take, on its own");
+    let body: DeadLetter = serde_json::from_str(alone[0].body["MessageBody"].as_str().unwrap()).unwrap();
+    assert_eq!(body, letters[3]);
+    let batch = aws.calls("SendMessageBatch").into_iter().find(|c| c.body["Entries"].as_array().unwrap().len() == 10);
+    let first = &batch.unwrap().body["Entries"][0];
+    let key = dedup_key(&serde_json::from_str::<DeadLetter>(first["MessageBody"].as_str().unwrap()).unwrap().raw_body);
+    assert_eq!((&first["MessageDeduplicationId"], &first["MessageGroupId"]), (&json!(key), &json!(key)));
+    assert_eq!(first["MessageAttributes"]["topic"]["StringValue"], "t");
+}

@@ -11,7 +11,7 @@ mod momento_server;
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::fakes::{FakeDeadLetters, FakeForwarder, SharedBuffer};
@@ -89,7 +89,9 @@ struct MemoryCheckpoints {
     unreadable: bool,
     /// Positions cannot be written (`save`, `release`).
     unwritable: bool,
-    saves: Mutex<u32>,
+    /// Each position written, with the calls ended by then (from `ended`, when given).
+    saves: Mutex<Vec<(Position, Vec<u64>)>>,
+    ended: Option<Arc<Mutex<Vec<u64>>>>,
     loads: Mutex<u32>,
 }
 
@@ -150,7 +152,8 @@ impl Checkpoints for MemoryCheckpoints {
     }
 
     async fn save(&self, topic: &TopicRef, run: &str, next: Position) -> Result<(), SourceError> {
-        *self.saves.lock().unwrap() += 1;
+        let ended = self.ended.as_ref().map(|ended| ended.lock().unwrap().clone()).unwrap_or_default();
+        self.saves.lock().unwrap().push((next, ended));
         if self.unwritable {
             return Err(SourceError::new("ProvisionedThroughputExceededException", "slow down"));
         }
@@ -256,7 +259,7 @@ async fn every_item_is_delivered_in_order_and_the_position_names_the_next() {
     assert_eq!(metric_total(&metrics, Metric::MissedMessages), 0.0);
     // Not one write per item: the first item's position before it is handled (a crash then
     // reads it again), then the interval, then the hand-over at the end of the run.
-    assert_eq!(*bridge.checkpoints().saves.lock().unwrap(), 1);
+    assert_eq!(bridge.checkpoints().saves.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -683,4 +686,76 @@ async fn an_expired_successor_is_replaced_and_a_far_hand_over_is_awaited_at_leis
     assert_eq!(reports[0].ended, Ended::NotHandedOver, "registered, then waited: {:?}", reports[0]);
     assert_eq!(bridge.checkpoints().state("checkout").successor.map(|s| s.run), Some(run.id.clone()));
     assert_eq!(*bridge.checkpoints().loads.lock().unwrap(), 1, "no poll before the owner's stop is near");
+}
+
+/// A busy topic: what is waiting goes out ten to a `PutEvents`, in order, every item once.
+#[tokio::test]
+async fn waiting_items_go_out_in_batches_of_ten_in_order() {
+    let items = (1..=95).map(|s| text(1, s)).collect();
+    let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
+    let (bridge, metrics) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
+    let reports = bridge.run(&soon()).await;
+    assert_eq!(forwarded(&bridge), (1..=95).map(|s| (s, "checkout".to_owned())).collect::<Vec<_>>());
+    let batches = bridge.pipeline().forwarder().batches.lock().unwrap().clone();
+    assert!(batches.iter().all(|&size| size <= 10), "{batches:?}");
+    assert!(batches.len() <= 12, "mostly full batches: {batches:?}");
+    assert_eq!(metric_total(&metrics, Metric::Delivered), 95.0, "each message counted once");
+    assert_eq!(reports[0].next, Some(Position { page: 1, sequence: 96 }));
+}
+
+/// One entry of a batch that its target refuses is dead-lettered alone; the rest are delivered.
+#[tokio::test]
+async fn a_refused_item_in_a_batch_is_dead_lettered_alone() {
+    let items = (1..=10).map(|s| text(1, s)).collect();
+    let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
+    let failing = FakeForwarder {
+        fail_with: Some(ForwardError::new("MalformedDetail", "no")),
+        fail_only: Some(4),
+        ..Default::default()
+    };
+    let (bridge, metrics) =
+        bridge_with(&["checkout"], source, MemoryCheckpoints::default(), failing, Some(FakeDeadLetters::default()));
+    let reports = bridge.run(&soon()).await;
+    let kept = bridge.pipeline().dead_letters().unwrap().kept.lock().unwrap().clone();
+    assert_eq!(kept.len(), 1);
+    let body: serde_json::Value = serde_json::from_str(&kept[0].0.raw_body).unwrap();
+    assert_eq!(body["topic_sequence_number"], 4);
+    assert_eq!((metric_total(&metrics, Metric::Delivered), metric_total(&metrics, Metric::DeadLettered)), (9.0, 1.0));
+    assert_eq!(reports[0].next, Some(Position { page: 1, sequence: 11 }));
+}
+
+/// Several calls in flight, ending in any order, and the position never passes one that has not
+/// ended: every position written is checked against the calls ended by then. Step Functions
+/// starts (one per call) go out side by side, at most [`BRIDGE_CALLS_IN_FLIGHT`] at once.
+#[tokio::test]
+async fn calls_run_side_by_side_and_the_position_never_passes_one_in_flight() {
+    use momento_webhook_receiver::bounds::{BRIDGE_CALLS_IN_FLIGHT, CHECKPOINT_EVERY};
+    let items = (1..=400).map(|s| text(1, s)).collect();
+    let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
+    // 0 to 480 ms a start, scattered: later starts often end before earlier ones.
+    let slow = FakeForwarder { delay_of: Some(|s| Duration::from_millis((s * 7919 % 13) * 40)), ..Default::default() };
+    let checkpoints = MemoryCheckpoints { ended: Some(Arc::clone(&slow.ended)), ..Default::default() };
+    let pipeline = Pipeline::new(
+        RoutingTable::single(Target::StateMachine("arn:aws:states:us-east-1:1:stateMachine:m".into())),
+        slow,
+        Some(FakeDeadLetters::default()),
+    );
+    let bridge = Bridge::new(vec![topic("checkout")], pipeline, source, checkpoints);
+    let reports = bridge.run(&for_ms(2 * CHECKPOINT_EVERY.as_millis() as u64 + 500)).await;
+
+    let forwarder = bridge.pipeline().forwarder();
+    assert_eq!(forwarder.in_flight.lock().unwrap().1, BRIDGE_CALLS_IN_FLIGHT, "side by side, and no more");
+    assert_eq!(forwarder.batches.lock().unwrap().iter().max(), Some(&1), "one start a call");
+    let ended = forwarder.ended.lock().unwrap().clone();
+    assert!(ended.windows(2).any(|w| w[1] < w[0]), "calls ended out of order");
+    let saves = bridge.checkpoints().saves.lock().unwrap().clone();
+    assert!(saves.len() >= 3, "the first position, two intervals: {saves:?}");
+    for (next, ended_by_then) in &saves {
+        assert!((1..next.sequence).all(|s| ended_by_then.contains(&s)), "{next:?} passed a call in flight");
+    }
+    let next = reports[0].next.unwrap().sequence;
+    assert!((1..next).all(|s| ended.contains(&s)) && next > 50, "the position as the run left it: {next}");
+    let mut delivered: Vec<u64> = forwarded(&bridge).into_iter().map(|(s, _)| s).collect();
+    delivered.sort();
+    assert_eq!(delivered, (1..next).collect::<Vec<_>>(), "each once, and none past the position");
 }

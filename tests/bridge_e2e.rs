@@ -4,6 +4,8 @@
 //! DynamoDB.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/checkpoint_table.rs"]
+mod checkpoint_table;
 mod common;
 /// Only this test uses it (the tools' tests share `common`, without its dependencies).
 #[allow(dead_code)] // each test crate uses a different part of it
@@ -17,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use common::runtime_api::{RuntimeApi, lambda_environment};
 use common::{bus_with_queue, drain, moto_environment, moto_sdk_config, unique};
 use momento_server::{API_KEY, FakeMomento, MISSING_CACHE, WRONG_API_KEY};
@@ -30,23 +31,7 @@ use serde_json::{Value, json};
 const CACHE: &str = "orders";
 
 async fn checkpoint_table(sdk: &SdkConfig) -> String {
-    let table = unique("checkpoints");
-    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
-    let attribute = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
-    };
-    aws_sdk_dynamodb::Client::new(sdk)
-        .create_table()
-        .table_name(&table)
-        .key_schema(key("cache", KeyType::Hash))
-        .key_schema(key("topic", KeyType::Range))
-        .attribute_definitions(attribute("cache"))
-        .attribute_definitions(attribute("topic"))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-    table
+    checkpoint_table::create(sdk, unique("checkpoints")).await
 }
 
 /// The bridge binary under a Runtime API whose invocations time out after `timeout`.

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use common::fakes::SharedBuffer;
 use momento_webhook_receiver::bounds::{
-    BRIDGE_CONCURRENCY, BRIDGE_LAMBDA_TIMEOUT, BRIDGE_SCHEDULE_PERIOD, INSTANCES_PER_WEBHOOK, LAMBDA_TIMEOUT,
+    BRIDGE_CONCURRENCY, BRIDGE_LAMBDA_TIMEOUT, BRIDGE_MEMORY_MB, BRIDGE_SCHEDULE_PERIOD, INSTANCES_PER_WEBHOOK,
+    LAMBDA_TIMEOUT,
 };
 use momento_webhook_receiver::bridge::config::{ApiKey, BridgeConfig, parse_topics};
 use momento_webhook_receiver::config::{Config, Signing};
@@ -185,6 +186,7 @@ fn the_bridge_starts_reads_its_topics_and_may_touch_only_its_own_table() {
         assert_eq!(format!("{:?}", config.delivery), format!("{:?}", config_of(case).delivery), "{name}");
         assert_eq!(config.dead_letter_queue_url, config_of(case).dead_letter_queue_url, "{name}");
         assert_eq!(bridge["timeout"].as_u64(), Some(BRIDGE_LAMBDA_TIMEOUT.as_secs()), "{name}");
+        assert_eq!(bridge["memory_size"].as_u64(), Some(BRIDGE_MEMORY_MB), "{name}: the CPU the bench asks for");
         assert_eq!(
             bridge["reserved_concurrency"].as_u64(),
             Some(BRIDGE_CONCURRENCY),

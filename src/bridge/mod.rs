@@ -34,9 +34,8 @@ use std::future::Future;
 use base64::Engine;
 use futures::Stream;
 use serde::Serialize;
-use serde_json::json;
 
-use crate::event::SEQUENCE_PAGE_FIELD;
+use crate::event::WebhookEvent;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 
@@ -344,23 +343,20 @@ impl<F, D, S, C> Bridge<F, D, S, C> {
 /// An item as an event of the webhook's shape (see `docs/events.md`): the receive time stands in
 /// for the publish time, which subscriptions do not carry; a binary value is base64 in `text`,
 /// marked by `text_encoding`.
-pub fn event_body(topic: &TopicRef, item: &Item, received_ms: i64) -> Vec<u8> {
-    let mut event = json!({
-        "cache": topic.cache,
-        "topic": topic.topic,
-        "event_timestamp": received_ms,
-        "publish_timestamp": received_ms,
-        "topic_sequence_number": item.position.sequence,
-        SEQUENCE_PAGE_FIELD: item.position.page,
-        "token_id": item.publisher_id,
-    });
-    match &item.payload {
-        Payload::Text(text) => event["text"] = json!(text),
-        Payload::Binary(bytes) => {
-            event["text"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
-            event[TEXT_ENCODING_FIELD] = json!("base64");
-        }
+pub fn event(topic: &TopicRef, item: &Item, received_ms: i64) -> WebhookEvent {
+    let (text, encoding) = match &item.payload {
+        Payload::Text(text) => (text.clone(), None),
+        Payload::Binary(bytes) => (base64::engine::general_purpose::STANDARD.encode(bytes), Some("base64")),
+    };
+    let event = WebhookEvent::new(
+        (topic.cache.clone(), topic.topic.clone()),
+        received_ms,
+        (item.position.page, item.position.sequence),
+        item.publisher_id.clone(),
+        text,
+    );
+    match encoding {
+        Some(encoding) => event.with_field(TEXT_ENCODING_FIELD, encoding),
+        None => event,
     }
-    // A `Value` of strings and integers always serialises.
-    serde_json::to_vec(&event).unwrap_or_default()
 }

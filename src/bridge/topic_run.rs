@@ -8,7 +8,7 @@
 //!    stored position, the next message to read.
 //! 2. A run that finds a live owner subscribes first (new messages only), then registers as the
 //!    successor, and keeps what it receives while it waits.
-//! 3. The owner stops at its time, finishes the message in hand and releases the topic in one
+//! 3. The owner stops at its time, finishes the calls in flight and releases the topic in one
 //!    conditional write that stores the next position and makes the successor the owner.
 //! 4. The successor, polling every [`HANDOVER_POLL`], finds itself the owner and delivers from
 //!    exactly that position: what it kept from before is skipped, what it kept from there on is
@@ -22,22 +22,29 @@
 use std::collections::VecDeque;
 use std::time::{Instant, SystemTime};
 
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use tokio::sync::mpsc;
+
 use super::run::now_ms;
 use super::subscription::{Interruption, Subscription};
 use super::{
     Bridge, Checkpoints, Continuity, Ended, Item, Lease, NOT_OWNER, Position, Run, SourceError, Subscribe, TopicRef,
-    TopicReport, TopicState, event_body,
+    TopicReport, TopicState, event,
 };
 use crate::bounds::{
-    BRIDGE_ITEM_ATTEMPTS, BRIDGE_ITEM_BUDGET, BRIDGE_STOP_MARGIN, CHECKPOINT_BUDGET, CHECKPOINT_EVERY,
-    HANDOVER_BUFFER_ITEMS, HANDOVER_POLL, HANDOVER_SLOW_POLL, RESUBSCRIBE_FIRST_PAUSE,
+    BRIDGE_CALLS_IN_FLIGHT, BRIDGE_ITEM_ATTEMPTS, BRIDGE_ITEM_BUDGET, BRIDGE_READ_AHEAD_ITEMS, BRIDGE_STOP_MARGIN,
+    CHECKPOINT_BUDGET, CHECKPOINT_EVERY, HANDOVER_BUFFER_ITEMS, HANDOVER_POLL, HANDOVER_SLOW_POLL,
+    RESUBSCRIBE_FIRST_PAUSE,
 };
 use crate::dead_letter::KeepDeadLetter;
 use crate::event::{WebhookEvent, unix_millis};
 use crate::forward::Forward;
+use crate::forward::eventbridge::MAX_ENTRIES_PER_CALL;
 use crate::metrics::{Gap, RequestFacts};
-use crate::outcome::{EventKey, Outcome};
-use crate::pipeline::Dispatched;
+use crate::outcome::EventKey;
+use crate::pipeline::{Dispatched, Message};
+use crate::routing::Target;
 
 /// How the run came to own the topic.
 struct Owned<'a, S: Subscribe> {
@@ -50,6 +57,19 @@ struct Owned<'a, S: Subscribe> {
 
 /// A step that ends the topic's run early.
 type Early = Ended;
+
+/// What the reader hands the delivery loop.
+enum Read {
+    Item(Item),
+    Interrupted(Interruption),
+}
+
+/// A batch whose items have all been handled: the position after its last, and how many of its
+/// items were lost.
+struct Settled {
+    next: Position,
+    lost: u64,
+}
 
 impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S, C> {
     /// Reads every topic until the run stops, all at once, each in order.
@@ -173,67 +193,41 @@ impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S
         }
     }
 
-    /// As the owner: every item in order until the run stops, then the hand-over.
-    async fn deliver(&self, topic: &TopicRef, run: &Run, mut owned: Owned<'_, S>, report: &mut TopicReport) {
-        let mut last = owned.next.map(Position::before);
-        let mut saved = owned.next;
-        let mut saved_at = Instant::now();
-        loop {
-            let item = match owned.kept.pop_front() {
-                Some(item) if !run.is_over() => item,
-                Some(_) => break,
-                None => match owned.subscription.next(run).await {
-                    Ok(Some(item)) => item,
-                    Ok(None) => break,
-                    Err(interruption) => {
-                        self.interrupted(topic, report, &interruption);
-                        continue;
-                    }
-                },
-            };
-            match Continuity::of(last, item.position) {
-                Continuity::Replayed => {
-                    report.replayed += 1;
-                    continue;
-                }
-                Continuity::Missed { first, last: last_missed } => {
-                    let count = last_missed - first + 1;
-                    report.missed += count;
-                    tracing::error!(%topic, page = item.position.page, first_missed = first, last_missed, count, "messages were published but never received: Momento no longer had them");
-                    self.record_gap(topic, Gap::Missed(count));
-                }
-                Continuity::Reset { from_page } => {
-                    report.resets += 1;
-                    tracing::warn!(%topic, from_page, to_page = item.position.page, sequence = item.position.sequence, "the topic was reset: sequence numbers start again on a new page");
-                    self.record_gap(topic, Gap::Reset);
-                }
-                Continuity::First => {
-                    // The topic's first message ever read: its position is stored before it is
-                    // handled, so that a crash now reads it again instead of skipping it.
-                    saved = self.save(topic, run, item.position, saved, report).await;
-                    if report.ended == Ended::Superseded {
-                        return;
-                    }
-                }
-                Continuity::Next => {}
-            }
-            report.items += 1;
-            if self.handle(topic, &item, run).await.code().is_lost() {
-                report.lost += 1;
-            }
-            last = Some(item.position);
-            if saved_at.elapsed() >= CHECKPOINT_EVERY {
-                saved = self.save(topic, run, item.position.after(), saved, report).await;
-                saved_at = Instant::now();
-                if report.ended == Ended::Superseded {
-                    return;
+    /// As the owner: every item in order until the run stops, then the hand-over. A reader
+    /// takes items off the subscription while the delivery loop sends them on, in batches with
+    /// several calls in flight.
+    async fn deliver(&self, topic: &TopicRef, run: &Run, owned: Owned<'_, S>, report: &mut TopicReport) {
+        let Owned { mut subscription, mut kept, next } = owned;
+        let (sender, received) = mpsc::channel(BRIDGE_READ_AHEAD_ITEMS);
+        let reader = async move {
+            loop {
+                let read = match kept.pop_front() {
+                    Some(_) if run.is_over() => break,
+                    Some(item) => Read::Item(item),
+                    None => tokio::select! {
+                        biased;
+                        // The delivery loop ended (superseded, or done after the stop).
+                        () = sender.closed() => break,
+                        next = subscription.next(run) => match next {
+                            Ok(Some(item)) => Read::Item(item),
+                            Ok(None) => break,
+                            Err(interruption) => Read::Interrupted(interruption),
+                        },
+                    },
+                };
+                if sender.send(read).await.is_err() {
+                    break;
                 }
             }
+            subscription.is_down()
+        };
+        let (down, next) = tokio::join!(reader, self.deliver_from(topic, run, next, received, report));
+        if report.ended == Ended::Superseded {
+            return;
         }
-        if owned.subscription.is_down() {
+        if down {
             report.ended = Ended::SubscriptionLost;
         }
-        let next = last.map(Position::after).or(saved);
         report.next = next;
         let released = self
             .checkpoint("hand the topic over", topic, self.checkpoints.release(topic, &run.id, next, now_ms()))
@@ -250,44 +244,161 @@ impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S
         }
     }
 
-    /// One item through the pipeline, tried up to [`BRIDGE_ITEM_ATTEMPTS`] times while it can be
-    /// neither delivered nor kept, then logged and counted once, like a webhook request. A lost
-    /// item's body is in the error log (the pipeline's last resort); the topic moves on, since
-    /// Momento's buffer does not wait.
-    async fn handle(&self, topic: &TopicRef, item: &Item, run: &Run) -> Outcome {
-        let key = EventKey { cache: &topic.cache, topic: &topic.topic, sequence: item.position.sequence };
-        let mut pause = RESUBSCRIBE_FIRST_PAUSE;
-        let mut attempt = 1;
+    /// The delivery loop: items from `received` in batches of up to the target's size, up to
+    /// [`BRIDGE_CALLS_IN_FLIGHT`] at once, until the run stops and what is in flight has ended.
+    /// Returns the next position to read: after the longest run of items from the start that
+    /// have all been handled (delivered, kept, or counted lost), never past one in flight.
+    async fn deliver_from(
+        &self,
+        topic: &TopicRef,
+        run: &Run,
+        next: Option<Position>,
+        mut received: mpsc::Receiver<Read>,
+        report: &mut TopicReport,
+    ) -> Option<Position> {
+        let batch_items =
+            self.pipeline.route(&topic.cache, &topic.topic).map_or(MAX_ENTRIES_PER_CALL, Target::batch_items);
+        let mut last_read = next.map(Position::before);
+        let mut handled = next;
+        let (mut saved, mut saved_at) = (next, Instant::now());
+        let mut pending = VecDeque::new();
+        let mut in_flight = FuturesOrdered::new();
+        let mut reading = true;
         loop {
-            let (started, now) = (Instant::now(), SystemTime::now());
-            let body = event_body(topic, item, unix_millis(now));
-            let Dispatched { outcome, delivery_latency } = match WebhookEvent::parse(&body) {
-                Ok(event) => {
-                    self.pipeline.dispatch(&body, &event, None, (started, now), started + BRIDGE_ITEM_BUDGET).await
+            while !run.is_over() && in_flight.len() < BRIDGE_CALLS_IN_FLIGHT && !pending.is_empty() {
+                let batch: Vec<Item> = pending.drain(..pending.len().min(batch_items)).collect();
+                in_flight.push_back(self.handle(topic, batch, run));
+            }
+            if in_flight.is_empty() && (run.is_over() || (!reading && pending.is_empty())) {
+                break;
+            }
+            tokio::select! {
+                biased;
+                Some(settled) = in_flight.next(), if !in_flight.is_empty() => {
+                    let Settled { next, lost } = settled;
+                    report.lost += lost;
+                    handled = Some(next);
+                    if saved_at.elapsed() >= CHECKPOINT_EVERY {
+                        saved = self.save(topic, run, next, saved, report).await;
+                        saved_at = Instant::now();
+                        if report.ended == Ended::Superseded {
+                            return saved;
+                        }
+                    }
                 }
-                // Only an empty cache or topic name could fail, and the configuration refuses those.
-                Err(error) => Dispatched { outcome: Outcome::Refused(error.into()), delivery_latency: None },
-            };
-            let retry = outcome.code().is_lost() && attempt < BRIDGE_ITEM_ATTEMPTS && run.left() > pause;
-            if retry {
-                tracing::warn!(%topic, sequence = item.position.sequence, attempt, "the message could be neither delivered nor kept; trying again");
+                read = received.recv(), if reading && pending.len() < batch_items && !run.is_over() => {
+                    let mut read = read;
+                    // Whatever else has arrived joins the batch, up to its size.
+                    loop {
+                        match read {
+                            None => reading = false,
+                            Some(Read::Interrupted(interruption)) => self.interrupted(topic, report, &interruption),
+                            Some(Read::Item(item)) => {
+                                if self.take_in(topic, run, &item, last_read, &mut saved, report).await {
+                                    last_read = Some(item.position);
+                                    pending.push_back(item);
+                                }
+                                if report.ended == Ended::Superseded {
+                                    return saved;
+                                }
+                            }
+                        }
+                        if !reading || pending.len() >= batch_items {
+                            break;
+                        }
+                        read = match received.try_recv() {
+                            Ok(read) => Some(read),
+                            Err(mpsc::error::TryRecvError::Empty) => break,
+                            Err(mpsc::error::TryRecvError::Disconnected) => None,
+                        };
+                    }
+                }
+                else => break,
+            }
+        }
+        handled.or(saved)
+    }
+
+    /// How an item follows the last one read: counted (missed, reset) and logged; `false` for
+    /// one read before, which is skipped. A topic's first message ever read has its position
+    /// stored before it is handled, so that a crash reads it again instead of skipping it.
+    async fn take_in(
+        &self,
+        topic: &TopicRef,
+        run: &Run,
+        item: &Item,
+        last_read: Option<Position>,
+        saved: &mut Option<Position>,
+        report: &mut TopicReport,
+    ) -> bool {
+        match Continuity::of(last_read, item.position) {
+            Continuity::Replayed => {
+                report.replayed += 1;
+                return false;
+            }
+            Continuity::Missed { first, last: last_missed } => {
+                let count = last_missed - first + 1;
+                report.missed += count;
+                tracing::error!(%topic, page = item.position.page, first_missed = first, last_missed, count, "messages were published but never received: Momento no longer had them");
+                self.record_gap(topic, Gap::Missed(count));
+            }
+            Continuity::Reset { from_page } => {
+                report.resets += 1;
+                tracing::warn!(%topic, from_page, to_page = item.position.page, sequence = item.position.sequence, "the topic was reset: sequence numbers start again on a new page");
+                self.record_gap(topic, Gap::Reset);
+            }
+            Continuity::First => *saved = self.save(topic, run, item.position, *saved, report).await,
+            Continuity::Next => {}
+        }
+        report.items += 1;
+        true
+    }
+
+    /// A batch of consecutive items through the pipeline; those that can be neither delivered
+    /// nor kept are tried again, up to [`BRIDGE_ITEM_ATTEMPTS`] times in all, then each is logged
+    /// and counted once, like a webhook request. A lost item's body is in the error log (the
+    /// pipeline's last resort); the topic moves on, since Momento's buffer does not wait.
+    async fn handle(&self, topic: &TopicRef, items: Vec<Item>, run: &Run) -> Settled {
+        let next = items.last().map_or(Position { page: 0, sequence: 0 }, |item| item.position.after());
+        let events: Vec<WebhookEvent> =
+            items.iter().map(|item| event(topic, item, unix_millis(SystemTime::now()))).collect();
+        let mut waiting: Vec<&WebhookEvent> = events.iter().collect();
+        let (mut lost, mut pause, mut attempt) = (0, RESUBSCRIBE_FIRST_PAUSE, 1);
+        while !waiting.is_empty() {
+            let (started, now) = (Instant::now(), SystemTime::now());
+            let messages: Vec<Message<'_>> = waiting.iter().map(|event| Message { event, body: None }).collect();
+            let dispatched =
+                self.pipeline.dispatch_all(&messages, None, (started, now), started + BRIDGE_ITEM_BUDGET).await;
+            let retry = attempt < BRIDGE_ITEM_ATTEMPTS && run.left() > pause;
+            let mut again = Vec::new();
+            for (event, Dispatched { outcome, delivery_latency }) in waiting.into_iter().zip(dispatched) {
+                let sequence = event.topic_sequence_number;
+                if outcome.code().is_lost() && retry {
+                    tracing::warn!(%topic, sequence, attempt, "the message could be neither delivered nor kept; trying again");
+                    again.push(event);
+                    continue;
+                }
+                lost += u64::from(outcome.code().is_lost());
+                let key = EventKey { cache: &topic.cache, topic: &topic.topic, sequence };
+                outcome.log(Some(&key));
+                if let Some(metrics) = &self.metrics {
+                    metrics.record(&RequestFacts {
+                        outcome: &outcome,
+                        event: Some(&key),
+                        secret_refreshed: false,
+                        delivery_latency,
+                        handler_duration: started.elapsed(),
+                    });
+                }
+            }
+            waiting = again;
+            if !waiting.is_empty() {
                 tokio::time::sleep(pause).await;
                 pause *= 2;
                 attempt += 1;
-                continue;
             }
-            outcome.log(Some(&key));
-            if let Some(metrics) = &self.metrics {
-                metrics.record(&RequestFacts {
-                    outcome: &outcome,
-                    event: Some(&key),
-                    secret_refreshed: false,
-                    delivery_latency,
-                    handler_duration: started.elapsed(),
-                });
-            }
-            return outcome;
         }
+        Settled { next, lost }
     }
 
     async fn open<'a>(&'a self, topic: &'a TopicRef, resume: Option<Position>) -> Result<Subscription<'a, S>, Early> {

@@ -59,6 +59,17 @@ pub trait KeepDeadLetter: Send + Sync {
         cache: &str,
         topic: &str,
     ) -> impl Future<Output = Result<(), ForwardError>> + Send;
+
+    /// Keeps `letters`, all of one cache and topic, in as few writes as the queue takes; one
+    /// result per letter, in order. By default each on its own write, all at once.
+    fn keep_all(
+        &self,
+        letters: &[DeadLetter],
+        cache: &str,
+        topic: &str,
+    ) -> impl Future<Output = Vec<Result<(), ForwardError>>> + Send {
+        futures::future::join_all(letters.iter().map(move |letter| self.keep(letter, cache, topic)))
+    }
 }
 
 /// Identifies a webhook body: the same event dead-lettered twice has the same key. Used as the

@@ -1,6 +1,6 @@
 //! The SQS adapter of the dead-letter queue (`DEAD_LETTER_QUEUE_URL`).
 
-use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 use super::{DeadLetter, KeepDeadLetter, dedup_key};
 use crate::forward::ForwardError;
@@ -25,24 +25,138 @@ impl SqsDeadLetterQueue {
     }
 }
 
-impl KeepDeadLetter for SqsDeadLetterQueue {
-    async fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), ForwardError> {
+/// SQS's limits on one `SendMessageBatch`: messages, and their total size (bodies and
+/// attributes).
+const MAX_MESSAGES_PER_BATCH: usize = 10;
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// A dead letter as an SQS message: its body, and its deduplication key on a FIFO queue.
+struct Message {
+    body: String,
+    key: Option<String>,
+}
+
+impl SqsDeadLetterQueue {
+    fn message(&self, letter: &DeadLetter) -> Result<Message, ForwardError> {
         let body =
             serde_json::to_string(letter).map_err(|e| ForwardError::new("SerializationFailed", e.to_string()))?;
-        let mut send = self
-            .client
+        // One group per event on a FIFO queue: no head-of-line blocking between unrelated events.
+        Ok(Message { body, key: self.fifo.then(|| dedup_key(&letter.raw_body)) })
+    }
+
+    /// One `SendMessageBatch` of `messages` (within SQS's limits): which of them SQS did not
+    /// take, or why the whole call failed (the SDK has retried it already).
+    async fn send_batch(
+        &self,
+        messages: &[&Message],
+        cache: &str,
+        topic: &str,
+    ) -> Result<Vec<Result<(), ForwardError>>, ForwardError> {
+        let entries: Result<Vec<_>, ForwardError> = messages
+            .iter()
+            .enumerate()
+            .map(|(index, message)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .message_body(&message.body)
+                    .message_attributes("cache", string_attribute(cache)?)
+                    .message_attributes("topic", string_attribute(topic)?)
+                    .set_message_group_id(message.key.clone())
+                    .set_message_deduplication_id(message.key.clone())
+                    .build()
+                    .map_err(|e| ForwardError::new("ConstructionFailure", e.to_string()))
+            })
+            .collect();
+        let sent = match entries {
+            Ok(entries) => {
+                self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await
+            }
+            Err(error) => return Err(error),
+        };
+        let output = sent.map_err(|error| ForwardError::from_sdk(&error))?;
+        let mut results = vec![Ok(()); messages.len()];
+        for failed in output.failed() {
+            if let Some(result) = failed.id().parse::<usize>().ok().and_then(|index| results.get_mut(index)) {
+                *result =
+                    Err(ForwardError::new(failed.code(), failed.message().unwrap_or("SQS did not take the message")));
+            }
+        }
+        // A message SQS names neither successful nor failed was not taken.
+        for (index, result) in results.iter_mut().enumerate() {
+            if result.is_ok() && !output.successful().iter().any(|s| s.id() == index.to_string()) {
+                *result = Err(ForwardError::new("NotSent", "SendMessageBatch did not report the message"));
+            }
+        }
+        Ok(results)
+    }
+
+    async fn send(&self, message: &Message, cache: &str, topic: &str) -> Result<(), ForwardError> {
+        self.client
             .send_message()
             .queue_url(&self.queue_url)
-            .message_body(body)
+            .message_body(&message.body)
             .message_attributes("cache", string_attribute(cache)?)
-            .message_attributes("topic", string_attribute(topic)?);
-        if self.fifo {
-            // One group per event: no head-of-line blocking between unrelated events.
-            let key = dedup_key(&letter.raw_body);
-            send = send.message_group_id(&key).message_deduplication_id(key);
-        }
-        send.send().await.map_err(|e| ForwardError::from_sdk(&e))?;
+            .message_attributes("topic", string_attribute(topic)?)
+            .set_message_group_id(message.key.clone())
+            .set_message_deduplication_id(message.key.clone())
+            .send()
+            .await
+            .map_err(|e| ForwardError::from_sdk(&e))?;
         Ok(())
+    }
+}
+
+impl KeepDeadLetter for SqsDeadLetterQueue {
+    async fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), ForwardError> {
+        self.send(&self.message(letter)?, cache, topic).await
+    }
+
+    /// In batches of up to ten (one alone as a plain `SendMessage`); a message a batch did not
+    /// take is sent again on its own.
+    async fn keep_all(&self, letters: &[DeadLetter], cache: &str, topic: &str) -> Vec<Result<(), ForwardError>> {
+        let messages: Vec<Result<Message, ForwardError>> = letters.iter().map(|letter| self.message(letter)).collect();
+        let ready: Vec<(usize, &Message)> =
+            messages.iter().enumerate().filter_map(|(index, m)| m.as_ref().ok().map(|m| (index, m))).collect();
+        let mut batches: Vec<Vec<(usize, &Message)>> = Vec::new();
+        let mut bytes = 0;
+        for (index, message) in ready {
+            let size = message.body.len() + cache.len() + topic.len();
+            match batches.last_mut() {
+                Some(batch) if batch.len() < MAX_MESSAGES_PER_BATCH && bytes + size <= MAX_BATCH_BYTES => {
+                    batch.push((index, message));
+                    bytes += size;
+                }
+                _ => {
+                    batches.push(vec![(index, message)]);
+                    bytes = size;
+                }
+            }
+        }
+        let sent = futures::future::join_all(batches.iter().map(|batch| async move {
+            if let [(index, message)] = batch.as_slice() {
+                // One message: a plain `SendMessage`, as for a single dead letter.
+                return vec![(*index, self.send(message, cache, topic).await)];
+            }
+            let messages: Vec<&Message> = batch.iter().map(|(_, message)| *message).collect();
+            let results = match self.send_batch(&messages, cache, topic).await {
+                Ok(results) => results,
+                Err(error) => return batch.iter().map(|(index, _)| (*index, Err(error.clone()))).collect(),
+            };
+            let again = batch.iter().zip(results).map(|((index, message), result)| async move {
+                match result {
+                    Err(_) => (*index, self.send(message, cache, topic).await),
+                    Ok(()) => (*index, Ok(())),
+                }
+            });
+            futures::future::join_all(again).await
+        }))
+        .await;
+        let mut results: Vec<Result<(), ForwardError>> =
+            messages.into_iter().map(|message| message.map(|_| ())).collect();
+        for (index, result) in sent.into_iter().flatten() {
+            results[index] = result;
+        }
+        results
     }
 }
 

@@ -1,4 +1,4 @@
-//! The EventBridge adapter: one `PutEvents` entry per webhook event.
+//! The EventBridge adapter: one `PutEvents` entry per event, up to ten entries a call.
 
 use std::time::Duration;
 
@@ -6,14 +6,14 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_smithy_types::DateTime;
 use sha3::{Digest, Sha3_256};
 
-use super::{Delivered, ForwardError};
+use super::{Delivered, ForwardError, Results};
 use crate::event::WebhookEvent;
 
 /// EventBridge's limit on `DetailType`, in characters.
 pub const MAX_DETAIL_TYPE_LEN: usize = 128;
 
 /// Entry error codes that a later attempt can fix; the SDK never retries an entry that failed
-/// inside a 200 answer, so [`EventBridgeForwarder::put`] does.
+/// inside a 200 answer, so [`EventBridgeForwarder::put_all`] does.
 const RETRYABLE_ENTRY_ERRORS: &[&str] = &["ThrottlingException", "InternalFailure", "InternalException"];
 const ENTRY_ATTEMPTS: u32 = 3;
 const ENTRY_BACKOFF: Duration = Duration::from_millis(50);
@@ -65,6 +65,41 @@ pub fn entry_backoff(attempt: u32) -> Duration {
     ENTRY_BACKOFF * attempt
 }
 
+/// EventBridge's limits on one `PutEvents` call: entries, and their total size.
+pub const MAX_ENTRIES_PER_CALL: usize = 10;
+pub const MAX_BYTES_PER_CALL: usize = 256 * 1024;
+
+/// An entry's size as EventBridge counts it against [`MAX_BYTES_PER_CALL`]: 14 bytes for the
+/// time, and the UTF-8 bytes of the source, detail type, detail and resources.
+pub fn entry_size(entry: &PutEventsRequestEntry) -> usize {
+    let text = |value: Option<&str>| value.map_or(0, str::len);
+    let time = if entry.time().is_some() { 14 } else { 0 };
+    time + text(entry.source())
+        + text(entry.detail_type())
+        + text(entry.detail())
+        + entry.resources().iter().map(String::len).sum::<usize>()
+}
+
+/// Consecutive entries grouped into calls within EventBridge's limits, as index ranges: in
+/// order, each at most [`MAX_ENTRIES_PER_CALL`] entries and [`MAX_BYTES_PER_CALL`] bytes (an
+/// entry larger than that alone: EventBridge refuses it, and it fails on its own).
+pub fn calls(entries: &[PutEventsRequestEntry]) -> Vec<std::ops::Range<usize>> {
+    let mut calls = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (index, entry) in entries.iter().enumerate() {
+        let size = entry_size(entry);
+        if index > start && (index - start == MAX_ENTRIES_PER_CALL || bytes + size > MAX_BYTES_PER_CALL) {
+            calls.push(start..index);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < entries.len() {
+        calls.push(start..entries.len());
+    }
+    calls
+}
+
 /// Owns the EventBridge client and the configured `Source`.
 #[derive(Debug, Clone)]
 pub struct EventBridgeForwarder {
@@ -84,27 +119,82 @@ impl EventBridgeForwarder {
         bus: &str,
         trace_header: Option<&str>,
     ) -> Result<Delivered, ForwardError> {
-        let entry = put_events_entry(event, &self.source, bus, trace_header);
-        let mut attempt = 1;
-        loop {
-            let output =
-                self.client.put_events().entries(entry.clone()).send().await.map_err(|e| ForwardError::from_sdk(&e))?;
-            let result = output.entries().first();
-            match (result.and_then(|r| r.event_id()), result.and_then(|r| r.error_code())) {
-                (Some(event_id), None) if output.failed_entry_count() == 0 => {
-                    return Ok(Delivered::EventBridge { event_id: event_id.to_owned() });
-                }
-                (_, Some(code)) if RETRYABLE_ENTRY_ERRORS.contains(&code) && attempt < ENTRY_ATTEMPTS => {
-                    tokio::time::sleep(entry_backoff(attempt)).await;
-                    attempt += 1;
-                }
-                (_, code) => {
-                    let message =
-                        result.and_then(|r| r.error_message()).unwrap_or("PutEvents did not accept the entry");
-                    return Err(ForwardError::new(code.unwrap_or("FailedEntry"), message));
+        let mut results = self.put_all(&[event], bus, trace_header).await;
+        results.pop().unwrap_or_else(|| Err(ForwardError::new("FailedEntry", "PutEvents gave no result")))
+    }
+
+    /// Puts `events` on `bus` in as few calls as EventBridge's limits allow, all at once; one
+    /// result per event, in order. An entry that failed inside a 200 answer with an error a later
+    /// attempt can fix is tried again on its own (the others are not sent twice).
+    pub async fn put_all(&self, events: &[&WebhookEvent], bus: &str, trace_header: Option<&str>) -> Results {
+        let entries: Vec<_> =
+            events.iter().map(|event| put_events_entry(event, &self.source, bus, trace_header)).collect();
+        let calls = calls(&entries).into_iter().map(|range| self.put_entries(&entries[range]));
+        futures::future::join_all(calls).await.into_iter().flatten().collect()
+    }
+
+    /// One call's entries; each failed entry retried alone while retrying can help.
+    async fn put_entries(&self, entries: &[PutEventsRequestEntry]) -> Results {
+        let first = self.call(entries).await;
+        let each = first.into_iter().zip(entries).map(|(mut result, entry)| async move {
+            let mut attempt = 1;
+            loop {
+                match result {
+                    Ok(event_id) => return Ok(Delivered::EventBridge { event_id }),
+                    Err(Failed::Entry(error))
+                        if RETRYABLE_ENTRY_ERRORS.contains(&error.code.as_str()) && attempt < ENTRY_ATTEMPTS =>
+                    {
+                        tokio::time::sleep(entry_backoff(attempt)).await;
+                        attempt += 1;
+                        result =
+                            self.call(std::slice::from_ref(entry)).await.pop().unwrap_or_else(|| Err(error.into()));
+                    }
+                    Err(Failed::Entry(error) | Failed::Call(error)) => return Err(error),
                 }
             }
-        }
+        });
+        futures::future::join_all(each).await
+    }
+
+    /// One `PutEvents` call: each entry's event id, or why it failed.
+    async fn call(&self, entries: &[PutEventsRequestEntry]) -> Vec<Result<String, Failed>> {
+        let output = match self.client.put_events().set_entries(Some(entries.to_vec())).send().await {
+            Ok(output) => output,
+            // The SDK has retried the call already.
+            Err(error) => return vec![Err(Failed::Call(ForwardError::from_sdk(&error))); entries.len()],
+        };
+        let results = output.entries();
+        // An answer whose count of failures disagrees with its entries cannot say which entries
+        // failed: none of them is taken as delivered (a duplicate is better than a loss).
+        let failures = results.iter().filter(|r| r.error_code().is_some()).count();
+        let trusted = results.len() == entries.len()
+            && usize::try_from(output.failed_entry_count()).is_ok_and(|count| count == failures);
+        (0..entries.len())
+            .map(|index| {
+                let result = results.get(index);
+                match (result.and_then(|r| r.event_id()), result.and_then(|r| r.error_code())) {
+                    (Some(event_id), None) if trusted => Ok(event_id.to_owned()),
+                    (_, code) => Err(Failed::Entry(ForwardError::new(
+                        code.unwrap_or("FailedEntry"),
+                        result.and_then(|r| r.error_message()).unwrap_or("PutEvents did not accept the entry"),
+                    ))),
+                }
+            })
+            .collect()
+    }
+}
+
+/// How an entry failed: the whole call (retried by the SDK already), or the entry alone inside
+/// a 200 answer (which the SDK never retries).
+#[derive(Debug, Clone)]
+enum Failed {
+    Call(ForwardError),
+    Entry(ForwardError),
+}
+
+impl From<ForwardError> for Failed {
+    fn from(error: ForwardError) -> Self {
+        Self::Entry(error)
     }
 }
 
@@ -135,6 +225,31 @@ mod tests {
         assert_eq!(detail["text_json"], json!({"id": 1}));
         assert_eq!(detail["token_id"], "tok");
         assert_eq!(detail["topic_sequence_number"], 3);
+    }
+
+    #[test]
+    fn calls_hold_ten_entries_and_256_kb_at_most_in_order() {
+        let small: Vec<_> = (0..23).map(|_| put_events_entry(&event("c", "t", "x"), "Momento", "b", None)).collect();
+        assert_eq!(calls(&small), [0..10, 10..20, 20..23]);
+        assert_eq!(calls(&small[..10]), vec![std::ops::Range { start: 0, end: 10 }]);
+        assert!(calls(&[]).is_empty());
+        let big = |kb: usize| put_events_entry(&event("c", "t", &"y".repeat(kb * 1024)), "Momento", "b", None);
+        // 100 KB of text: two fit a call, three do not.
+        let entries = [big(100), big(100), big(100), big(20)];
+        assert_eq!(calls(&entries), [0..2, 2..4]);
+        let exactly = entry_size(&entries[0]) * 2;
+        assert!(exactly <= MAX_BYTES_PER_CALL && exactly + entry_size(&entries[2]) > MAX_BYTES_PER_CALL);
+        // Larger than a call may be: alone, for EventBridge to refuse on its own.
+        assert_eq!(calls(&[big(1), big(300), big(1)]), [0..1, 1..2, 2..3]);
+    }
+
+    #[test]
+    fn an_entry_is_counted_as_eventbridge_counts_it() {
+        let entry = put_events_entry(&event("c", "t", "x"), "Momento", "b", None);
+        let detail = entry.detail().unwrap().len();
+        assert_eq!(entry_size(&entry), 14 + "Momento".len() + "c#t".len() + detail);
+        let untimed = PutEventsRequestEntry::builder().source("s").resources("r1").resources("r22").build();
+        assert_eq!(entry_size(&untimed), 1 + 2 + 3);
     }
 
     #[test]

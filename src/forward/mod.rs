@@ -77,16 +77,32 @@ impl ForwardError {
     }
 }
 
-/// The port: deliver one event to one target.
+/// One result per event of a [`Forward::forward_all`], in the events' order.
+pub type Results = Vec<Result<Delivered, ForwardError>>;
+
+/// The port: deliver events to a target.
 pub trait Forward: Send + Sync {
-    /// `trace_header` is the invocation's X-Ray trace header (`Root=...;Parent=...;Sampled=...`),
-    /// continued into the target so that one event can be followed end to end.
+    /// Delivers one event. `trace_header` is the invocation's X-Ray trace header
+    /// (`Root=...;Parent=...;Sampled=...`), continued into the target so that one event can be
+    /// followed end to end.
     fn forward(
         &self,
         event: &WebhookEvent,
         target: &Target,
         trace_header: Option<&str>,
     ) -> impl Future<Output = Result<Delivered, ForwardError>> + Send;
+
+    /// Delivers `events`, all bound for `target`, in as few calls as the target takes; each
+    /// event's failure is its own (a failed entry of a batch fails that event alone). By
+    /// default, every event on its own call, all at once.
+    fn forward_all(
+        &self,
+        events: &[&WebhookEvent],
+        target: &Target,
+        trace_header: Option<&str>,
+    ) -> impl Future<Output = Results> + Send {
+        futures::future::join_all(events.iter().map(move |event| self.forward(event, target, trace_header)))
+    }
 }
 
 /// The production adapter: the SDK clients the routing table needs, built once per cold start
@@ -122,6 +138,15 @@ impl Forward for AwsForwarder {
                 ),
             )),
             (Target::StateMachine(arn), _) => self.stepfunctions.start(event, arn, trace_header).await,
+        }
+    }
+
+    /// EventBridge takes up to ten entries a call ([`eventbridge::EventBridgeForwarder::put_all`]);
+    /// Step Functions starts one execution a call, so those go out side by side.
+    async fn forward_all(&self, events: &[&WebhookEvent], target: &Target, trace_header: Option<&str>) -> Results {
+        match (target, &self.eventbridge) {
+            (Target::EventBus(bus), Some(eventbridge)) => eventbridge.put_all(events, bus, trace_header).await,
+            _ => futures::future::join_all(events.iter().map(|event| self.forward(event, target, trace_header))).await,
         }
     }
 }

@@ -141,6 +141,16 @@ impl AwsStub {
         self.state.lock().unwrap().recorded.clone()
     }
 
+    /// How many calls of one operation have arrived, and how many entries (`Entries`) they held,
+    /// without copying them.
+    pub fn count(&self, operation: &str) -> (usize, usize) {
+        let suffix = format!(".{operation}");
+        let state = self.state.lock().unwrap();
+        let calls = state.recorded.iter().filter(|r| r.operation.ends_with(&suffix));
+        calls
+            .fold((0, 0), |(calls, entries), r| (calls + 1, entries + r.body["Entries"].as_array().map_or(0, Vec::len)))
+    }
+
     /// The requests for one operation (`PutEvents`, `StartExecution`, ...).
     pub fn calls(&self, operation: &str) -> Vec<Recorded> {
         self.recorded().into_iter().filter(|r| r.operation.ends_with(&format!(".{operation}"))).collect()
@@ -208,6 +218,18 @@ fn default_answer(state: &Mutex<State>, recorded: Recorded, secret: &str) -> Ans
             }
         }
         "SendMessage" => (200, json!({"MessageId": format!("message-{id}"), "MD5OfMessageBody": ""})),
+        "SendMessageBatch" => {
+            let sent: Vec<Value> = body["Entries"]
+                .as_array()
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .map(|entry| json!({"Id": entry["Id"], "MessageId": format!("message-{id}"), "MD5OfMessageBody": ""}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (200, json!({"Successful": sent, "Failed": []}))
+        }
         "GetSecretValue" => (
             200,
             json!({"ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:stub", "Name": "stub",

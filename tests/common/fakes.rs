@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use momento_webhook_receiver::dead_letter::{DeadLetter, KeepDeadLetter};
 use momento_webhook_receiver::event::WebhookEvent;
-use momento_webhook_receiver::forward::{Delivered, Forward, ForwardError};
+use momento_webhook_receiver::forward::{Delivered, Forward, ForwardError, Results};
 use momento_webhook_receiver::routing::Target;
 
 #[derive(Default)]
@@ -19,6 +19,16 @@ pub struct FakeForwarder {
     pub delay: Option<Duration>,
     /// Answer starts of state machines as Step Functions does for a second start of an event.
     pub duplicate: bool,
+    /// The event with this sequence number fails with `fail_with` (default: every event).
+    pub fail_only: Option<u64>,
+    /// How long each event takes, by sequence number (instead of `delay`).
+    pub delay_of: Option<fn(u64) -> Duration>,
+    /// The size of each `forward_all` call, in order.
+    pub batches: Mutex<Vec<usize>>,
+    /// The sequence numbers of the events whose call has ended, in the order they ended.
+    pub ended: Arc<Mutex<Vec<u64>>>,
+    /// Events being forwarded now, and the most there ever were at once.
+    pub in_flight: Mutex<(usize, usize)>,
 }
 
 impl Forward for FakeForwarder {
@@ -30,17 +40,34 @@ impl Forward for FakeForwarder {
     ) -> Result<Delivered, ForwardError> {
         self.calls.lock().unwrap().push((event.clone(), target.clone()));
         self.trace_headers.lock().unwrap().push(trace_header.map(str::to_owned));
-        if let Some(delay) = self.delay {
+        {
+            let mut in_flight = self.in_flight.lock().unwrap();
+            in_flight.0 += 1;
+            in_flight.1 = in_flight.1.max(in_flight.0);
+        }
+        if let Some(delay) = self.delay_of.map(|delay_of| delay_of(event.topic_sequence_number)).or(self.delay) {
             tokio::time::sleep(delay).await;
         }
+        self.in_flight.lock().unwrap().0 -= 1;
+        self.ended.lock().unwrap().push(event.topic_sequence_number);
+        let fails = self.fail_only.is_none_or(|sequence| sequence == event.topic_sequence_number);
         match (&self.fail_with, target) {
-            (Some(error), _) => Err(error.clone()),
-            (None, Target::EventBus(_)) => Ok(Delivered::EventBridge { event_id: "evt-1".into() }),
-            (None, Target::StateMachine(arn)) if self.duplicate => {
+            (Some(error), _) if fails => Err(error.clone()),
+            (_, Target::EventBus(_)) => Ok(Delivered::EventBridge { event_id: "evt-1".into() }),
+            (_, Target::StateMachine(arn)) if self.duplicate => {
                 Ok(Delivered::AlreadyStarted { execution_arn: format!("{arn}:run") })
             }
-            (None, Target::StateMachine(arn)) => Ok(Delivered::StepFunctions { execution_arn: format!("{arn}:run") }),
+            (_, Target::StateMachine(arn)) => Ok(Delivered::StepFunctions { execution_arn: format!("{arn}:run") }),
         }
+    }
+
+    async fn forward_all(&self, events: &[&WebhookEvent], target: &Target, trace_header: Option<&str>) -> Results {
+        self.batches.lock().unwrap().push(events.len());
+        let mut results = Vec::new();
+        for event in events {
+            results.push(self.forward(event, target, trace_header).await);
+        }
+        results
     }
 }
 

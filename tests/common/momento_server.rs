@@ -51,6 +51,9 @@ struct State {
     calls: usize,
     /// Subscription streams the server is serving now.
     open_streams: Arc<std::sync::atomic::AtomicUsize>,
+    /// Topics published to as fast as their subscribers take messages: the text, and the
+    /// sequence numbers used so far.
+    firehoses: HashMap<(String, String), (String, Arc<std::sync::atomic::AtomicU64>)>,
 }
 
 /// Counts a stream as open for as long as it lives.
@@ -187,6 +190,20 @@ impl FakeMomento {
         self.state.lock().unwrap().calls
     }
 
+    /// From now on `topic` is published to as fast as its subscribers take messages (each
+    /// `text`, numbered on), for a throughput benchmark; nothing is kept.
+    pub fn firehose(&self, cache: &str, topic: &str, text: &str) {
+        let published = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        self.state.lock().unwrap().firehoses.insert((cache.to_owned(), topic.to_owned()), (text.to_owned(), published));
+    }
+
+    /// Messages a firehose topic has sent.
+    pub fn firehose_sent(&self, cache: &str, topic: &str) -> u64 {
+        let state = self.state.lock().unwrap();
+        let sent = state.firehoses.get(&(cache.to_owned(), topic.to_owned()));
+        sent.map_or(0, |(_, sent)| sent.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     pub fn stall(&self) {
         self.state.lock().unwrap().stalled = true;
     }
@@ -235,6 +252,28 @@ impl Pubsub for Service {
             tokio::spawn(async move {
                 let _sender = sender;
                 std::future::pending::<()>().await;
+            });
+            return Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))));
+        }
+        if let Some((text, sent)) = state.firehoses.get(&(request.cache_name.clone(), request.topic.clone())).cloned() {
+            // A heartbeat, then messages as fast as the subscriber reads them (the channel and
+            // HTTP/2 flow control hold the sender back).
+            tokio::spawn(async move {
+                if sender.send(item(subscription_item::Kind::Heartbeat(Heartbeat {}))).await.is_err() {
+                    return;
+                }
+                loop {
+                    let sequence = sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    let next = TopicItem {
+                        topic_sequence_number: sequence,
+                        value: Some(TopicValue { kind: Some(topic_value::Kind::Text(text.clone())) }),
+                        publisher_id: "publisher-token-1".to_owned(),
+                        sequence_page: 1,
+                    };
+                    if sender.send(item(subscription_item::Kind::Item(next))).await.is_err() {
+                        return;
+                    }
+                }
             });
             return Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))));
         }
