@@ -304,9 +304,9 @@ def sam_deploy_overrides(command):
     return dict(context.params["parameter_overrides"])
 
 
-def readme_table(heading):
-    """The rows of the first table after `heading` in the README, cells trimmed."""
-    text = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+def reference_table(heading):
+    """The rows of the first table after `heading` in docs/reference.md, cells trimmed."""
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "reference.md").read_text()
     after = text.split(f"\n{heading}\n", 1)[1].splitlines()
     lines = [line for line in itertools.takewhile(lambda l: l.startswith("|"),
                                                  itertools.dropwhile(lambda l: not l.startswith("|"), after))]
@@ -314,11 +314,11 @@ def readme_table(heading):
 
 
 def check_readme_alarms(alarms):
-    """The README's alarm table names every alarm the template creates, no other, with the metric it watches."""
-    documented = {row[0].strip("`"): row[1] for row in readme_table("### Alarms")}
-    check(set(documented) == set(alarms), f"README alarms {sorted(documented)} vs template {sorted(alarms)}")
+    """The reference's alarm table names every alarm the template creates, no other, with the metric it watches."""
+    documented = {row[0].strip("`"): row[1] for row in reference_table("## Alarms")}
+    check(set(documented) == set(alarms), f"docs/reference.md alarms {sorted(documented)} vs template {sorted(alarms)}")
     for name, metric in alarms.items():
-        check(f"`{metric}`" in documented.get(name, ""), f"README: {name} should say it watches `{metric}`")
+        check(f"`{metric}`" in documented.get(name, ""), f"docs/reference.md: {name} should say it watches `{metric}`")
 
 
 def main():
@@ -351,7 +351,7 @@ def main():
           "recognises, or an existing secret by full ARN, its KMS key through Secrets Manager only), public Function URL with "
           "both permissions, no hard-coded names, IAM on the exact resources (another account's state machine fails the "
           "deploy), FIFO queue name within 80 characters for any stack name, queue and logs retained but not after a failed "
-          "create, alarms on every way to lose an event notifying a topic and the email given (as the README lists them); "
+          "create, alarms on every way to lose an event notifying a topic and the email given (as docs/reference.md lists them); "
           "a guided first deploy through SAM CLI's own prompts, and every later deploy's overrides as SAM CLI parses them, "
           "with the built architecture")
 

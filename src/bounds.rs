@@ -1,7 +1,7 @@
 //! Every time bound and size limit of the function, in one place. Momento waits 5 s for an
 //! answer, counted from its send, and never retries; each step of a request is bounded so that
-//! the answer always comes in time. The README and `template.yaml` quote these values, and tests
-//! hold them to this file (`tests/template.rs`, `tests/readme.rs`).
+//! the answer always comes in time. The README, `docs/reference.md` and `template.yaml` quote
+//! these values, and tests hold them to this file (`tests/template.rs`, `tests/readme.rs`).
 //!
 //! The clock of a request starts when it reaches the function. The first request after a cold
 //! start that was already waiting while the process started (Lambda runs the start-up inside that
