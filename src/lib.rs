@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod pipeline;
 pub mod receiver;
+pub mod report;
 pub mod routing;
 pub mod signature;
 pub mod signing_secrets;

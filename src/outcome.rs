@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::bounds::SECRET_TRUSTED_FOR;
 use crate::event::{EventError, StaleEvent};
 use crate::forward::{Delivered, ForwardError};
+use crate::report::Door;
 use crate::routing::TargetKind;
 use crate::signature::SignatureError;
 
@@ -224,35 +225,38 @@ impl Outcome {
         }
     }
 
-    /// One structured line per request: `info` for successes, `warn` for refusals and
-    /// dead-lettered events, `error` for lost ones. Never the secret, never the body or `text`.
-    pub fn log(&self, event: Option<&EventKey<'_>>) {
+    /// One structured line per message, whichever door it came in by (`source`): `info` for
+    /// successes, `warn` for refusals and dead-lettered messages, `error` for lost ones; a
+    /// webhook's carries the HTTP status answered. Never the secret, never the body or `text`.
+    pub fn log(&self, door: Door, event: Option<&EventKey<'_>>) {
         let cache = event.map(|e| e.cache);
         let topic = event.map(|e| e.topic);
         let sequence = event.map(|e| e.sequence);
         let outcome = self.code().as_str();
-        let status = self.status().as_u16();
+        let source: &str = door.into();
+        let status = (door == Door::Webhook).then(|| self.status().as_u16());
         match self {
             Self::Delivered(_) | Self::Ignored => {
-                tracing::info!(cache, topic, sequence, outcome, status, "webhook handled");
+                tracing::info!(source, cache, topic, sequence, outcome, status, "message handled");
             }
             Self::DeadLettered { target, error } => {
-                tracing::warn!(cache, topic, sequence, outcome, status, target = target.as_str(), error_code = %error.code, error = %error.message, "event dead-lettered");
+                tracing::warn!(source, cache, topic, sequence, outcome, status, target = target.as_str(), error_code = %error.code, error = %error.message, "message dead-lettered");
             }
             Self::Refused(refusal) => {
-                tracing::warn!(cache, topic, sequence, outcome, status, error = %refusal, "webhook refused");
+                tracing::warn!(source, cache, topic, sequence, outcome, status, error = %refusal, "message refused");
             }
             Self::DeliveryFailed { target, error } => {
-                tracing::error!(cache, topic, sequence, outcome, status, target = target.as_str(), error_code = %error.code, error = %error.message, "webhook not delivered");
+                tracing::error!(source, cache, topic, sequence, outcome, status, target = target.as_str(), error_code = %error.code, error = %error.message, "message not delivered");
             }
             Self::DeadLetterFailed { target, error, dead_letter } => {
-                tracing::error!(cache, topic, sequence, outcome, status, target = target.as_str(), error_code = %error.code, error = %error.message, dead_letter_error = %dead_letter, "webhook not delivered");
+                tracing::error!(source, cache, topic, sequence, outcome, status, target = target.as_str(), error_code = %error.code, error = %error.message, dead_letter_error = %dead_letter, "message not delivered");
             }
             Self::SecretUnavailable => {
                 tracing::error!(
+                    source,
                     outcome,
                     status,
-                    "webhook not checked: the signing secret has not been readable for too long"
+                    "message not checked: the signing secret has not been readable for too long"
                 );
             }
         }

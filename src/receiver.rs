@@ -21,6 +21,7 @@ use crate::forward::Forward;
 use crate::metrics::{Metrics, RequestFacts};
 use crate::outcome::{EventKey, Outcome, Refusal};
 use crate::pipeline::{Dispatched, Pipeline};
+use crate::report::{self, Door};
 use crate::routing::RoutingTable;
 use crate::signing_secrets::{SignatureCheck, Verdict};
 
@@ -144,16 +145,17 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
             topic: &e.topic,
             sequence: e.topic_sequence_number,
         });
-        report.outcome.log(key.as_ref());
-        if let Some(metrics) = &self.metrics {
-            metrics.record(&RequestFacts {
+        report::report(
+            Door::Webhook,
+            &RequestFacts {
                 outcome: &report.outcome,
                 event: key.as_ref(),
                 secret_refreshed: report.secret_refreshed,
                 delivery_latency: report.delivery_latency,
                 handler_duration: started.elapsed(),
-            });
-        }
+            },
+            self.metrics.as_ref(),
+        );
         report.outcome
     }
 

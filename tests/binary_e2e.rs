@@ -118,6 +118,10 @@ async fn signed_events_are_delivered_and_forged_ones_refused_by_the_built_binary
     assert_eq!(delivered_line["fields"]["cache"], "orders");
     assert_eq!(delivered_line["fields"]["topic"], "checkout");
     assert_eq!(delivered_line["fields"]["sequence"], 1);
+    assert_eq!(
+        (delivered_line["fields"]["source"].as_str(), delivered_line["fields"]["message"].as_str()),
+        (Some("webhook"), Some("message handled"))
+    );
     assert!(lines.iter().any(|l| l["fields"]["outcome"] == "invalid_signature" && l["level"] == "WARN"), "{log}");
     assert!(!log.contains(SECRET) && !log.contains("previous-secret"), "the secret is never logged: {log}");
     assert!(!log.contains("private-text"), "the message text is never logged: {log}");

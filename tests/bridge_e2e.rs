@@ -212,6 +212,17 @@ async fn every_message_reaches_the_bus_once_across_runs_broken_streams_gaps_and_
     assert_eq!(metric_total(&output, "TopicResets"), 1.0, "{output}");
     assert_eq!(metric_total(&output, "SubscriptionErrors"), 1.0, "the broken stream: {output}");
     assert_eq!(metric_total(&output, "Delivered"), 10.0, "{output}");
+    // The same log line as a webhook's, saying where the message came from, without an HTTP status.
+    let handled: Vec<Value> = output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["fields"]["message"] == "message handled")
+        .collect();
+    assert_eq!(handled.len(), 10, "{output}");
+    assert!(
+        handled.iter().all(|l| l["fields"]["source"] == "bridge" && l["fields"].get("status").is_none()),
+        "{output}"
+    );
     assert!(output.contains("never received"), "the missed range is logged: {output}");
     assert!(!output.contains(API_KEY), "the API key is never logged");
 }

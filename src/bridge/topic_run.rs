@@ -44,6 +44,7 @@ use crate::forward::eventbridge::MAX_ENTRIES_PER_CALL;
 use crate::metrics::{Gap, RequestFacts};
 use crate::outcome::EventKey;
 use crate::pipeline::{Dispatched, Message};
+use crate::report::{Door, report};
 use crate::routing::Target;
 
 /// How the run came to own the topic.
@@ -380,16 +381,14 @@ impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S
                 }
                 lost += u64::from(outcome.code().is_lost());
                 let key = EventKey { cache: &topic.cache, topic: &topic.topic, sequence };
-                outcome.log(Some(&key));
-                if let Some(metrics) = &self.metrics {
-                    metrics.record(&RequestFacts {
-                        outcome: &outcome,
-                        event: Some(&key),
-                        secret_refreshed: false,
-                        delivery_latency,
-                        handler_duration: started.elapsed(),
-                    });
-                }
+                let facts = RequestFacts {
+                    outcome: &outcome,
+                    event: Some(&key),
+                    secret_refreshed: false,
+                    delivery_latency,
+                    handler_duration: started.elapsed(),
+                };
+                report(Door::Bridge, &facts, self.metrics.as_ref());
             }
             waiting = again;
             if !waiting.is_empty() {
