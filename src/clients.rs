@@ -142,7 +142,7 @@ pub async fn bridge(
         ApiKey::SecretsManager { secret_id } => {
             let read = secretsmanager(sdk, secret_id).get_secret_value().secret_id(secret_id).send().await;
             let output = read.map_err(|e| {
-                let e = crate::forward::ForwardError::from_sdk(&e);
+                let e = crate::aws_error::AwsError::from_sdk(&e);
                 SourceError::new(e.code, format!("could not read the Momento API key from {secret_id}: {}", e.message))
             })?;
             output.secret_string().map(|key| key.trim().to_owned()).ok_or_else(|| {

@@ -6,6 +6,8 @@
 //! operator's `webhook-ops redrive` puts it back.
 
 pub mod arn;
+pub mod aws_error;
+pub(crate) mod batch;
 pub mod bounds;
 pub mod bridge;
 pub mod clients;

@@ -9,9 +9,10 @@
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::aws_error::AwsError;
 use crate::bounds::SECRET_TRUSTED_FOR;
 use crate::event::{EventError, StaleEvent};
-use crate::forward::{Delivered, ForwardError};
+use crate::forward::Delivered;
 use crate::report::Door;
 use crate::routing::TargetKind;
 use crate::signature::SignatureError;
@@ -25,13 +26,13 @@ pub enum Outcome {
     /// No route matches the event's cache and topic: acknowledged and dropped on purpose.
     Ignored,
     /// Delivery failed; the event is safe in the dead-letter queue.
-    DeadLettered { target: TargetKind, error: ForwardError },
+    DeadLettered { target: TargetKind, error: AwsError },
     /// Refused before any delivery was attempted.
     Refused(Refusal),
     /// Delivery failed and no dead-letter queue is configured: the event is lost.
-    DeliveryFailed { target: TargetKind, error: ForwardError },
+    DeliveryFailed { target: TargetKind, error: AwsError },
     /// Delivery and the dead-letter write both failed: the event is lost (but in the error log).
-    DeadLetterFailed { target: TargetKind, error: ForwardError, dead_letter: ForwardError },
+    DeadLetterFailed { target: TargetKind, error: AwsError, dead_letter: AwsError },
     /// The signing secret could not be read for longer than it may be trusted, so no signature
     /// can be checked: the request, possibly an authentic event, is not accepted.
     SecretUnavailable,
@@ -278,7 +279,7 @@ mod tests {
 
     /// One outcome of every code.
     fn every_outcome() -> Vec<Outcome> {
-        let error = || ForwardError::new("Timeout", "slow");
+        let error = || AwsError::new("Timeout", "slow");
         vec![
             Outcome::Delivered(Delivered::EventBridge { event_id: "e".into() }),
             Outcome::Delivered(Delivered::StepFunctions { execution_arn: "arn".into() }),
@@ -353,7 +354,7 @@ mod tests {
         assert_eq!(body["field"], "topic");
         let body = Outcome::DeliveryFailed {
             target: TargetKind::EventBridge,
-            error: ForwardError::new("ResourceNotFoundException", "Event bus nope does not exist."),
+            error: AwsError::new("ResourceNotFoundException", "Event bus nope does not exist."),
         }
         .body();
         assert_eq!(body["aws_error_code"], "ResourceNotFoundException");

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::Instrument;
 
+use crate::aws_error::AwsError;
 use crate::bounds::{DEAD_LETTER_BUDGET, DELIVERY_BUDGET};
 use crate::dead_letter::{DeadLetter, KeepDeadLetter};
 use crate::event::WebhookEvent;
-use crate::forward::{Delivered, Forward, ForwardError, Results};
+use crate::forward::{Delivered, Forward, Results};
 use crate::outcome::Outcome;
 use crate::routing::{RoutingTable, Target};
 
@@ -124,7 +125,7 @@ impl<F: Forward, D: KeepDeadLetter> Pipeline<F, D> {
             .deliver(&events, target, trace_header, deadline)
             .instrument(batch_span!("deliver", first.event, messages.len()))
             .await;
-        let failed: Vec<(Message<'_>, ForwardError)> = messages
+        let failed: Vec<(Message<'_>, AwsError)> = messages
             .iter()
             .zip(&delivered)
             .filter_map(|(message, result)| result.as_ref().err().map(|error| (*message, error.clone())))
@@ -173,7 +174,7 @@ impl<F: Forward, D: KeepDeadLetter> Pipeline<F, D> {
         match tokio::time::timeout(budget, delivery).await {
             Ok(results) => results,
             Err(_) => {
-                let error = ForwardError::new(
+                let error = AwsError::new(
                     "Timeout",
                     format!("no answer from {} within {} ms", target.kind(), budget.as_millis()),
                 );
@@ -185,7 +186,7 @@ impl<F: Forward, D: KeepDeadLetter> Pipeline<F, D> {
     /// Authentic events that could not be delivered: into the dead-letter queue, or, when that
     /// fails too (or there is none), into the error log so they can be recovered by hand. One
     /// outcome per event, in order.
-    async fn keep(&self, failed: &[(Message<'_>, ForwardError)], target: &Target, deadline: Instant) -> Vec<Outcome> {
+    async fn keep(&self, failed: &[(Message<'_>, AwsError)], target: &Target, deadline: Instant) -> Vec<Outcome> {
         let Some(((first, _), dead_letters)) = failed.first().zip(self.dead_letters.as_ref()) else {
             return failed
                 .iter()
@@ -201,7 +202,7 @@ impl<F: Forward, D: KeepDeadLetter> Pipeline<F, D> {
         let budget = DEAD_LETTER_BUDGET.min(remaining(deadline));
         let keeping = dead_letters.keep_all(&letters, &first.event.cache, &first.event.topic);
         let kept = tokio::time::timeout(budget, keeping).await.unwrap_or_else(|_| {
-            let error = ForwardError::new(
+            let error = AwsError::new(
                 "Timeout",
                 format!("no answer from the dead-letter queue within {} ms", budget.as_millis()),
             );
@@ -229,7 +230,7 @@ fn remaining(deadline: Instant) -> Duration {
 /// The last resort when an authentic event could be neither delivered nor dead-lettered: the
 /// whole body goes to the error log so an operator can recover it. The only place a payload is
 /// logged.
-fn log_lost_event(body: &[u8], target: &Target, error: &ForwardError, dead_letter: Option<&ForwardError>) {
+fn log_lost_event(body: &[u8], target: &Target, error: &AwsError, dead_letter: Option<&AwsError>) {
     tracing::error!(
         target_kind = target.kind().as_str(),
         error_code = %error.code,

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::fakes::{FakeDeadLetters, FakeForwarder, SharedBuffer};
 use common::*;
+use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::bounds::MAX_BODY_BYTES;
-use momento_webhook_receiver::forward::ForwardError;
 use momento_webhook_receiver::metrics::{Metric, Metrics};
 use momento_webhook_receiver::outcome::Code;
 use momento_webhook_receiver::receiver::Receiver;
@@ -46,7 +46,7 @@ fn receiver(
 }
 
 fn failing() -> FakeForwarder {
-    FakeForwarder { fail_with: Some(ForwardError::new("ThrottlingException", "slow down")), ..Default::default() }
+    FakeForwarder { fail_with: Some(AwsError::new("ThrottlingException", "slow down")), ..Default::default() }
 }
 
 /// Sends `request` and returns the one metrics document it produced.

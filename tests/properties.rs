@@ -21,12 +21,13 @@ use std::time::SystemTime;
 use base64::Engine;
 use common::fakes::FakeForwarder;
 use common::{SECRET, now_ms};
+use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::bounds::MAX_BODY_BYTES;
 use momento_webhook_receiver::dead_letter::DeadLetter;
 use momento_webhook_receiver::event::Epoch;
+use momento_webhook_receiver::forward::Forward;
 use momento_webhook_receiver::forward::eventbridge::{MAX_DETAIL_TYPE_LEN, detail_type};
 use momento_webhook_receiver::forward::stepfunctions::{MAX_EXECUTION_NAME_LEN, execution_name};
-use momento_webhook_receiver::forward::{Forward, ForwardError};
 use momento_webhook_receiver::receiver::Receiver;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::{SecretSet, SigningSecret};
@@ -50,7 +51,7 @@ fn config(cases: u32) -> Config {
 
 struct DeadLetters;
 impl momento_webhook_receiver::dead_letter::KeepDeadLetter for DeadLetters {
-    async fn keep(&self, _: &DeadLetter, _: &str, _: &str) -> Result<(), ForwardError> {
+    async fn keep(&self, _: &DeadLetter, _: &str, _: &str) -> Result<(), AwsError> {
         Ok(())
     }
 }

@@ -64,7 +64,7 @@ impl DynamoDbCheckpoints {
 fn source_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     e: &SdkError<E, R>,
 ) -> SourceError {
-    let error = crate::forward::ForwardError::from_sdk(e);
+    let error = crate::aws_error::AwsError::from_sdk(e);
     SourceError::new(error.code, error.message)
 }
 

@@ -3,7 +3,7 @@
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 use super::{DeadLetter, KeepDeadLetter, dedup_key};
-use crate::forward::ForwardError;
+use crate::aws_error::AwsError;
 
 /// The SQS dead-letter queue (`DEAD_LETTER_QUEUE_URL`).
 ///
@@ -36,10 +36,18 @@ struct Message {
     key: Option<String>,
 }
 
+impl Message {
+    /// Its size as SQS counts it against a batch's limit: the body, and each attribute's name,
+    /// type and value.
+    fn size(&self, cache: &str, topic: &str) -> usize {
+        let attribute = |name: &str, value: &str| name.len() + "String".len() + value.len();
+        self.body.len() + attribute("cache", cache) + attribute("topic", topic)
+    }
+}
+
 impl SqsDeadLetterQueue {
-    fn message(&self, letter: &DeadLetter) -> Result<Message, ForwardError> {
-        let body =
-            serde_json::to_string(letter).map_err(|e| ForwardError::new("SerializationFailed", e.to_string()))?;
+    fn message(&self, letter: &DeadLetter) -> Result<Message, AwsError> {
+        let body = serde_json::to_string(letter).map_err(|e| AwsError::new("SerializationFailed", e.to_string()))?;
         // One group per event on a FIFO queue: no head-of-line blocking between unrelated events.
         Ok(Message { body, key: self.fifo.then(|| dedup_key(&letter.raw_body)) })
     }
@@ -51,8 +59,8 @@ impl SqsDeadLetterQueue {
         messages: &[&Message],
         cache: &str,
         topic: &str,
-    ) -> Result<Vec<Result<(), ForwardError>>, ForwardError> {
-        let entries: Result<Vec<_>, ForwardError> = messages
+    ) -> Result<Vec<Result<(), AwsError>>, AwsError> {
+        let entries: Result<Vec<_>, AwsError> = messages
             .iter()
             .enumerate()
             .map(|(index, message)| {
@@ -64,7 +72,7 @@ impl SqsDeadLetterQueue {
                     .set_message_group_id(message.key.clone())
                     .set_message_deduplication_id(message.key.clone())
                     .build()
-                    .map_err(|e| ForwardError::new("ConstructionFailure", e.to_string()))
+                    .map_err(|e| AwsError::new("ConstructionFailure", e.to_string()))
             })
             .collect();
         let sent = match entries {
@@ -73,24 +81,23 @@ impl SqsDeadLetterQueue {
             }
             Err(error) => return Err(error),
         };
-        let output = sent.map_err(|error| ForwardError::from_sdk(&error))?;
+        let output = sent.map_err(|error| AwsError::from_sdk(&error))?;
         let mut results = vec![Ok(()); messages.len()];
         for failed in output.failed() {
             if let Some(result) = failed.id().parse::<usize>().ok().and_then(|index| results.get_mut(index)) {
-                *result =
-                    Err(ForwardError::new(failed.code(), failed.message().unwrap_or("SQS did not take the message")));
+                *result = Err(AwsError::new(failed.code(), failed.message().unwrap_or("SQS did not take the message")));
             }
         }
         // A message SQS names neither successful nor failed was not taken.
         for (index, result) in results.iter_mut().enumerate() {
             if result.is_ok() && !output.successful().iter().any(|s| s.id() == index.to_string()) {
-                *result = Err(ForwardError::new("NotSent", "SendMessageBatch did not report the message"));
+                *result = Err(AwsError::new("NotSent", "SendMessageBatch did not report the message"));
             }
         }
         Ok(results)
     }
 
-    async fn send(&self, message: &Message, cache: &str, topic: &str) -> Result<(), ForwardError> {
+    async fn send(&self, message: &Message, cache: &str, topic: &str) -> Result<(), AwsError> {
         self.client
             .send_message()
             .queue_url(&self.queue_url)
@@ -101,39 +108,30 @@ impl SqsDeadLetterQueue {
             .set_message_deduplication_id(message.key.clone())
             .send()
             .await
-            .map_err(|e| ForwardError::from_sdk(&e))?;
+            .map_err(|e| AwsError::from_sdk(&e))?;
         Ok(())
     }
 }
 
 impl KeepDeadLetter for SqsDeadLetterQueue {
-    async fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), ForwardError> {
+    async fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), AwsError> {
         self.send(&self.message(letter)?, cache, topic).await
     }
 
     /// In batches of up to ten (one alone as a plain `SendMessage`); a message a batch did not
     /// take is sent again on its own.
-    async fn keep_all(&self, letters: &[DeadLetter], cache: &str, topic: &str) -> Vec<Result<(), ForwardError>> {
-        let messages: Vec<Result<Message, ForwardError>> = letters.iter().map(|letter| self.message(letter)).collect();
+    async fn keep_all(&self, letters: &[DeadLetter], cache: &str, topic: &str) -> Vec<Result<(), AwsError>> {
+        let messages: Vec<Result<Message, AwsError>> = letters.iter().map(|letter| self.message(letter)).collect();
         let ready: Vec<(usize, &Message)> =
             messages.iter().enumerate().filter_map(|(index, m)| m.as_ref().ok().map(|m| (index, m))).collect();
-        let mut batches: Vec<Vec<(usize, &Message)>> = Vec::new();
-        let mut bytes = 0;
-        for (index, message) in ready {
-            let size = message.body.len() + cache.len() + topic.len();
-            match batches.last_mut() {
-                Some(batch) if batch.len() < MAX_MESSAGES_PER_BATCH && bytes + size <= MAX_BATCH_BYTES => {
-                    batch.push((index, message));
-                    bytes += size;
-                }
-                _ => {
-                    batches.push(vec![(index, message)]);
-                    bytes = size;
-                }
-            }
-        }
+        let sizes = ready.iter().map(|(_, message)| message.size(cache, topic));
+        let batches: Vec<&[(usize, &Message)]> =
+            crate::batch::consecutive(sizes, MAX_MESSAGES_PER_BATCH, MAX_BATCH_BYTES)
+                .into_iter()
+                .map(|range| &ready[range])
+                .collect();
         let sent = futures::future::join_all(batches.iter().map(|batch| async move {
-            if let [(index, message)] = batch.as_slice() {
+            if let [(index, message)] = batch {
                 // One message: a plain `SendMessage`, as for a single dead letter.
                 return vec![(*index, self.send(message, cache, topic).await)];
             }
@@ -151,8 +149,7 @@ impl KeepDeadLetter for SqsDeadLetterQueue {
             futures::future::join_all(again).await
         }))
         .await;
-        let mut results: Vec<Result<(), ForwardError>> =
-            messages.into_iter().map(|message| message.map(|_| ())).collect();
+        let mut results: Vec<Result<(), AwsError>> = messages.into_iter().map(|message| message.map(|_| ())).collect();
         for (index, result) in sent.into_iter().flatten() {
             results[index] = result;
         }
@@ -162,7 +159,7 @@ impl KeepDeadLetter for SqsDeadLetterQueue {
 
 /// SQS refuses attribute values with characters outside its XML-safe set; an odd cache name
 /// must not cost us the event, so those characters become U+FFFD (the body keeps the original).
-fn string_attribute(value: &str) -> Result<MessageAttributeValue, ForwardError> {
+fn string_attribute(value: &str) -> Result<MessageAttributeValue, AwsError> {
     let safe: String = value
         .chars()
         .map(|c| match c {
@@ -174,12 +171,18 @@ fn string_attribute(value: &str) -> Result<MessageAttributeValue, ForwardError> 
         .data_type("String")
         .string_value(safe)
         .build()
-        .map_err(|e| ForwardError::new("ConstructionFailure", e.to_string()))
+        .map_err(|e| AwsError::new("ConstructionFailure", e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_counts_its_body_and_its_attributes() {
+        let message = Message { body: "b".repeat(100), key: None };
+        assert_eq!(message.size("orders", "checkout"), 100 + (5 + 6 + 6) + (5 + 6 + 8));
+    }
 
     #[test]
     fn attribute_values_drop_characters_sqs_refuses() {

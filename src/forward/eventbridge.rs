@@ -6,7 +6,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_smithy_types::DateTime;
 use sha3::{Digest, Sha3_256};
 
-use super::{Delivered, ForwardError, Results};
+use super::{AwsError, Delivered, Results};
 use crate::event::WebhookEvent;
 
 /// EventBridge's limit on `DetailType`, in characters.
@@ -80,24 +80,9 @@ pub fn entry_size(entry: &PutEventsRequestEntry) -> usize {
         + entry.resources().iter().map(String::len).sum::<usize>()
 }
 
-/// Consecutive entries grouped into calls within EventBridge's limits, as index ranges: in
-/// order, each at most [`MAX_ENTRIES_PER_CALL`] entries and [`MAX_BYTES_PER_CALL`] bytes (an
-/// entry larger than that alone: EventBridge refuses it, and it fails on its own).
+/// Consecutive entries grouped into calls within EventBridge's limits, as index ranges.
 pub fn calls(entries: &[PutEventsRequestEntry]) -> Vec<std::ops::Range<usize>> {
-    let mut calls = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (index, entry) in entries.iter().enumerate() {
-        let size = entry_size(entry);
-        if index > start && (index - start == MAX_ENTRIES_PER_CALL || bytes + size > MAX_BYTES_PER_CALL) {
-            calls.push(start..index);
-            (start, bytes) = (index, 0);
-        }
-        bytes += size;
-    }
-    if start < entries.len() {
-        calls.push(start..entries.len());
-    }
-    calls
+    crate::batch::consecutive(entries.iter().map(entry_size), MAX_ENTRIES_PER_CALL, MAX_BYTES_PER_CALL)
 }
 
 /// Owns the EventBridge client and the configured `Source`.
@@ -118,9 +103,9 @@ impl EventBridgeForwarder {
         event: &WebhookEvent,
         bus: &str,
         trace_header: Option<&str>,
-    ) -> Result<Delivered, ForwardError> {
+    ) -> Result<Delivered, AwsError> {
         let mut results = self.put_all(&[event], bus, trace_header).await;
-        results.pop().unwrap_or_else(|| Err(ForwardError::new("FailedEntry", "PutEvents gave no result")))
+        results.pop().unwrap_or_else(|| Err(AwsError::new("FailedEntry", "PutEvents gave no result")))
     }
 
     /// Puts `events` on `bus` in as few calls as EventBridge's limits allow, all at once; one
@@ -161,7 +146,7 @@ impl EventBridgeForwarder {
         let output = match self.client.put_events().set_entries(Some(entries.to_vec())).send().await {
             Ok(output) => output,
             // The SDK has retried the call already.
-            Err(error) => return vec![Err(Failed::Call(ForwardError::from_sdk(&error))); entries.len()],
+            Err(error) => return vec![Err(Failed::Call(AwsError::from_sdk(&error))); entries.len()],
         };
         let results = output.entries();
         // An answer whose count of failures disagrees with its entries cannot say which entries
@@ -174,7 +159,7 @@ impl EventBridgeForwarder {
                 let result = results.get(index);
                 match (result.and_then(|r| r.event_id()), result.and_then(|r| r.error_code())) {
                     (Some(event_id), None) if trusted => Ok(event_id.to_owned()),
-                    (_, code) => Err(Failed::Entry(ForwardError::new(
+                    (_, code) => Err(Failed::Entry(AwsError::new(
                         code.unwrap_or("FailedEntry"),
                         result.and_then(|r| r.error_message()).unwrap_or("PutEvents did not accept the entry"),
                     ))),
@@ -188,12 +173,12 @@ impl EventBridgeForwarder {
 /// a 200 answer (which the SDK never retries).
 #[derive(Debug, Clone)]
 enum Failed {
-    Call(ForwardError),
-    Entry(ForwardError),
+    Call(AwsError),
+    Entry(AwsError),
 }
 
-impl From<ForwardError> for Failed {
-    fn from(error: ForwardError) -> Self {
+impl From<AwsError> for Failed {
+    fn from(error: AwsError) -> Self {
         Self::Entry(error)
     }
 }
@@ -231,16 +216,12 @@ mod tests {
     fn calls_hold_ten_entries_and_256_kb_at_most_in_order() {
         let small: Vec<_> = (0..23).map(|_| put_events_entry(&event("c", "t", "x"), "Momento", "b", None)).collect();
         assert_eq!(calls(&small), [0..10, 10..20, 20..23]);
-        assert_eq!(calls(&small[..10]), vec![std::ops::Range { start: 0, end: 10 }]);
-        assert!(calls(&[]).is_empty());
         let big = |kb: usize| put_events_entry(&event("c", "t", &"y".repeat(kb * 1024)), "Momento", "b", None);
         // 100 KB of text: two fit a call, three do not.
         let entries = [big(100), big(100), big(100), big(20)];
         assert_eq!(calls(&entries), [0..2, 2..4]);
         let exactly = entry_size(&entries[0]) * 2;
         assert!(exactly <= MAX_BYTES_PER_CALL && exactly + entry_size(&entries[2]) > MAX_BYTES_PER_CALL);
-        // Larger than a call may be: alone, for EventBridge to refuse on its own.
-        assert_eq!(calls(&[big(1), big(300), big(1)]), [0..1, 1..2, 2..3]);
     }
 
     #[test]

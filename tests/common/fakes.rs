@@ -5,9 +5,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::dead_letter::{DeadLetter, KeepDeadLetter};
 use momento_webhook_receiver::event::WebhookEvent;
-use momento_webhook_receiver::forward::{Delivered, Forward, ForwardError, Results};
+use momento_webhook_receiver::forward::{Delivered, Forward, Results};
 use momento_webhook_receiver::routing::Target;
 
 #[derive(Default)]
@@ -15,7 +16,7 @@ pub struct FakeForwarder {
     pub calls: Mutex<Vec<(WebhookEvent, Target)>>,
     /// The trace header of each call, in order.
     pub trace_headers: Mutex<Vec<Option<String>>>,
-    pub fail_with: Option<ForwardError>,
+    pub fail_with: Option<AwsError>,
     pub delay: Option<Duration>,
     /// Answer starts of state machines as Step Functions does for a second start of an event.
     pub duplicate: bool,
@@ -37,7 +38,7 @@ impl Forward for FakeForwarder {
         event: &WebhookEvent,
         target: &Target,
         trace_header: Option<&str>,
-    ) -> Result<Delivered, ForwardError> {
+    ) -> Result<Delivered, AwsError> {
         self.calls.lock().unwrap().push((event.clone(), target.clone()));
         self.trace_headers.lock().unwrap().push(trace_header.map(str::to_owned));
         {
@@ -78,9 +79,9 @@ pub struct FakeDeadLetters {
 }
 
 impl KeepDeadLetter for FakeDeadLetters {
-    async fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), ForwardError> {
+    async fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), AwsError> {
         if self.broken {
-            return Err(ForwardError::new("AccessDenied", "not allowed"));
+            return Err(AwsError::new("AccessDenied", "not allowed"));
         }
         self.kept.lock().unwrap().push((letter.clone(), cache.into(), topic.into()));
         Ok(())

@@ -10,9 +10,10 @@ use std::collections::HashSet;
 
 use aws_sdk_sqs::types::Message;
 
+use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::dead_letter::{DeadLetter, dedup_key};
 use momento_webhook_receiver::event::WebhookEvent;
-use momento_webhook_receiver::forward::{Delivered, Forward, ForwardError};
+use momento_webhook_receiver::forward::{Delivered, Forward};
 use momento_webhook_receiver::routing::RoutingTable;
 
 /// While a run works through the queue, received messages stay hidden from it for this long;
@@ -80,7 +81,7 @@ pub async fn redrive<F: Forward>(
     forwarder: &F,
     options: Options,
     mut progress: impl FnMut(usize, &Fate),
-) -> Result<Summary, ForwardError> {
+) -> Result<Summary, AwsError> {
     let mut summary = Summary::default();
     let mut kept_receipts = Vec::new();
     let mut seen = HashSet::new();
@@ -96,7 +97,7 @@ pub async fn redrive<F: Forward>(
             .wait_time_seconds(1)
             .send()
             .await
-            .map_err(|e| ForwardError::from_sdk(&e))?;
+            .map_err(|e| AwsError::from_sdk(&e))?;
         let messages = batch.messages();
         // Only messages seen earlier in this run (their hiding outlasted): the queue is done.
         if messages.iter().all(|m| seen.contains(m.message_id().unwrap_or_default())) {
@@ -114,7 +115,7 @@ pub async fn redrive<F: Forward>(
                     if let Err(e) = sqs.delete_message().queue_url(queue_url).receipt_handle(&receipt).send().await {
                         // Delivered but not deleted: a later run delivers it again, which the
                         // target sees as a duplicate; say so rather than hide it.
-                        let e = ForwardError::from_sdk(&e);
+                        let e = AwsError::from_sdk(&e);
                         summary
                             .still_failing
                             .push((label.clone(), format!("delivered, but not deleted from the queue: {e}")));
