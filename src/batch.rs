@@ -36,5 +36,6 @@ mod tests {
         assert_eq!(consecutive([40, 60, 1, 99, 2], 10, 100), [0..2, 2..4, 4..5]);
         // Larger than a call may be: alone.
         assert_eq!(consecutive([1, 300, 1], 10, 100), [0..1, 1..2, 2..3]);
+        assert_eq!(consecutive([300, 1], 10, 100), [0..1, 1..2], "no empty range before a large first item");
     }
 }
