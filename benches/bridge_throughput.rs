@@ -25,6 +25,7 @@ mod http;
 #[allow(dead_code)] // the tests' other controls (gaps, resets, stalls) are not used here
 #[path = "../tests/common/momento_server.rs"]
 mod momento_server;
+#[allow(dead_code)] // the soak test's resident memory
 #[path = "../tests/common/process.rs"]
 mod process;
 #[allow(dead_code)] // the webhook's requests are not sent here

@@ -27,7 +27,7 @@ mod aws_stub;
 mod function_url;
 #[path = "../tests/common/http.rs"]
 mod http;
-#[allow(dead_code)] // CPU time is the bridge benchmark's
+#[allow(dead_code)] // CPU time is the bridge benchmark's, resident memory the soak test's
 #[path = "../tests/common/process.rs"]
 mod process;
 #[allow(dead_code)] // the bridge's tests set invocation time-outs; the benchmark does not

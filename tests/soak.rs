@@ -15,9 +15,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
 mod common;
+#[allow(dead_code)] // peak memory and CPU time are the benchmarks'
+#[path = "common/process.rs"]
+mod process;
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Child, Stdio};
+
+use process::rss_kib;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -181,16 +186,6 @@ fn instance(aws: &AwsStub) -> Instance {
         .spawn()
         .unwrap();
     Instance { child, api }
-}
-
-fn rss_kib(child: &Child) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The sequence number of the event a recorded AWS call carries.

@@ -60,7 +60,7 @@ impl SqsDeadLetterQueue {
         cache: &str,
         topic: &str,
     ) -> Result<Vec<Result<(), AwsError>>, AwsError> {
-        let entries: Result<Vec<_>, AwsError> = messages
+        let entries = messages
             .iter()
             .enumerate()
             .map(|(index, message)| {
@@ -74,13 +74,8 @@ impl SqsDeadLetterQueue {
                     .build()
                     .map_err(|e| AwsError::new("ConstructionFailure", e.to_string()))
             })
-            .collect();
-        let sent = match entries {
-            Ok(entries) => {
-                self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await
-            }
-            Err(error) => return Err(error),
-        };
+            .collect::<Result<Vec<_>, AwsError>>()?;
+        let sent = self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await;
         let output = sent.map_err(|error| AwsError::from_sdk(&error))?;
         let mut results = vec![Ok(()); messages.len()];
         for failed in output.failed() {

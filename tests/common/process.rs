@@ -5,10 +5,20 @@ use std::time::Duration;
 
 /// Its peak resident memory (`VmHWM`), in KiB.
 pub fn peak_rss_kib(child: &Child) -> u64 {
+    status_kib(child, "VmHWM:")
+}
+
+/// Its resident memory now (`VmRSS`), in KiB.
+pub fn rss_kib(child: &Child) -> u64 {
+    status_kib(child, "VmRSS:")
+}
+
+/// A memory figure of `/proc/<pid>/status`, in KiB (0 once the process is gone).
+fn status_kib(child: &Child, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
