@@ -16,13 +16,13 @@ use serde_json::{Value, json};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    startup::init("the bridge panicked; this run stops and the next one resumes from the checkpoints");
-    let config = match BridgeConfig::from_env() {
-        Ok(config) => config,
-        Err(error) => return startup::refuse("invalid configuration", error),
-    };
-    let sdk = match startup::sdk(config.extra_ca_certificates.as_deref()).await {
-        Ok(sdk) => sdk,
+    let started = startup::begin(
+        "the bridge panicked; this run stops and the next one resumes from the checkpoints",
+        BridgeConfig::from_env,
+        |config| config.extra_ca_certificates.as_deref(),
+    );
+    let (config, sdk) = match started.await {
+        Ok(started) => started,
         Err(refused) => return refused,
     };
     let bridge = match clients::bridge(&config, &sdk).await {
@@ -52,19 +52,14 @@ async fn main() -> ExitCode {
         };
     }
 
-    let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let stop_at = Instant::now() + until(event.context.deadline).saturating_sub(BRIDGE_STOP_MARGIN);
-        let run = Run::new(event.context.request_id, stop_at, event.context.deadline);
-        summarise(&bridge.run(&run).await).map_err(Error::from)
-    }))
-    .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "Lambda runtime stopped");
-            ExitCode::FAILURE
-        }
-    }
+    startup::stopped(
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+            let stop_at = Instant::now() + until(event.context.deadline).saturating_sub(BRIDGE_STOP_MARGIN);
+            let run = Run::new(event.context.request_id, stop_at, event.context.deadline);
+            summarise(&bridge.run(&run).await).map_err(Error::from)
+        }))
+        .await,
+    )
 }
 
 /// The time left until a deadline in milliseconds since the Unix epoch (Lambda's form).

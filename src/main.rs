@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
-use lambda_http::{Error, Request, run, service_fn};
+use lambda_http::{Request, run, service_fn};
 use momento_webhook_receiver::config::{ALLOW_UNSIGNED_WEBHOOKS, Config, MOMENTO_SIGNING_SECRET_ID, Signing};
 use momento_webhook_receiver::receiver::StartUp;
 use momento_webhook_receiver::{clients, startup};
@@ -16,20 +16,20 @@ use momento_webhook_receiver::{clients, startup};
 async fn main() -> ExitCode {
     // A first request queued behind the start-up has been waiting at least since here.
     let process_started = Instant::now();
-    startup::init("the function panicked; this instance stops and Lambda starts a new one");
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => return startup::refuse("invalid configuration", error),
+    let started = startup::begin(
+        "the function panicked; this instance stops and Lambda starts a new one",
+        Config::from_env,
+        |config| config.extra_ca_certificates.as_deref(),
+    );
+    let (config, sdk) = match started.await {
+        Ok(started) => started,
+        Err(refused) => return refused,
     };
     if matches!(config.signing, Signing::Unsigned) {
         tracing::warn!(
             "{ALLOW_UNSIGNED_WEBHOOKS}=true: signatures are NOT checked; anyone who knows the URL can publish events"
         );
     }
-    let sdk = match startup::sdk(config.extra_ca_certificates.as_deref()).await {
-        Ok(sdk) => sdk,
-        Err(refused) => return refused,
-    };
     let receiver = match clients::receiver(&config, &sdk).await {
         Ok(receiver) => receiver.with_cold_start(StartUp { process_started, ready: Instant::now() }),
         Err(error) => {
@@ -41,15 +41,10 @@ async fn main() -> ExitCode {
     };
 
     let receiver = &receiver;
-    let result: Result<(), Error> = run(service_fn(move |request: Request| async move {
-        Ok::<_, std::convert::Infallible>(receiver.handle(request, SystemTime::now()).await)
-    }))
-    .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "Lambda runtime stopped");
-            ExitCode::FAILURE
-        }
-    }
+    startup::stopped(
+        run(service_fn(move |request: Request| async move {
+            Ok::<_, std::convert::Infallible>(receiver.handle(request, SystemTime::now()).await)
+        }))
+        .await,
+    )
 }

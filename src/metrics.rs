@@ -70,14 +70,6 @@ impl Metric {
         self.into()
     }
 
-    /// The CloudWatch unit.
-    pub fn unit(self) -> &'static str {
-        match self {
-            Self::DeliveryLatency | Self::HandlerDuration => "Milliseconds",
-            _ => "Count",
-        }
-    }
-
     /// The count an outcome adds to (besides `Received`).
     pub fn of(code: Code) -> Self {
         match code {
@@ -85,13 +77,7 @@ impl Metric {
             Code::Duplicate => Self::Duplicate,
             Code::Ignored => Self::Ignored,
             Code::DeadLettered => Self::DeadLettered,
-            Code::MethodNotAllowed
-            | Code::PayloadTooLarge
-            | Code::MissingSignature
-            | Code::MalformedSignature
-            | Code::InvalidSignature
-            | Code::InvalidEvent
-            | Code::StaleEvent => Self::Rejected,
+            Code::Refused(_) => Self::Rejected,
             Code::DeliveryFailed | Code::DeadLetterFailed | Code::SigningSecretUnavailable => Self::Lost,
         }
     }
@@ -302,8 +288,7 @@ mod tests {
 
     #[test]
     fn reasons_are_exactly_the_codes_of_refused_and_lost_requests() {
-        use strum::IntoEnumIterator;
-        for code in Code::iter() {
+        for code in Code::all() {
             assert_eq!(Metric::of(code) == Metric::Lost, code.is_lost(), "{code}");
             let has_reason = matches!(Metric::of(code), Metric::Rejected | Metric::Lost);
             assert_eq!(reason(code), has_reason.then_some(code), "{code}");

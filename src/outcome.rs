@@ -1,7 +1,8 @@
-//! What happened to one webhook request, named once. Every way a request can end has one
-//! [`Code`]; its status, its JSON body, its log line and (in [`crate::metrics`]) its metrics are
-//! derived from it by exhaustive matches, so a new outcome is one variant the compiler then asks
-//! to be given a status and a metric.
+//! What happened to one message, named once. Every way a message can end has one [`Code`]; its
+//! status, its JSON body, its log line and (in [`crate::metrics`]) its metrics are derived from
+//! it by exhaustive matches, so a new outcome is one variant the compiler then asks to be given
+//! a status and a metric. A refusal's code is derived from the [`Refusal`] itself: a new one is
+//! its variant with its message, and its status (docs/design.md walks through it).
 //!
 //! Not here: deciding the outcome (that is [`crate::receiver`]) or writing HTTP responses (that is
 //! [`crate::http_handler`]).
@@ -39,10 +40,17 @@ pub enum Outcome {
 }
 
 /// Why a request was refused: the client's mistake or a forgery, never ours. The messages are
-/// the `message` of the JSON body.
-#[derive(Debug, thiserror::Error)]
+/// the `message` of the JSON body; the variant's name, in snake case, is its [`RefusalCode`].
+#[derive(Debug, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(RefusalCode),
+    derive(Hash, Default, strum::IntoStaticStr, strum::Display, strum::EnumIter),
+    strum(serialize_all = "snake_case")
+)]
 pub enum Refusal {
     #[error("Only POST is accepted; this request used {0}.")]
+    // The value `Code`'s iterator starts from (strum fills a variant's field with its default).
+    #[strum_discriminants(default)]
     MethodNotAllowed(String),
     #[error("The body is {size} bytes; at most {limit} bytes are accepted.")]
     PayloadTooLarge { size: usize, limit: usize },
@@ -59,7 +67,20 @@ pub enum Refusal {
     #[error("{}", event_message(.0))]
     InvalidEvent(#[from] EventError),
     #[error("The event is refused as a possible replay: {0}.")]
-    Stale(#[from] StaleEvent),
+    StaleEvent(#[from] StaleEvent),
+}
+
+impl RefusalCode {
+    /// Momento never retries, so a refusal's status is for the operator reading the log.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidEvent => StatusCode::BAD_REQUEST,
+            Self::MissingSignature | Self::MalformedSignature | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
+            Self::StaleEvent => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
 }
 
 impl From<SignatureError> for Refusal {
@@ -81,7 +102,7 @@ fn event_message(e: &EventError) -> String {
 }
 
 /// The stable, machine-readable name of an outcome: `status` of a success body, `error` of a
-/// failure body, `outcome` of the log line, `Reason` of a refused or lost request's metrics.
+/// failure body, `outcome` of the log line, `Reason` of a refused or lost message's metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::Display, strum::EnumIter)]
 #[strum(serialize_all = "snake_case")]
 pub enum Code {
@@ -89,13 +110,9 @@ pub enum Code {
     Duplicate,
     Ignored,
     DeadLettered,
-    MethodNotAllowed,
-    PayloadTooLarge,
-    MissingSignature,
-    MalformedSignature,
-    InvalidSignature,
-    InvalidEvent,
-    StaleEvent,
+    /// Named by its refusal's code (`invalid_signature`, ...).
+    #[strum(transparent)]
+    Refused(RefusalCode),
     DeliveryFailed,
     DeadLetterFailed,
     SigningSecretUnavailable,
@@ -104,6 +121,20 @@ pub enum Code {
 impl Code {
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+
+    /// Every code, each refusal's apart.
+    pub fn all() -> impl Iterator<Item = Self> {
+        use strum::IntoEnumIterator;
+        Self::iter().flat_map(|code| match code {
+            Self::Refused(_) => RefusalCode::iter().map(Self::Refused).collect(),
+            other => vec![other],
+        })
+    }
+
+    /// The code named `name` (as in an answer's body), if there is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::all().find(|code| code.as_str() == name)
     }
 
     /// The event, possibly authentic, is neither delivered nor kept.
@@ -117,27 +148,9 @@ impl Code {
         match self {
             Self::Delivered | Self::Duplicate | Self::Ignored => StatusCode::OK,
             Self::DeadLettered => StatusCode::ACCEPTED,
-            Self::InvalidEvent => StatusCode::BAD_REQUEST,
-            Self::MissingSignature | Self::MalformedSignature | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
-            Self::StaleEvent => StatusCode::FORBIDDEN,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Refused(refusal) => refusal.status(),
             Self::DeliveryFailed => StatusCode::BAD_GATEWAY,
             Self::DeadLetterFailed | Self::SigningSecretUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-}
-
-impl Refusal {
-    pub fn code(&self) -> Code {
-        match self {
-            Self::MethodNotAllowed(_) => Code::MethodNotAllowed,
-            Self::PayloadTooLarge { .. } => Code::PayloadTooLarge,
-            Self::MissingSignature => Code::MissingSignature,
-            Self::MalformedSignature => Code::MalformedSignature,
-            Self::InvalidSignature => Code::InvalidSignature,
-            Self::InvalidEvent(_) => Code::InvalidEvent,
-            Self::Stale(_) => Code::StaleEvent,
         }
     }
 }
@@ -149,7 +162,7 @@ impl Outcome {
             Self::Delivered(_) => Code::Delivered,
             Self::Ignored => Code::Ignored,
             Self::DeadLettered { .. } => Code::DeadLettered,
-            Self::Refused(refusal) => refusal.code(),
+            Self::Refused(refusal) => Code::Refused(refusal.into()),
             Self::DeliveryFailed { .. } => Code::DeliveryFailed,
             Self::DeadLetterFailed { .. } => Code::DeadLetterFailed,
             Self::SecretUnavailable => Code::SigningSecretUnavailable,
@@ -270,104 +283,4 @@ pub struct EventKey<'a> {
     pub cache: &'a str,
     pub topic: &'a str,
     pub sequence: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use strum::IntoEnumIterator;
-
-    /// One outcome of every code.
-    fn every_outcome() -> Vec<Outcome> {
-        let error = || AwsError::new("Timeout", "slow");
-        vec![
-            Outcome::Delivered(Delivered::EventBridge { event_id: "e".into() }),
-            Outcome::Delivered(Delivered::StepFunctions { execution_arn: "arn".into() }),
-            Outcome::Delivered(Delivered::AlreadyStarted { execution_arn: "arn".into() }),
-            Outcome::Ignored,
-            Outcome::DeadLettered { target: TargetKind::EventBridge, error: error() },
-            Outcome::Refused(Refusal::MethodNotAllowed("GET".into())),
-            Outcome::Refused(Refusal::PayloadTooLarge { size: 2, limit: 1 }),
-            Outcome::Refused(SignatureError::Missing.into()),
-            Outcome::Refused(SignatureError::Malformed.into()),
-            Outcome::Refused(SignatureError::Mismatch.into()),
-            Outcome::Refused(EventError::MissingField("cache").into()),
-            Outcome::Refused(EventError::NotAnObject.into()),
-            Outcome::Refused(StaleEvent { skew_ms: 61_000, direction: "behind", max_age_ms: 60_000 }.into()),
-            Outcome::DeliveryFailed { target: TargetKind::EventBridge, error: error() },
-            Outcome::DeadLetterFailed { target: TargetKind::StepFunctions, error: error(), dead_letter: error() },
-            Outcome::SecretUnavailable,
-        ]
-    }
-
-    #[test]
-    fn every_code_has_an_outcome_here() {
-        let covered: std::collections::HashSet<Code> = every_outcome().iter().map(Outcome::code).collect();
-        for code in Code::iter() {
-            assert!(covered.contains(&code), "{code}");
-        }
-    }
-
-    #[test]
-    fn every_failure_body_has_a_snake_case_code_and_a_sentence() {
-        for outcome in every_outcome().iter().filter(|o| !o.status().is_success()) {
-            let body = outcome.body();
-            let code = body["error"].as_str().unwrap();
-            assert_eq!(code, outcome.code().as_str());
-            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{code}");
-            let message = body["message"].as_str().unwrap();
-            assert!(message.ends_with('.') && message.len() > 20, "{message}");
-            assert!(outcome.status().is_client_error() || outcome.status().is_server_error());
-        }
-    }
-
-    #[test]
-    fn every_success_body_names_its_status() {
-        for outcome in every_outcome().iter().filter(|o| o.status().is_success()) {
-            assert_eq!(outcome.body()["status"], outcome.code().as_str(), "{outcome:?}");
-        }
-    }
-
-    #[test]
-    fn status_codes_follow_the_outcome() {
-        for outcome in every_outcome() {
-            let code = outcome.code().as_str();
-            let expected = match code {
-                "delivered" | "duplicate" | "ignored" => 200,
-                "dead_lettered" => 202,
-                "invalid_event" => 400,
-                "missing_signature" | "malformed_signature" | "invalid_signature" => 401,
-                "stale_event" => 403,
-                "method_not_allowed" => 405,
-                "payload_too_large" => 413,
-                "delivery_failed" => 502,
-                "dead_letter_failed" | "signing_secret_unavailable" => 503,
-                other => panic!("undocumented outcome {other}"),
-            };
-            assert_eq!(outcome.status().as_u16(), expected, "{code}");
-        }
-    }
-
-    #[test]
-    fn a_400_names_the_field_and_a_502_the_aws_error_code() {
-        let body = Outcome::Refused(EventError::InvalidField { field: "topic", expected: "a string" }.into()).body();
-        assert_eq!(body["field"], "topic");
-        let body = Outcome::DeliveryFailed {
-            target: TargetKind::EventBridge,
-            error: AwsError::new("ResourceNotFoundException", "Event bus nope does not exist."),
-        }
-        .body();
-        assert_eq!(body["aws_error_code"], "ResourceNotFoundException");
-        assert_eq!(body["target"], "eventbridge");
-    }
-
-    #[test]
-    fn targets_are_known_for_routed_outcomes_only() {
-        for outcome in every_outcome() {
-            let routed = !matches!(outcome, Outcome::Ignored | Outcome::Refused(_) | Outcome::SecretUnavailable);
-            assert_eq!(outcome.target().is_some(), routed, "{outcome:?}");
-        }
-        let duplicate = Outcome::Delivered(Delivered::AlreadyStarted { execution_arn: "a".into() });
-        assert_eq!((duplicate.code(), duplicate.target()), (Code::Duplicate, Some(TargetKind::StepFunctions)));
-    }
 }

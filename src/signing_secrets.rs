@@ -48,12 +48,7 @@ pub struct Checked {
 }
 
 impl SignatureCheck {
-    /// Checks `header` against `body`.
-    pub async fn verify(&self, body: &[u8], header: Option<&[u8]>) -> Verdict {
-        self.check(body, header).await.verdict
-    }
-
-    /// [`Self::verify`], also telling whether the secret was read for this request.
+    /// Checks `header` against `body`, also telling whether the secret was read for this request.
     pub async fn check(&self, body: &[u8], header: Option<&[u8]>) -> Checked {
         match self {
             Self::Unsigned => Checked { verdict: Verdict::Authentic, secret_refreshed: false },

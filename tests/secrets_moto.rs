@@ -43,9 +43,13 @@ async fn the_secret_is_read_at_start_up_and_several_are_accepted() {
     let printed = format!("{check:?}");
     assert!(printed.contains(&name) && !printed.contains("current") && !printed.contains("previous"), "{printed}");
     for key in ["current", "previous"] {
-        assert_eq!(check.verify(b"body", Some(signature(key, b"body").as_bytes())).await, Verdict::Authentic, "{key}");
+        assert_eq!(
+            check.check(b"body", Some(signature(key, b"body").as_bytes())).await.verdict,
+            Verdict::Authentic,
+            "{key}"
+        );
     }
-    assert_eq!(check.verify(b"body", Some(signature("other", b"body").as_bytes())).await, MISMATCH);
+    assert_eq!(check.check(b"body", Some(signature("other", b"body").as_bytes())).await.verdict, MISMATCH);
 }
 
 #[tokio::test]
@@ -60,12 +64,12 @@ async fn after_a_rotation_the_new_secret_is_picked_up_without_a_restart() {
     tokio::time::sleep(INTERVAL + Duration::from_millis(50)).await;
 
     let signed_new = signature("new-secret", b"event");
-    assert_eq!(check.verify(b"event", Some(signed_new.as_bytes())).await, Verdict::Authentic);
+    assert_eq!(check.check(b"event", Some(signed_new.as_bytes())).await.verdict, Verdict::Authentic);
     let SignatureCheck::SecretsManager(refreshing) = &check else { unreachable!() };
     assert_eq!(refreshing.reads().await, 2);
     // The old secret is gone now.
     let signed_old = signature("old-secret", b"event");
-    assert_eq!(check.verify(b"event", Some(signed_old.as_bytes())).await, MISMATCH);
+    assert_eq!(check.check(b"event", Some(signed_old.as_bytes())).await.verdict, MISMATCH);
 }
 
 #[tokio::test]
@@ -85,7 +89,7 @@ async fn events_waiting_on_a_re_read_are_checked_against_its_result() {
         tasks.spawn(async move {
             let body = format!("event {i}");
             let signed = signature("new-secret", body.as_bytes());
-            (i, check.verify(body.as_bytes(), Some(signed.as_bytes())).await)
+            (i, check.check(body.as_bytes(), Some(signed.as_bytes())).await.verdict)
         });
     }
     while let Some(result) = tasks.join_next().await {
@@ -106,7 +110,7 @@ async fn a_storm_of_forged_requests_reads_the_secret_at_most_once_per_interval()
     // Within the interval of the start-up read: no re-read at all.
     for i in 0..50 {
         let forged = signature("guess", format!("{i}").as_bytes());
-        assert_eq!(check.verify(b"x", Some(forged.as_bytes())).await, MISMATCH);
+        assert_eq!(check.check(b"x", Some(forged.as_bytes())).await.verdict, MISMATCH);
     }
     assert_eq!(refreshing.reads().await, 1);
 
@@ -117,7 +121,7 @@ async fn a_storm_of_forged_requests_reads_the_secret_at_most_once_per_interval()
         let check = Arc::clone(&check);
         tasks.spawn(async move {
             let forged = signature("guess", format!("{i}").as_bytes());
-            check.verify(b"x", Some(forged.as_bytes())).await
+            check.check(b"x", Some(forged.as_bytes())).await.verdict
         });
     }
     while let Some(result) = tasks.join_next().await {
@@ -127,8 +131,8 @@ async fn a_storm_of_forged_requests_reads_the_secret_at_most_once_per_interval()
 
     // Malformed or missing signatures never trigger a read.
     tokio::time::sleep(INTERVAL + Duration::from_millis(50)).await;
-    assert_eq!(check.verify(b"x", Some(b"zz")).await, Verdict::Refused(SignatureError::Malformed));
-    assert_eq!(check.verify(b"x", None).await, Verdict::Refused(SignatureError::Missing));
+    assert_eq!(check.check(b"x", Some(b"zz")).await.verdict, Verdict::Refused(SignatureError::Malformed));
+    assert_eq!(check.check(b"x", None).await.verdict, Verdict::Refused(SignatureError::Missing));
     assert_eq!(refreshing.reads().await, 2);
 }
 
@@ -140,9 +144,9 @@ async fn if_the_secret_cannot_be_re_read_the_cached_one_keeps_working() {
     client.delete_secret().secret_id(&name).force_delete_without_recovery(true).send().await.unwrap();
     tokio::time::sleep(INTERVAL + Duration::from_millis(50)).await;
     let forged = signature("guess", b"x");
-    assert_eq!(check.verify(b"x", Some(forged.as_bytes())).await, MISMATCH);
+    assert_eq!(check.check(b"x", Some(forged.as_bytes())).await.verdict, MISMATCH);
     let good = signature("kept-secret", b"x");
-    assert_eq!(check.verify(b"x", Some(good.as_bytes())).await, Verdict::Authentic);
+    assert_eq!(check.check(b"x", Some(good.as_bytes())).await.verdict, Verdict::Authentic);
 }
 
 /// Short intervals of the same shape as production's: re-read when older than `refresh_after`,
@@ -163,17 +167,17 @@ async fn a_secret_removed_from_secrets_manager_stops_working_once_the_cache_is_o
     client.put_secret_value().secret_id(&name).secret_string("new-secret").send().await.unwrap();
     let leaked = signature("leaked-secret", b"x");
     let new = signature("new-secret", b"x");
-    assert_eq!(check.verify(b"x", Some(leaked.as_bytes())).await, Verdict::Authentic, "still cached");
+    assert_eq!(check.check(b"x", Some(leaked.as_bytes())).await.verdict, Verdict::Authentic, "still cached");
     let started = std::time::Instant::now();
-    while check.verify(b"x", Some(new.as_bytes())).await == Verdict::Authentic
-        && check.verify(b"x", Some(leaked.as_bytes())).await == Verdict::Authentic
+    while check.check(b"x", Some(new.as_bytes())).await.verdict == Verdict::Authentic
+        && check.check(b"x", Some(leaked.as_bytes())).await.verdict == Verdict::Authentic
     {
         assert!(started.elapsed() < AGEING.trusted_for, "the leaked secret outlived its bound");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(started.elapsed() + Duration::from_millis(100) >= AGEING.refresh_after, "no read before it was due");
-    assert_eq!(check.verify(b"x", Some(leaked.as_bytes())).await, MISMATCH);
-    assert_eq!(check.verify(b"x", Some(new.as_bytes())).await, Verdict::Authentic);
+    assert_eq!(check.check(b"x", Some(leaked.as_bytes())).await.verdict, MISMATCH);
+    assert_eq!(check.check(b"x", Some(new.as_bytes())).await.verdict, Verdict::Authentic);
 }
 
 #[tokio::test]
@@ -185,7 +189,7 @@ async fn without_a_readable_secret_nothing_is_trusted_after_the_bound() {
     let started = std::time::Instant::now();
     let mut last_accepted = Duration::ZERO;
     loop {
-        match check.verify(b"x", Some(good.as_bytes())).await {
+        match check.check(b"x", Some(good.as_bytes())).await.verdict {
             Verdict::Authentic => last_accepted = started.elapsed(),
             Verdict::SecretUnavailable => break,
             other => panic!("{other:?}"),
@@ -201,7 +205,7 @@ async fn without_a_readable_secret_nothing_is_trusted_after_the_bound() {
     // Restored: the next read (at most one interval later) trusts it again.
     client.create_secret().name(&name).secret_string("kept-secret").send().await.unwrap();
     tokio::time::sleep(AGEING.min_read_interval).await;
-    assert_eq!(check.verify(b"x", Some(good.as_bytes())).await, Verdict::Authentic);
+    assert_eq!(check.check(b"x", Some(good.as_bytes())).await.verdict, Verdict::Authentic);
 }
 
 #[tokio::test]

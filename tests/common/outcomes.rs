@@ -4,7 +4,7 @@
 use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::event::{EventError, StaleEvent};
 use momento_webhook_receiver::forward::Delivered;
-use momento_webhook_receiver::outcome::{Code, Outcome, Refusal};
+use momento_webhook_receiver::outcome::{Code, Outcome, Refusal, RefusalCode};
 use momento_webhook_receiver::routing::TargetKind;
 use strum::IntoEnumIterator;
 
@@ -23,22 +23,27 @@ pub fn example(code: Code, target: TargetKind) -> Outcome {
         Code::Duplicate => Outcome::Delivered(Delivered::AlreadyStarted { execution_arn: arn() }),
         Code::Ignored => Outcome::Ignored,
         Code::DeadLettered => Outcome::DeadLettered { target, error: error() },
-        Code::MethodNotAllowed => Outcome::Refused(Refusal::MethodNotAllowed("GET".into())),
-        Code::PayloadTooLarge => Outcome::Refused(Refusal::PayloadTooLarge { size: 2, limit: 1 }),
-        Code::MissingSignature => Outcome::Refused(Refusal::MissingSignature),
-        Code::MalformedSignature => Outcome::Refused(Refusal::MalformedSignature),
-        Code::InvalidSignature => Outcome::Refused(Refusal::InvalidSignature),
-        Code::InvalidEvent => Outcome::Refused(EventError::MissingField("cache").into()),
-        Code::StaleEvent => {
-            Outcome::Refused(StaleEvent { skew_ms: 61_000, direction: "behind", max_age_ms: 60_000 }.into())
-        }
+        Code::Refused(code) => Outcome::Refused(refusal(code)),
         Code::DeliveryFailed => Outcome::DeliveryFailed { target, error: error() },
         Code::DeadLetterFailed => Outcome::DeadLetterFailed { target, error: error(), dead_letter: error() },
         Code::SigningSecretUnavailable => Outcome::SecretUnavailable,
     }
 }
 
+/// A refusal with `code`.
+pub fn refusal(code: RefusalCode) -> Refusal {
+    match code {
+        RefusalCode::MethodNotAllowed => Refusal::MethodNotAllowed("GET".into()),
+        RefusalCode::PayloadTooLarge => Refusal::PayloadTooLarge { size: 2, limit: 1 },
+        RefusalCode::MissingSignature => Refusal::MissingSignature,
+        RefusalCode::MalformedSignature => Refusal::MalformedSignature,
+        RefusalCode::InvalidSignature => Refusal::InvalidSignature,
+        RefusalCode::InvalidEvent => EventError::MissingField("cache").into(),
+        RefusalCode::StaleEvent => StaleEvent { skew_ms: 61_000, direction: "behind", max_age_ms: 60_000 }.into(),
+    }
+}
+
 /// Every code, once per target kind.
 pub fn every_outcome() -> Vec<Outcome> {
-    Code::iter().flat_map(|code| TargetKind::iter().map(move |target| example(code, target))).collect()
+    Code::all().flat_map(|code| TargetKind::iter().map(move |target| example(code, target))).collect()
 }

@@ -14,6 +14,7 @@ use momento_webhook_receiver::bounds::{MOMENTO_DEADLINE, SECRET_MIN_READ_INTERVA
 use momento_webhook_receiver::config::MOMENTO_SIGNING_SECRET;
 use momento_webhook_receiver::event::unix_millis;
 use momento_webhook_receiver::http_handler::SIGNATURE_HEADER;
+use momento_webhook_receiver::outcome::{Code, RefusalCode};
 use momento_webhook_receiver::routing::Target;
 use momento_webhook_receiver::signature::{SigningSecret, secret_list};
 use serde_json::{Value, json};
@@ -224,63 +225,69 @@ fn verdict(url: &str, answer: Answer, elapsed: Duration) -> Verdict {
     ))
 }
 
-/// What an answer's status and body say, whatever its timing.
+/// What an answer's status and body say, whatever its timing: its code (`status` of a success,
+/// `error` of a failure) read into the function's own [`Code`], so every outcome the function
+/// can answer with has its words here.
 fn judge(url: &str, status: u16, text: &str) -> Verdict {
     let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default();
     let message = field("message");
-    match (status, field("status"), field("error")) {
-        (200, "delivered", _) => {
+    let code = Code::parse(field("status")).or_else(|| Code::parse(field("error")));
+    let Some(code) = code.filter(|code| code.status().as_u16() == status) else {
+        return Verdict::not(match status {
+            403 if code.is_none() => format!(
+                "REFUSED by the Function URL itself (HTTP 403 {text}): the URL's AuthType is not NONE, or this is not \
+                 the webhook's URL."
+            ),
+            _ => format!(
+                "UNEXPECTED ANSWER (HTTP {status}): {text}. Is {url} the webhook's Function URL (the stack's WebhookUrl \
+                 output)?"
+            ),
+        });
+    };
+    match code {
+        Code::Delivered => {
             let receipt = match field("target") {
                 "stepfunctions" => format!("started execution {}", field("execution_arn")),
                 _ => format!("put on the event bus as event {}", field("event_id")),
             };
             Verdict { delivered: true, text: format!("DELIVERED: {receipt}.") }
         }
-        (200, "duplicate", _) => Verdict {
+        Code::Duplicate => Verdict {
             delivered: true,
             text: format!("DELIVERED (a duplicate: execution {} had already started).", field("execution_arn")),
         },
-        (200, "ignored", _) => Verdict::not(
+        Code::Ignored => Verdict::not(
             "IGNORED: the webhook answered 200 but no route matches this cache and topic, so nothing was delivered. \
              Pass --cache/--topic that a route matches (ROUTES, or the stack's state machine patterns)."
                 .to_owned(),
         ),
-        (202, "dead_lettered", _) => Verdict::not(format!(
+        Code::DeadLettered => Verdict::not(format!(
             "DEAD-LETTERED: {} refused the event with {}; it is safe in the dead-letter queue. {} Then run \
              `webhook-ops redrive`.",
             field("target"),
             field("error"),
             fix_for(field("error"))
         )),
-        (401, _, "invalid_signature") => Verdict::not(format!(
-            "REFUSED (invalid_signature): the function's signing secret is not the one this test used. After a \
-             rotation in Momento, store the new secret with `webhook-ops rotate`; every instance accepts it within {} s. \
+        Code::Refused(RefusalCode::InvalidSignature) => Verdict::not(format!(
+            "REFUSED ({code}): the function's signing secret is not the one this test used. After a rotation in \
+             Momento, store the new secret with `webhook-ops rotate`; every instance accepts it within {} s. \
              ({message})",
             SECRET_MIN_READ_INTERVAL.as_secs()
         )),
-        (401, _, code) => Verdict::not(format!("REFUSED ({code}): {message}")),
-        (403, _, "stale_event") => Verdict::not(format!(
-            "REFUSED (stale_event): this machine's clock and the function's differ by more than the freshness window; \
+        Code::Refused(RefusalCode::StaleEvent) => Verdict::not(format!(
+            "REFUSED ({code}): this machine's clock and the function's differ by more than the freshness window; \
              fix the clock here (Lambda's is right). ({message})"
         )),
-        (503, _, "signing_secret_unavailable") => Verdict::not(format!(
-            "LOST (signing_secret_unavailable): the function could not read its signing secret from Secrets Manager \
-             for too long, so it refuses everything (fail closed). Check the secret and the function's permissions. \
-             ({message})"
+        Code::Refused(_) => Verdict::not(format!("REFUSED ({code}, HTTP {status}): {message}")),
+        Code::SigningSecretUnavailable => Verdict::not(format!(
+            "LOST ({code}): the function could not read its signing secret from Secrets Manager for too long, so it \
+             refuses everything (fail closed). Check the secret and the function's permissions. ({message})"
         )),
-        (502 | 503, _, code) => Verdict::not(format!(
+        Code::DeliveryFailed | Code::DeadLetterFailed => Verdict::not(format!(
             "LOST ({code}): {} answered {} and the event could not be kept; Momento would have lost it. {message}",
             field("target"),
             field("aws_error_code")
-        )),
-        (_, _, code) if !code.is_empty() => Verdict::not(format!("REFUSED ({code}, HTTP {status}): {message}")),
-        (403, _, _) => Verdict::not(format!(
-            "REFUSED by the Function URL itself (HTTP 403 {text}): the URL's AuthType is not NONE, or this is not the \
-             webhook's URL."
-        )),
-        _ => Verdict::not(format!(
-            "UNEXPECTED ANSWER (HTTP {status}): {text}. Is {url} the webhook's Function URL (the stack's WebhookUrl output)?"
         )),
     }
 }
@@ -335,6 +342,20 @@ mod tests {
         ] {
             assert!(!answer(status, body.clone()).delivered, "{status} {body}");
         }
+    }
+
+    #[test]
+    fn every_answer_the_function_gives_is_understood() {
+        for code in Code::all() {
+            let key = if code.status().is_success() { "status" } else { "error" };
+            let judged = answer(code.status().as_u16(), json!({key: code.as_str(), "message": "m"}));
+            assert!(!judged.text.starts_with("UNEXPECTED"), "{code}: {judged:?}");
+            assert!(code.status().is_success() || judged.text.contains(code.as_str()), "{code}: {judged:?}");
+            assert_eq!(judged.delivered, matches!(code, Code::Delivered | Code::Duplicate), "{code}");
+        }
+        // A known code with another status than the function gives it is not the function's answer.
+        let odd = answer(500, json!({"error": "invalid_signature", "message": "m"}));
+        assert!(odd.text.starts_with("UNEXPECTED") && !odd.delivered, "{odd:?}");
     }
 
     #[test]
