@@ -125,8 +125,8 @@ soak:
 
 # Mutation testing of the modules that decide outcomes (cargo-mutants from crates.io, installed
 # into target/tools), with the tests that decide them: unit, handler, adapters against the local
-# AWS stub, metrics, properties (fewer cases), fixtures, Secrets Manager against moto, and the
-# binary's end-to-end tests (its log lines).
+# AWS stub, metrics, properties (fewer cases), fixtures, Secrets Manager against moto, outcomes,
+# the reference tables (each code's status), and the binary's end-to-end tests (its log lines).
 # Results in mutants.out/; docs/testing.md lists the survivors and why.
 MUTANTS := target/tools/bin/cargo-mutants
 MUTATED := src/signature.rs src/event.rs src/routing.rs src/forward/mod.rs src/forward/eventbridge.rs \
@@ -138,7 +138,7 @@ $(MUTANTS):
 mutants: $(MUTANTS) $(VENV)/.installed
 	PROPTEST_CASES=32 scripts/with-moto.sh $(MUTANTS) mutants --package momento-webhook-receiver \
 	  $(addprefix --file ,$(MUTATED)) -- --lib --test handler --test aws_adapters --test metrics \
-	  --test properties --test events_fixtures --test secrets_moto --test binary_e2e --test bridge \
+	  --test properties --test events_fixtures --test secrets_moto --test binary_e2e --test bridge --test outcomes --test readme \
 	  -- --skip scheduled_runs_hand_topics_over
 
 .PHONY: build
