@@ -341,9 +341,11 @@ def topic_bridge(target_queue, dlq, routes):
     standin = subprocess.Popen([bin_path("examples/momento_standin"), "--replay-nothing"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
     _, endpoint, _, key = read_line_starting(standin.stdout, "endpoint ").split(" ")
+    # Runs as if the schedule ticked every 3 s (a minute deployed), so that run 2 comes within the
+    # last two ticks of run 1's stop and waits to succeed it.
     settings = {"BRIDGE_TOPICS": "news/releases", "MOMENTO_API_KEY": key, "MOMENTO_ENDPOINT": endpoint,
                 "CHECKPOINT_TABLE": "demo-bridge-checkpoints", "ROUTES": json.dumps(routes), "DEAD_LETTER_QUEUE_URL": dlq,
-                "AWS_LAMBDA_FUNCTION_NAME": "momento-bridge-demo"}
+                "AWS_LAMBDA_FUNCTION_NAME": "momento-bridge-demo", "BRIDGE_SCHEDULE_SECONDS": "3"}
 
     def publish(text):
         standin.stdin.write(f"publish news releases {text}\n")
@@ -358,8 +360,8 @@ def topic_bridge(target_queue, dlq, routes):
             read_line_starting(standin.stdout, "subscribed ")
             publish("v1.0 is out")
             publish('{"version":"1.1","notes":"faster"}')
-            print("run 2 starts while run 1 still runs, as the schedule overlaps them: it subscribes and waits")
-            run2 = bridge_run(settings, 8, log)
+            print("run 2 starts in run 1's last seconds, as the tick that succeeds it does: it subscribes and waits")
+            run2 = bridge_run(settings, 10, log)
             read_line_starting(standin.stdout, "subscribed ")
             time.sleep(1)
             publish("v1.2, published while both are subscribed")

@@ -123,8 +123,8 @@ pub const INSTANCES_PER_WEBHOOK: u64 =
 pub const BRIDGE_ITEM_BUDGET: Duration =
     Duration::from_millis(ms(DELIVERY_BUDGET) as u64 + ms(DEAD_LETTER_BUDGET) as u64);
 
-/// How long the bridge waits for Momento to accept a subscription before it gives the topic up
-/// until its next run.
+/// How long the bridge waits for Momento to accept one subscribe call; past it, the call is
+/// counted as a subscription error and made again (after [`RESUBSCRIBE_FIRST_PAUSE`], doubling).
 pub const SUBSCRIBE_BUDGET: Duration = Duration::from_secs(3);
 
 /// A subscription that brings neither an item nor a heartbeat for this long is taken for stalled
@@ -138,40 +138,72 @@ pub const SUBSCRIPTION_SILENT_FOR: Duration = Duration::from_secs(30);
 pub const RESUBSCRIBE_FIRST_PAUSE: Duration = Duration::from_millis(500);
 pub const RESUBSCRIBE_MAX_PAUSE: Duration = Duration::from_secs(8);
 
+/// An owner that has not been subscribed for this long (every attempt refused or unanswered)
+/// gives the topic up: it hands it over or releases it, and its invocation fails (the Errors
+/// alarm). The next run tries again from the stored position, in another environment.
+pub const SUBSCRIPTION_GIVE_UP: Duration = Duration::from_secs(30);
+
 /// One checkpoint read or write (DynamoDB), retries included.
 pub const CHECKPOINT_BUDGET: Duration = Duration::from_millis(1000);
 
-/// While items flow, a topic's checkpoint is written at most this often (and always when the
-/// run ends): after a crash, at most this much is read again, and a busy topic costs at most
-/// one write per this interval.
-pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
+/// A topic's owner renews its lease this often, and stores the position it has reached in the
+/// same write: after a crash, at most this much is delivered again, and a topic costs twelve
+/// writes a minute.
+pub const OWNER_RENEW_EVERY: Duration = Duration::from_secs(5);
+
+/// An owner's lease lasts this long after the renewal that set it: a run that crashed (or hangs)
+/// holds its topics at most this long, then the next run takes them over from the stored
+/// position.
+pub const OWNER_LEASE: Duration = Duration::from_secs(15);
+
+/// An owner whose last successful renewal started this long ago stops delivering: its lease may
+/// soon end and another run take the topic over. Two renewals' worth short of the lease, so a
+/// run never delivers once another may (clocks on AWS hosts agree within milliseconds).
+pub const OWNER_FENCE: Duration = Duration::from_secs(10);
 
 /// The bridge stops reading this long before its invocation's deadline, which leaves time to
-/// finish the item in hand and write the checkpoints.
+/// finish the calls in flight and hand the topics over.
 pub const BRIDGE_STOP_MARGIN: Duration = Duration::from_secs(5);
 
-/// How often the bridge function is invoked (its schedule in `template.yaml`).
+/// How often the bridge function is invoked (its schedule in `template.yaml`). The bridge reads
+/// it from `BRIDGE_SCHEDULE_SECONDS` when set (the tests' and the demo's shorter schedules).
 pub const BRIDGE_SCHEDULE_PERIOD: Duration = Duration::from_secs(60);
 
-/// The bridge function's Lambda timeout in `template.yaml`: longer than the schedule's period,
-/// so that each run overlaps the next, which subscribes and takes the topics over without a gap.
-pub const BRIDGE_LAMBDA_TIMEOUT: Duration = Duration::from_secs(90);
+/// The bridge function's Lambda timeout in `template.yaml`: Lambda's longest. A run owns its
+/// topics for most of it; a tick that finds them owned far from their owner's stop leaves at once,
+/// so a topic changes hands about four times an hour.
+pub const BRIDGE_LAMBDA_TIMEOUT: Duration = Duration::from_secs(900);
 
-/// The bridge function's reserved concurrency in `template.yaml`: a topic's owner and its
-/// successor. A tick that finds both busy is throttled and retried by Lambda until it is
-/// [`BRIDGE_SCHEDULE_PERIOD`] old (`MaximumEventAgeInSeconds`), when the next tick replaces it.
-pub const BRIDGE_CONCURRENCY: u64 = 2;
+/// A run waits to succeed a topic's owner only when the owner stops within this many schedule
+/// periods (else a later tick will): one tick always falls in the window, and a second if the
+/// first is late or lost.
+pub const SUCCESSION_WINDOW_PERIODS: u32 = 2;
 
-/// A successor reads the checkpoint store this often from shortly before the owner's stop
-/// until the hand-over: a message that arrives after the owner's stop waits at most this long
-/// longer. Before that, every [`HANDOVER_SLOW_POLL`] (an owner that crashed is only replaced
-/// when its lease ends anyway): about 30 reads a minute per topic.
+/// The bridge function's reserved concurrency in `template.yaml`: a topic's owner, its successor
+/// (the last minutes of the owner's run), and a tick that looks and leaves. A tick that finds all
+/// three busy is throttled and retried by Lambda until it is [`BRIDGE_SCHEDULE_PERIOD`] old
+/// (`MaximumEventAgeInSeconds`), when the next tick replaces it.
+pub const BRIDGE_CONCURRENCY: u64 = 3;
+
+/// The successor subscribes this long before the owner's stop: time for a subscribe call that
+/// goes unanswered and a second one, so that it is subscribed when the owner stops reading.
+/// Until then it holds no subscription and keeps nothing.
+pub const SUCCESSOR_LEAD: Duration = Duration::from_secs(8);
+
+/// A successor renews its registration (and learns of the hand-over) every [`HANDOVER_POLL`] once
+/// subscribed, every [`HANDOVER_SLOW_POLL`] before; a message that arrives after the owner's stop
+/// waits at most [`HANDOVER_POLL`] longer.
 pub const HANDOVER_POLL: Duration = Duration::from_millis(250);
 pub const HANDOVER_SLOW_POLL: Duration = Duration::from_secs(5);
 
-/// What a successor keeps while it waits, at most (Momento's 4 KB messages: 40 MB); past it the
-/// oldest are let go, and counted missed if the owner had not delivered them.
-pub const HANDOVER_BUFFER_ITEMS: usize = 10_000;
+/// A successor's registration lasts until its next renewal is due and this much more: one that
+/// was killed is no longer handed a topic within a second (once subscribed).
+pub const SUCCESSOR_GRACE: Duration = Duration::from_millis(750);
+
+/// When a run takes a topic over at a position before the first message its own subscription
+/// brought (the owner was behind, or crashed, or the successor let messages go), it asks Momento
+/// for the messages in between, and waits this long after the last of them for more.
+pub const GAP_WAIT: Duration = Duration::from_secs(1);
 
 /// Calls the bridge has in flight per topic, at most: each a `PutEvents` of up to ten consecutive
 /// messages, or one Step Functions start. At 20 ms a call that is up to 4,000 messages a second
@@ -186,14 +218,20 @@ pub const BRIDGE_TARGET_MESSAGES_PER_SECOND: u64 = 1_000;
 
 /// The bridge function's memory size in `template.yaml`, in MB. Lambda gives CPU in proportion
 /// (one vCPU at 1,769 MB): 256 MB is 0.14 vCPU, about 40 times what the target rate costs
-/// (`make bench`: a few microseconds a message, batched); what binds is memory for what a topic
-/// may hold (the read-ahead, and a successor's buffer).
+/// (`make bench`: a few microseconds a message, batched); what binds is memory for the messages
+/// held ([`BRIDGE_HELD_BYTES`]).
 pub const BRIDGE_MEMORY_MB: u64 = 256;
 
 /// Messages a topic's reader takes ahead of delivery, at most; past it, reading waits (Momento
-/// holds the rest, and what it lets go is counted missed). With the calls in flight, this bounds
-/// what the bridge holds however far behind it is: about 1,100 messages of at most 4 KB a topic.
+/// holds the rest).
 pub const BRIDGE_READ_AHEAD_ITEMS: usize = 1_000;
+
+/// The bytes of messages a bridge process holds at once, all topics together: read and not yet
+/// handled by an owner, or kept by a successor until its hand-over. At the budget an owner's
+/// reading waits (Momento holds the rest) and a successor lets its oldest kept message go (the
+/// owner is delivering it, or it is asked for again at the hand-over). A quarter of the function's
+/// memory.
+pub const BRIDGE_HELD_BYTES: usize = 64 * 1024 * 1024;
 
 /// A message that can be neither delivered nor kept is tried this often within a run, then
 /// counted `Lost` (its body in the error log) and passed: Momento's buffer does not wait.
@@ -226,17 +264,28 @@ const _: () = {
     assert!(ms(SHORT_ATTEMPT_TIMEOUT) < ms(DEAD_LETTER_BUDGET) && ms(SHORT_ATTEMPT_TIMEOUT) < ms(CHECKPOINT_BUDGET));
     // Two delivery attempts fit a delivery.
     assert!(2 * ms(DELIVERY_ATTEMPT_TIMEOUT) + ms(INITIAL_BACKOFF) <= ms(DELIVERY_BUDGET));
-    assert!(ms(BRIDGE_ITEM_BUDGET) + ms(CHECKPOINT_BUDGET) < ms(BRIDGE_STOP_MARGIN));
-    assert!(ms(SUBSCRIBE_BUDGET) + ms(CHECKPOINT_BUDGET) + ms(BRIDGE_STOP_MARGIN) < ms(BRIDGE_LAMBDA_TIMEOUT));
-    // The next run starts a period after this one and has subscribed and registered before this
-    // one stops: runs overlap, with room for a tick that comes late.
-    assert!(
-        ms(BRIDGE_SCHEDULE_PERIOD) + ms(SUBSCRIBE_BUDGET) + 2 * ms(CHECKPOINT_BUDGET) + 10_000
-            <= ms(BRIDGE_LAMBDA_TIMEOUT) - ms(BRIDGE_STOP_MARGIN)
-    );
     // After the stop: the calls in flight (one attempt each) and the hand-over write.
     assert!(ms(BRIDGE_ITEM_BUDGET) + ms(CHECKPOINT_BUDGET) < ms(BRIDGE_STOP_MARGIN));
-    assert!(ms(CHECKPOINT_EVERY) < ms(BRIDGE_LAMBDA_TIMEOUT));
+    // A tick falls within the succession window, and the successor has subscribed before the
+    // owner stops, even if its first subscribe call goes unanswered.
+    assert!(SUCCESSION_WINDOW_PERIODS >= 2);
+    assert!(ms(SUCCESSOR_LEAD) >= 2 * ms(SUBSCRIBE_BUDGET) + ms(RESUBSCRIBE_FIRST_PAUSE));
+    assert!(
+        ms(SUCCESSOR_LEAD) + ms(BRIDGE_STOP_MARGIN) < ms(BRIDGE_SCHEDULE_PERIOD) * SUCCESSION_WINDOW_PERIODS as u128
+    );
+    // A run lasts beyond the succession window, so every run has a successor's turn in it.
+    assert!(
+        ms(BRIDGE_SCHEDULE_PERIOD) * (SUCCESSION_WINDOW_PERIODS as u128 + 1) + ms(BRIDGE_STOP_MARGIN)
+            < ms(BRIDGE_LAMBDA_TIMEOUT)
+    );
+    assert!(ms(BRIDGE_LAMBDA_TIMEOUT) <= 900_000, "Lambda's longest timeout");
+    // An owner renews several times per lease, and stops delivering before its lease can end
+    // even when its last renewal took its whole budget.
+    assert!(2 * ms(OWNER_RENEW_EVERY) <= ms(OWNER_FENCE));
+    assert!(ms(OWNER_FENCE) + ms(CHECKPOINT_BUDGET) < ms(OWNER_LEASE));
+    assert!(ms(HANDOVER_POLL) < ms(SUCCESSOR_GRACE) && ms(HANDOVER_POLL) < ms(HANDOVER_SLOW_POLL));
     assert!(ms(SUBSCRIPTION_SILENT_FOR) < ms(BRIDGE_LAMBDA_TIMEOUT) - ms(BRIDGE_STOP_MARGIN));
+    assert!(ms(RESUBSCRIBE_MAX_PAUSE) < ms(SUBSCRIPTION_GIVE_UP));
+    assert!(BRIDGE_HELD_BYTES as u64 <= BRIDGE_MEMORY_MB * 1024 * 1024 / 4);
     assert!(ms(RESUBSCRIBE_FIRST_PAUSE) < ms(RESUBSCRIBE_MAX_PAUSE));
 };

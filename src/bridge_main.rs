@@ -5,10 +5,9 @@
 //! position stored, as at the end of a run), for local use.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use momento_webhook_receiver::bounds::BRIDGE_STOP_MARGIN;
 use momento_webhook_receiver::bridge::config::BridgeConfig;
 use momento_webhook_receiver::bridge::{Run, TopicReport};
 use momento_webhook_receiver::{clients, startup};
@@ -54,18 +53,11 @@ async fn main() -> ExitCode {
 
     startup::stopped(
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-            let stop_at = Instant::now() + until(event.context.deadline).saturating_sub(BRIDGE_STOP_MARGIN);
-            let run = Run::new(event.context.request_id, stop_at, event.context.deadline);
+            let run = Run::of_invocation(&event.context.request_id, event.context.deadline);
             summarise(&bridge.run(&run).await).map_err(Error::from)
         }))
         .await,
     )
-}
-
-/// The time left until a deadline in milliseconds since the Unix epoch (Lambda's form).
-fn until(deadline_ms: u64) -> Duration {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    Duration::from_millis(deadline_ms).saturating_sub(now)
 }
 
 /// The run's report; an error (the invocation fails, and the bridge's Errors alarm fires) when

@@ -157,7 +157,8 @@ pub async fn bridge(
         config.dead_letter_queue_url.as_ref().map(|url| SqsDeadLetterQueue::new(dead_letter_sqs(sdk), url));
     let forwarder = forwarder(sdk, &config.delivery.event_source, &config.delivery.routes);
     let pipeline = Pipeline::new(config.delivery.routes.clone(), forwarder, dead_letters);
-    let bridge = Bridge::new(config.topics.clone(), pipeline, source, checkpoints);
+    let bridge =
+        Bridge::new(config.topics.clone(), pipeline, source, checkpoints).with_schedule_period(config.schedule_period);
     Ok(match &config.metrics {
         Some(config) => bridge.with_metrics(metrics(config)),
         None => bridge,

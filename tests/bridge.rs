@@ -12,14 +12,16 @@ mod momento_server;
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use common::fakes::{FakeDeadLetters, FakeForwarder, SharedBuffer};
 use futures::{Stream, StreamExt};
 use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::bridge::{
-    Bridge, Checkpoints, Continuity, Ended, Item, Lease, NOT_OWNER, Payload, Position, Received, Run, SourceError,
-    Subscribe, TopicRef, TopicState,
+    Bridge, Checkpoints, Continuity, Ended, Item, Lease, NOT_OWNER, Payload, Position, Received, Role, Run,
+    SourceError, Subscribe, TopicRef, TopicState,
 };
 use momento_webhook_receiver::metrics::{Metric, Metrics};
 use momento_webhook_receiver::pipeline::Pipeline;
@@ -38,14 +40,21 @@ fn text(page: u64, sequence: u64) -> Item {
 }
 
 /// A topic's items as Momento keeps them: replayed from a position (inclusive), then silence.
-/// `first_stream_fails`: the first stream ends with that status after its items;
-/// `refuse_renewals`: every subscribe after the first is refused (a key revoked mid-run).
+/// `live_from`: a subscription without a position gets the items from this sequence number on
+/// (what was published after it subscribed; all of them when unset); `replay_nothing`: so does
+/// one with a position (Momento's documented contract); `first_stream_fails`: the first stream
+/// ends with that status after its items; `refuse_renewals`: every subscribe after the first is
+/// refused (a key revoked mid-run); `first_call_silent`: the first subscribe call is never
+/// answered.
 #[derive(Default)]
 struct FakeSource {
     items: HashMap<String, Vec<Item>>,
     refuse: Option<SourceError>,
+    live_from: Option<u64>,
+    replay_nothing: bool,
     first_stream_fails: Option<SourceError>,
     refuse_renewals: bool,
+    first_call_silent: bool,
     subscribed: Mutex<Vec<(String, Option<Position>)>>,
 }
 
@@ -58,19 +67,26 @@ impl Subscribe for FakeSource {
             subscribed.push((topic.topic.clone(), resume));
             subscribed.len() == 1
         };
+        if first && self.first_call_silent {
+            std::future::pending::<()>().await;
+        }
         if let Some(error) = &self.refuse {
             return Err(error.clone());
         }
         if self.refuse_renewals && !first {
             return Err(SourceError::new("Unauthenticated", "Invalid signature"));
         }
+        let live = |item: &Item| self.live_from.is_none_or(|from| item.position.sequence >= from);
         let items: Vec<Received> = self
             .items
             .get(&topic.topic)
             .cloned()
             .unwrap_or_default()
             .into_iter()
-            .filter(|item| resume.is_none_or(|r| (item.position.page, item.position.sequence) >= (r.page, r.sequence)))
+            .filter(|item| match resume {
+                Some(resume) if !self.replay_nothing => item.position >= resume,
+                _ => live(item),
+            })
             .map(Received::Item)
             .collect();
         let items = futures::stream::iter(std::iter::once(Received::Heartbeat).chain(items));
@@ -82,27 +98,48 @@ impl Subscribe for FakeSource {
 }
 
 /// The checkpoint store's rules (a live owner is never displaced; one live successor; only the
-/// owner writes; positions move forward), kept in memory.
+/// owner writes; positions move forward; a release hands over to a live successor only), kept
+/// in memory.
 #[derive(Default)]
 struct MemoryCheckpoints {
     states: Mutex<HashMap<String, TopicState>>,
     unreadable: bool,
-    /// Positions cannot be written (`save`, `release`).
-    unwritable: bool,
-    /// Each position written, with the calls ended by then (from `ended`, when given).
+    /// Writes fail after this many have been made (`Some(0)`: nothing can be written).
+    writes_fail_after: Option<usize>,
+    writes: Mutex<usize>,
+    /// Each position an owner wrote, with the calls ended by then (from `ended`, when given).
     saves: Mutex<Vec<(Position, Vec<u64>)>>,
     ended: Option<Arc<Mutex<Vec<u64>>>>,
     loads: Mutex<u32>,
+    /// Each renewal, by role.
+    renewals: Mutex<Vec<Role>>,
 }
 
 impl MemoryCheckpoints {
     fn with_next(topic: &str, next: Position) -> Self {
-        let state = TopicState { next: Some(next), ..Default::default() };
+        Self::with_state(topic, TopicState { next: Some(next), ..Default::default() })
+    }
+
+    fn with_state(topic: &str, state: TopicState) -> Self {
         Self { states: Mutex::new(HashMap::from([(topic.to_owned(), state)])), ..Default::default() }
     }
 
     fn state(&self, topic: &str) -> TopicState {
         self.states.lock().unwrap().get(topic).cloned().unwrap_or_default()
+    }
+
+    fn edit(&self, topic: &str, edit: impl FnOnce(&mut TopicState)) {
+        edit(self.states.lock().unwrap().entry(topic.to_owned()).or_default());
+    }
+
+    /// Counts a write; the error it fails with, once writes fail.
+    fn write(&self) -> Result<(), SourceError> {
+        let mut writes = self.writes.lock().unwrap();
+        *writes += 1;
+        match self.writes_fail_after.is_some_and(|after| *writes > after) {
+            true => Err(SourceError::new("ProvisionedThroughputExceededException", "slow down")),
+            false => Ok(()),
+        }
     }
 }
 
@@ -126,10 +163,11 @@ impl Checkpoints for MemoryCheckpoints {
         now_ms: u64,
         as_successor: bool,
     ) -> Result<bool, SourceError> {
+        self.write()?;
         let mut states = self.states.lock().unwrap();
         let state = states.entry(topic.topic.clone()).or_default();
         let free = state.owner.as_ref().is_none_or(|o| o.run == lease.run || !o.live(now_ms));
-        let successor_ok = !as_successor || state.successor.as_ref().is_some_and(|s| s.run == lease.run);
+        let successor_ok = !as_successor || state.followed_by(&lease.run);
         if !(free && successor_ok) {
             return Ok(false);
         }
@@ -141,6 +179,7 @@ impl Checkpoints for MemoryCheckpoints {
     }
 
     async fn follow(&self, topic: &TopicRef, lease: &Lease, now_ms: u64) -> Result<bool, SourceError> {
+        self.write()?;
         let mut states = self.states.lock().unwrap();
         let state = states.entry(topic.topic.clone()).or_default();
         let owned = state.owner.as_ref().is_some_and(|o| o.run != lease.run && o.live(now_ms));
@@ -151,21 +190,28 @@ impl Checkpoints for MemoryCheckpoints {
         Ok(owned && open)
     }
 
-    async fn save(&self, topic: &TopicRef, run: &str, next: Position) -> Result<(), SourceError> {
-        let ended = self.ended.as_ref().map(|ended| ended.lock().unwrap().clone()).unwrap_or_default();
-        self.saves.lock().unwrap().push((next, ended));
-        if self.unwritable {
-            return Err(SourceError::new("ProvisionedThroughputExceededException", "slow down"));
+    async fn renew(&self, topic: &TopicRef, role: Role, lease: &Lease) -> Result<TopicState, SourceError> {
+        self.renewals.lock().unwrap().push(role);
+        if let Role::Owner(Some(next)) = role {
+            let ended = self.ended.as_ref().map(|ended| ended.lock().unwrap().clone()).unwrap_or_default();
+            self.saves.lock().unwrap().push((next, ended));
         }
+        self.write()?;
         let mut states = self.states.lock().unwrap();
         let state = states.entry(topic.topic.clone()).or_default();
-        if state.owner.as_ref().is_none_or(|o| o.run != run) {
-            return Err(not_owner());
+        match role {
+            Role::Owner(next) if state.owned_by(&lease.run) => {
+                state.owner = Some(lease.clone());
+                if let Some(next) = next
+                    && state.next.is_none_or(|stored| stored <= next)
+                {
+                    state.next = Some(next);
+                }
+            }
+            Role::Successor if state.followed_by(&lease.run) => state.successor = Some(lease.clone()),
+            _ => {}
         }
-        if state.next.is_none_or(|n| (n.page, n.sequence) <= (next.page, next.sequence)) {
-            state.next = Some(next);
-        }
-        Ok(())
+        Ok(state.clone())
     }
 
     async fn release(
@@ -175,19 +221,27 @@ impl Checkpoints for MemoryCheckpoints {
         next: Option<Position>,
         now_ms: u64,
     ) -> Result<Option<String>, SourceError> {
-        if self.unwritable {
-            return Err(SourceError::new("ProvisionedThroughputExceededException", "slow down"));
-        }
+        self.write()?;
         let mut states = self.states.lock().unwrap();
         let state = states.entry(topic.topic.clone()).or_default();
-        if state.owner.as_ref().is_none_or(|o| o.run != run) {
+        if !state.owned_by(run) {
             return Err(not_owner());
         }
         if next.is_some() {
             state.next = next;
         }
-        state.owner = state.successor.take().filter(|s| s.live(now_ms));
+        state.owner = state.successor.take_if(|s| s.live(now_ms));
         Ok(state.owner.as_ref().map(|o| o.run.clone()))
+    }
+
+    async fn withdraw(&self, topic: &TopicRef, run: &str) -> Result<(), SourceError> {
+        self.write()?;
+        let mut states = self.states.lock().unwrap();
+        let state = states.entry(topic.topic.clone()).or_default();
+        if state.followed_by(run) {
+            state.successor = None;
+        }
+        Ok(())
     }
 }
 
@@ -393,15 +447,18 @@ async fn a_key_revoked_mid_run_is_reported_at_once_and_fails_the_run() {
     assert_eq!(reports[0].next, Some(Position { page: 1, sequence: 2 }));
 }
 
+/// A run that cannot write to the checkpoint store cannot hold a lease: it delivers nothing (the
+/// next run that can resumes at the stored position), and its run fails.
 #[tokio::test]
-async fn a_position_that_cannot_be_stored_fails_the_run() {
-    let checkpoints = MemoryCheckpoints { unwritable: true, ..Default::default() };
+async fn a_run_that_cannot_write_its_checkpoints_delivers_nothing_and_fails() {
+    // The topic taken, then nothing more written: the lease is not renewed.
+    let checkpoints = MemoryCheckpoints { writes_fail_after: Some(1), ..Default::default() };
     let source = FakeSource { items: HashMap::from([("checkout".into(), vec![text(1, 1)])]), ..Default::default() };
     let (bridge, _) = new_bridge(&["checkout"], source, checkpoints);
     let reports = bridge.run(&soon()).await;
-    assert_eq!(reports[0].items, 1);
-    assert_eq!(reports[0].ended, Ended::CheckpointFailed);
-    assert_eq!(bridge.checkpoints().state("checkout").next, None);
+    assert_eq!((reports[0].items, reports[0].ended), (0, Ended::CheckpointFailed), "{:?}", reports[0]);
+    assert!(forwarded(&bridge).is_empty());
+    assert!(bridge.source().subscribed.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -512,6 +569,10 @@ async fn without_replay_what_was_published_between_runs_is_counted_as_missed() {
     assert_eq!(calls.iter().map(|(event, _)| event.topic_sequence_number).collect::<Vec<_>>(), [6]);
 }
 
+/// The schedule of the hand-over tests: runs start every half second, so a run of a second or
+/// two follows one that stops within a second.
+const SHORT_PERIOD: Duration = Duration::from_millis(500);
+
 /// Always subscribed: two overlapping runs, as the schedule overlaps them, against Momento's
 /// contract (nothing replayed) while messages are published steadily. The second run subscribes
 /// while the first still delivers, waits, and takes over at exactly the position the first
@@ -531,7 +592,8 @@ async fn overlapping_runs_hand_a_topic_over_with_no_gap_and_no_duplicate() {
         );
         let metrics = SharedBuffer::default();
         let bridge = Bridge::new(vec![topic("steady")], pipeline, source, MemoryCheckpoints::default())
-            .with_metrics(Metrics::new("Ns", "bridge", false, metrics.clone()));
+            .with_metrics(Metrics::new("Ns", "bridge", false, metrics.clone()))
+            .with_schedule_period(SHORT_PERIOD);
         (bridge, metrics)
     };
     let first = for_ms(1500);
@@ -565,46 +627,174 @@ async fn overlapping_runs_hand_a_topic_over_with_no_gap_and_no_duplicate() {
     assert_eq!(delivered, (1..=last).collect::<Vec<_>>(), "each message once, in order, across the hand-over");
     assert_eq!(first.items + second.items, last);
     assert_eq!(metric_total(&metrics, Metric::MissedMessages), 0.0);
-    // Two subscriptions during the overlap, one each.
+    // Two subscriptions during the overlap, one each: nothing had to be asked for again.
     assert_eq!(momento.subscribe_calls(), 2);
+    assert_eq!(second.recovered, 0);
 }
 
-/// The owner crashed (its lease, its invocation's deadline, runs out without a hand-over): the
-/// waiting successor takes the topic over from the last stored position and delivers from there.
+/// A lease that ended at `now_ms() - 1`: its run crashed, or hangs.
+fn lapsed(run: &str) -> Lease {
+    Lease { run: run.into(), until_ms: now_ms() - 1, stop_ms: now_ms() + 60_000 }
+}
+
+/// A live lease of a run that stops in `stop_in_ms`.
+fn live(run: &str, stop_in_ms: u64) -> Lease {
+    Lease { run: run.into(), until_ms: now_ms() + 60_000, stop_ms: now_ms() + stop_in_ms }
+}
+
+/// The owner crashed (its lease runs out without a hand-over): the waiting successor takes the
+/// topic over from the last stored position and delivers from there.
 #[tokio::test]
 async fn a_successor_takes_over_from_the_stored_position_when_the_owner_crashed() {
-    let checkpoints = MemoryCheckpoints::with_next("checkout", Position { page: 1, sequence: 3 });
-    let crashed = Lease { run: "crashed".into(), until_ms: now_ms() + 600 };
-    checkpoints.states.lock().unwrap().get_mut("checkout").unwrap().owner = Some(crashed);
+    let crashed = Lease { run: "crashed".into(), until_ms: now_ms() + 600, stop_ms: now_ms() + 300 };
+    let state = TopicState { next: Some(Position { page: 1, sequence: 3 }), owner: Some(crashed), successor: None };
     let items = (1..=5).map(|s| text(1, s)).collect();
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
-    let (bridge, _) = new_bridge(&["checkout"], source, checkpoints);
+    let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::with_state("checkout", state));
+    let bridge = bridge.with_schedule_period(Duration::from_millis(200));
     let reports = bridge.run(&for_ms(1500)).await;
     assert_eq!(forwarded(&bridge), [(3, "checkout".into()), (4, "checkout".into()), (5, "checkout".into())]);
     assert_eq!(reports[0].replayed, 2, "kept while waiting, before the stored position");
     assert_eq!(reports[0].ended, Ended::TimeUp);
     let state = bridge.checkpoints().state("checkout");
     assert_eq!((state.next, state.owner), (Some(Position { page: 1, sequence: 6 }), None));
+    // Its own subscription had everything from the stored position on: nothing asked again.
+    assert_eq!(bridge.source().subscribed.lock().unwrap().len(), 1);
+}
+
+/// A run that finds the topic's owner gone (its lease over, no hand-over: it crashed, was killed
+/// or hangs) takes it at the stored position, and Momento returns what it still holds from there.
+#[tokio::test]
+async fn a_run_that_finds_the_owner_lease_over_takes_the_topic_at_the_stored_position() {
+    let state =
+        TopicState { next: Some(Position { page: 1, sequence: 3 }), owner: Some(lapsed("crashed")), successor: None };
+    let items = (1..=5).map(|s| text(1, s)).collect();
+    let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
+    let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::with_state("checkout", state));
+    let reports = bridge.run(&soon()).await;
+    assert_eq!(forwarded(&bridge), [(3, "checkout".into()), (4, "checkout".into()), (5, "checkout".into())]);
+    assert_eq!(bridge.source().subscribed.lock().unwrap()[0].1, Some(Position { page: 1, sequence: 3 }));
+    assert_eq!(reports[0].missed, 0);
+}
+
+/// A hand-over at a position before what the successor's own subscription brought (it subscribed
+/// after the owner's last read message, the owner was behind): the successor asks Momento for
+/// the messages in between with a second subscription at the position. With Momento holding
+/// them, none is missed; without, they are counted missed, and the rest delivered all the same.
+#[tokio::test]
+async fn a_hand_over_before_what_the_successor_kept_asks_momento_for_the_gap() {
+    for replay in [true, false] {
+        let state = TopicState {
+            next: Some(Position { page: 1, sequence: 5 }),
+            owner: Some(live("owner", 200)),
+            successor: None,
+        };
+        let items = (1..=10).map(|s| text(1, s)).collect();
+        // Its own subscription brings 8 on: what was published after it subscribed.
+        let source = FakeSource {
+            items: HashMap::from([("checkout".into(), items)]),
+            live_from: Some(8),
+            replay_nothing: !replay,
+            ..Default::default()
+        };
+        let checkpoints = MemoryCheckpoints::with_state("checkout", state);
+        let (bridge, metrics) = new_bridge(&["checkout"], source, checkpoints);
+        let bridge = bridge.with_schedule_period(SHORT_PERIOD);
+        let run = for_ms(1500);
+        let handing_over = async {
+            // The owner hands over once the successor has registered (and subscribed).
+            while !bridge.checkpoints().state("checkout").followed_by(&run.id) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            bridge.checkpoints().edit("checkout", |state| {
+                state.owner = state.successor.take();
+            });
+        };
+        let (reports, ()) = tokio::join!(bridge.run(&run), handing_over);
+        let report = &reports[0];
+        let subscribed = bridge.source().subscribed.lock().unwrap().clone();
+        assert_eq!(
+            subscribed,
+            [("checkout".into(), None), ("checkout".into(), Some(Position { page: 1, sequence: 5 }))],
+            "replay {replay}: its own subscription, then the gap"
+        );
+        let sequences: Vec<u64> = forwarded(&bridge).into_iter().map(|(s, _)| s).collect();
+        match replay {
+            true => {
+                assert_eq!(sequences, (5..=10).collect::<Vec<_>>(), "{report:?}");
+                assert_eq!((report.recovered, report.missed), (3, 0), "{report:?}");
+            }
+            false => {
+                assert_eq!(sequences, (8..=10).collect::<Vec<_>>(), "{report:?}");
+                assert_eq!((report.recovered, report.missed), (0, 3), "{report:?}");
+                assert_eq!(metric_total(&metrics, Metric::MissedMessages), 3.0);
+            }
+        }
+        assert_eq!(report.next, Some(Position { page: 1, sequence: 11 }), "replay {replay}");
+    }
+}
+
+/// A successor that registered and died (killed, out of memory): it stops renewing its
+/// registration, which lapses within a second of its last renewal once it had subscribed; the
+/// owner then hands over to nobody, and the next run takes the topic at the stored position.
+#[tokio::test]
+async fn an_owner_hands_over_only_to_a_successor_whose_registration_is_live() {
+    let items: Vec<Item> = (1..=3).map(|s| text(1, s)).collect();
+    let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
+    let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
+    let bridge = bridge.with_schedule_period(Duration::from_secs(1));
+    let owner = for_ms(2000);
+    let successor = for_ms(5000);
+    let killed_successor = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Killed 300 ms after it registered (and subscribed), more than a second before the
+        // owner's stop.
+        let _ = tokio::time::timeout(Duration::from_millis(300), bridge.run(&successor)).await;
+    };
+    let (reports, ()) = tokio::join!(bridge.run(&owner), killed_successor);
+    assert_eq!(reports[0].ended, Ended::TimeUp, "released to nobody: {:?}", reports[0]);
+    let state = bridge.checkpoints().state("checkout");
+    assert_eq!(state.owner, None, "not handed to the dead successor");
+    assert_eq!(state.next, Some(Position { page: 1, sequence: 4 }));
+    assert!(state.successor.is_some_and(|s| s.run == successor.id && !s.live(now_ms())), "its registration lapsed");
+}
+
+/// A successor that leaves (its time is up, or the topic changed hands) takes its registration
+/// off at once instead of leaving it to lapse.
+#[tokio::test]
+async fn a_successor_that_leaves_withdraws_its_registration() {
+    let state = TopicState { next: None, owner: Some(live("owner", 700)), successor: None };
+    let (bridge, _) =
+        new_bridge(&["checkout"], FakeSource::default(), MemoryCheckpoints::with_state("checkout", state));
+    let bridge = bridge.with_schedule_period(SHORT_PERIOD);
+    let reports = bridge.run(&for_ms(1300)).await;
+    assert_eq!(reports[0].ended, Ended::NotHandedOver);
+    assert_eq!(bridge.checkpoints().state("checkout").successor, None);
 }
 
 /// A third run (a tick retried late) finds an owner and a successor, both live: it leaves the
-/// topic alone without subscribing.
+/// topic alone without subscribing; so does a run whose stop is about the owner's (Lambda handed
+/// the same event to two environments, or two ticks came together), and one that finds the
+/// owner's stop far off (a later tick succeeds it).
 #[tokio::test]
-async fn a_run_that_finds_an_owner_and_a_successor_leaves_the_topic_alone() {
-    let checkpoints = MemoryCheckpoints::default();
-    let until_ms = now_ms() + 60_000;
-    checkpoints.states.lock().unwrap().insert(
-        "checkout".into(),
-        TopicState {
-            next: None,
-            owner: Some(Lease { run: "owner".into(), until_ms }),
-            successor: Some(Lease { run: "successor".into(), until_ms }),
-        },
-    );
-    let (bridge, _) = new_bridge(&["checkout"], FakeSource::default(), checkpoints);
-    let reports = bridge.run(&soon()).await;
-    assert_eq!(reports[0].ended, Ended::NotNeeded);
-    assert!(bridge.source().subscribed.lock().unwrap().is_empty());
+async fn a_run_the_topic_does_not_need_leaves_it_at_once_without_subscribing() {
+    for (owner, successor) in [
+        (live("owner", 400), Some(live("successor", 60_000))),
+        (live("owner", 1_000), None),
+        (live("owner", 400_000), None),
+    ] {
+        let state = TopicState { next: None, owner: Some(owner.clone()), successor };
+        let (bridge, _) =
+            new_bridge(&["checkout"], FakeSource::default(), MemoryCheckpoints::with_state("checkout", state));
+        let bridge = bridge.with_schedule_period(SHORT_PERIOD);
+        let started = Instant::now();
+        let reports = bridge.run(&for_ms(1_000)).await;
+        assert_eq!(reports[0].ended, Ended::NotNeeded, "{owner:?}");
+        assert!(started.elapsed() < Duration::from_millis(500), "left at once");
+        assert!(bridge.source().subscribed.lock().unwrap().is_empty());
+        assert_eq!(bridge.checkpoints().state("checkout").owner, Some(owner));
+    }
 }
 
 fn now_ms() -> u64 {
@@ -613,9 +803,9 @@ fn now_ms() -> u64 {
 
 /// Waits up to 5 s for `condition`.
 fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -634,6 +824,93 @@ async fn a_silent_stream_is_taken_for_stalled_and_renewed() {
     assert_eq!(reports[0].ended, Ended::TimeUp);
 }
 
+/// A first subscribe call that Momento never answers: the run gives it up after its bound,
+/// counts it, and subscribes again at the same position, within the run.
+#[tokio::test(start_paused = true)]
+async fn a_first_subscription_that_never_answers_is_made_again_within_the_run() {
+    use momento_webhook_receiver::bounds::SUBSCRIBE_BUDGET;
+    let items = (3..=4).map(|s| text(1, s)).collect();
+    let source = FakeSource {
+        items: HashMap::from([("checkout".into(), items)]),
+        first_call_silent: true,
+        ..Default::default()
+    };
+    let checkpoints = MemoryCheckpoints::with_next("checkout", Position { page: 1, sequence: 3 });
+    let (bridge, metrics) = new_bridge(&["checkout"], source, checkpoints);
+    let reports = bridge.run(&Run::until(Instant::now() + SUBSCRIBE_BUDGET * 3)).await;
+    assert_eq!(forwarded(&bridge), [(3, "checkout".into()), (4, "checkout".into())]);
+    assert_eq!((reports[0].subscription_errors, reports[0].ended), (1, Ended::TimeUp), "{:?}", reports[0]);
+    assert_eq!(metric_total(&metrics, Metric::SubscriptionErrors), 1.0);
+    let at_three = Some(Position { page: 1, sequence: 3 });
+    assert_eq!(
+        *bridge.source().subscribed.lock().unwrap(),
+        [("checkout".into(), at_three), ("checkout".into(), at_three)]
+    );
+}
+
+/// An owner that cannot subscribe at all (every call refused) keeps trying within its run, but
+/// gives the topic up after `SUBSCRIPTION_GIVE_UP`, releasing it to whoever comes next, and its
+/// run fails.
+#[tokio::test(start_paused = true)]
+async fn an_owner_that_cannot_subscribe_gives_the_topic_up_and_fails() {
+    use momento_webhook_receiver::bounds::SUBSCRIPTION_GIVE_UP;
+    let source = FakeSource { refuse: Some(SourceError::new("Unavailable", "no route")), ..Default::default() };
+    let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
+    let started = Instant::now();
+    let reports = bridge.run(&Run::until(Instant::now() + SUBSCRIPTION_GIVE_UP * 4)).await;
+    let took = started.elapsed();
+    assert_eq!(reports[0].ended, Ended::SubscribeFailed, "{:?}", reports[0]);
+    assert!(took >= SUBSCRIPTION_GIVE_UP && took < SUBSCRIPTION_GIVE_UP * 2, "gave up after {took:?}");
+    assert!(reports[0].subscription_errors >= 4, "{:?}", reports[0]);
+    assert_eq!(bridge.checkpoints().state("checkout").owner, None, "released");
+}
+
+/// An owner that cannot renew its lease (the checkpoint store fails) stops delivering before
+/// the lease could end, since another run may then take the topic over.
+#[tokio::test(start_paused = true)]
+async fn an_owner_that_cannot_renew_its_lease_stops_delivering_before_it_ends() {
+    use momento_webhook_receiver::bounds::OWNER_FENCE;
+    // The topic taken and the lease renewed once, then nothing more written.
+    let failing = MemoryCheckpoints { writes_fail_after: Some(2), ..Default::default() };
+    let (bridge, _) = new_bridge(&["checkout"], FakeSource::default(), failing);
+    let started = Instant::now();
+    let reports = bridge.run(&Run::until(Instant::now() + OWNER_FENCE * 3)).await;
+    assert_eq!(reports[0].ended, Ended::CheckpointFailed, "{:?}", reports[0]);
+    let took = started.elapsed();
+    assert!(took >= OWNER_FENCE && took < OWNER_FENCE + Duration::from_secs(1), "stopped after {took:?}");
+}
+
+/// A successor whose stream breaks while it waits subscribes again while it waits (its timers do
+/// not cancel the renewal), and takes the topic over with nothing missing.
+#[tokio::test]
+async fn a_successor_whose_stream_breaks_while_it_waits_subscribes_again() {
+    let state =
+        TopicState { next: Some(Position { page: 1, sequence: 1 }), owner: Some(live("owner", 200)), successor: None };
+    let items = (1..=4).map(|s| text(1, s)).collect();
+    let source = FakeSource {
+        items: HashMap::from([("checkout".into(), items)]),
+        first_stream_fails: Some(SourceError::new("Unavailable", "connection reset")),
+        ..Default::default()
+    };
+    let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::with_state("checkout", state));
+    let bridge = bridge.with_schedule_period(SHORT_PERIOD);
+    let run = for_ms(2500);
+    let handing_over = async {
+        // Past the renewal pause (0.5 s), several of the successor's polls later.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        bridge.checkpoints().edit("checkout", |state| state.owner = state.successor.take());
+    };
+    let (reports, ()) = tokio::join!(bridge.run(&run), handing_over);
+    assert_eq!(reports[0].subscription_errors, 1, "{:?}", reports[0]);
+    let subscribed = bridge.source().subscribed.lock().unwrap().clone();
+    assert_eq!(
+        subscribed[..2],
+        [("checkout".into(), None), ("checkout".into(), Some(Position { page: 1, sequence: 5 }))],
+        "renewed while waiting, after its last item"
+    );
+    assert_eq!(forwarded(&bridge).into_iter().map(|(s, _)| s).collect::<Vec<_>>(), [1, 2, 3, 4]);
+}
+
 /// A crash on a topic's very first run, while its first message is in hand: that message's
 /// position was stored before it was handled, so the next run (once the crashed run's lease has
 /// ended) resumes there and delivers it, instead of subscribing "from now" and skipping it.
@@ -644,10 +921,11 @@ async fn a_crash_on_a_topics_first_run_reads_its_first_message_again() {
     let slow = FakeForwarder { delay: Some(Duration::from_secs(5)), ..Default::default() };
     let (bridge, _) = bridge_with(&["checkout"], source, MemoryCheckpoints::default(), slow, None);
     // The process dies while the first message is being delivered: the run is simply gone.
-    let crashed = Run::new("crashed", Instant::now() + Duration::from_secs(30), now_ms() + 300);
+    let crashed = for_ms(30_000);
     assert!(tokio::time::timeout(Duration::from_millis(200), bridge.run(&crashed)).await.is_err());
     assert_eq!(bridge.checkpoints().state("checkout").next, Some(Position { page: 4, sequence: 1 }));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Its lease runs out.
+    bridge.checkpoints().edit("checkout", |state| state.owner = Some(lapsed(&crashed.id)));
 
     let (bridge, _) = {
         let items = (1..=2).map(|s| text(4, s)).collect();
@@ -664,26 +942,59 @@ async fn a_crash_on_a_topics_first_run_reads_its_first_message_again() {
     assert_eq!(reports[0].ended, Ended::TimeUp);
 }
 
+/// More arrives while a successor waits than the process may hold (`BRIDGE_HELD_BYTES`): it lets
+/// its oldest kept messages go, counted, rather than grow; at the hand-over it asks Momento for
+/// them again, and nothing is missing.
+#[tokio::test]
+async fn a_successor_over_the_memory_budget_lets_its_oldest_messages_go_and_asks_for_them_again() {
+    use momento_webhook_receiver::bounds::BRIDGE_HELD_BYTES;
+    let big = |sequence| Item {
+        position: Position { page: 1, sequence },
+        publisher_id: "token-1".into(),
+        payload: Payload::Binary(vec![7; 1 << 20]),
+    };
+    let count = (BRIDGE_HELD_BYTES >> 20) as u64 + 6;
+    let state =
+        TopicState { next: Some(Position { page: 1, sequence: 1 }), owner: Some(live("owner", 200)), successor: None };
+    let source = FakeSource {
+        items: HashMap::from([("checkout".into(), (1..=count).map(big).collect())]),
+        ..Default::default()
+    };
+    let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::with_state("checkout", state));
+    let bridge = bridge.with_schedule_period(SHORT_PERIOD);
+    let run = for_ms(3000);
+    let handing_over = async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        bridge.checkpoints().edit("checkout", |state| state.owner = state.successor.take());
+    };
+    let (reports, ()) = tokio::join!(bridge.run(&run), handing_over);
+    let report = &reports[0];
+    assert!(report.evicted >= 6, "{report:?}");
+    assert_eq!(report.recovered, report.evicted, "each asked for again: {report:?}");
+    assert_eq!(report.missed, 0, "{report:?}");
+    let sequences: Vec<u64> = forwarded(&bridge).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(sequences, (1..=count).collect::<Vec<_>>());
+}
+
 /// A successor registration whose run has ended (its lease is over) does not keep the topic from
-/// its next successor; and while the owner's stop is far off, the waiting run reads the store at
-/// leisure, not in a loop.
+/// its next successor; and while the owner's stop is far off, the waiting run renews at leisure
+/// and holds no subscription until shortly before that stop.
 #[tokio::test]
 async fn an_expired_successor_is_replaced_and_a_far_hand_over_is_awaited_at_leisure() {
-    let checkpoints = MemoryCheckpoints::default();
-    checkpoints.states.lock().unwrap().insert(
-        "checkout".into(),
-        TopicState {
-            next: Some(Position { page: 1, sequence: 1 }),
-            owner: Some(Lease { run: "owner".into(), until_ms: now_ms() + 60_000 }),
-            successor: Some(Lease { run: "gone".into(), until_ms: now_ms() - 1_000 }),
-        },
-    );
-    let (bridge, _) = new_bridge(&["checkout"], FakeSource::default(), checkpoints);
-    let run = for_ms(600);
-    let reports = bridge.run(&run).await;
-    assert_eq!(reports[0].ended, Ended::NotHandedOver, "registered, then waited: {:?}", reports[0]);
+    let state = TopicState {
+        next: Some(Position { page: 1, sequence: 1 }),
+        owner: Some(live("owner", 30_000)),
+        successor: Some(lapsed("gone")),
+    };
+    let (bridge, _) =
+        new_bridge(&["checkout"], FakeSource::default(), MemoryCheckpoints::with_state("checkout", state));
+    let bridge = bridge.with_schedule_period(Duration::from_secs(20));
+    let run = for_ms(60_000);
+    assert!(tokio::time::timeout(Duration::from_millis(700), bridge.run(&run)).await.is_err(), "still waiting");
     assert_eq!(bridge.checkpoints().state("checkout").successor.map(|s| s.run), Some(run.id.clone()));
-    assert_eq!(*bridge.checkpoints().loads.lock().unwrap(), 1, "no poll before the owner's stop is near");
+    assert_eq!(*bridge.checkpoints().loads.lock().unwrap(), 1, "read once");
+    assert!(bridge.checkpoints().renewals.lock().unwrap().is_empty(), "no renewal before the first is due");
+    assert!(bridge.source().subscribed.lock().unwrap().is_empty(), "not subscribed 30 s ahead");
 }
 
 /// A busy topic: what is waiting goes out ten to a `PutEvents`, in order, every item once.
@@ -727,7 +1038,7 @@ async fn a_refused_item_in_a_batch_is_dead_lettered_alone() {
 /// starts (one per call) go out side by side, at most [`BRIDGE_CALLS_IN_FLIGHT`] at once.
 #[tokio::test]
 async fn calls_run_side_by_side_and_the_position_never_passes_one_in_flight() {
-    use momento_webhook_receiver::bounds::{BRIDGE_CALLS_IN_FLIGHT, CHECKPOINT_EVERY};
+    use momento_webhook_receiver::bounds::{BRIDGE_CALLS_IN_FLIGHT, OWNER_RENEW_EVERY};
     let items = (1..=400).map(|s| text(1, s)).collect();
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
     // 0 to 480 ms a start, scattered: later starts often end before earlier ones.
@@ -739,7 +1050,7 @@ async fn calls_run_side_by_side_and_the_position_never_passes_one_in_flight() {
         Some(FakeDeadLetters::default()),
     );
     let bridge = Bridge::new(vec![topic("checkout")], pipeline, source, checkpoints);
-    let reports = bridge.run(&for_ms(2 * CHECKPOINT_EVERY.as_millis() as u64 + 500)).await;
+    let reports = bridge.run(&for_ms(2 * OWNER_RENEW_EVERY.as_millis() as u64 + 500)).await;
 
     let forwarder = bridge.pipeline().forwarder();
     assert_eq!(forwarder.in_flight.lock().unwrap().1, BRIDGE_CALLS_IN_FLIGHT, "side by side, and no more");

@@ -139,18 +139,26 @@ fn the_time_bounds_the_readme_promises_are_the_functions() {
         ("after 5 s", bounds::MOMENTO_DEADLINE),
         ("25 per webhook", std::time::Duration::from_secs(bounds::INSTANCES_PER_WEBHOOK)),
         ("stops 5 s before", bounds::BRIDGE_STOP_MARGIN),
-        ("a 90 s time-out", bounds::BRIDGE_LAMBDA_TIMEOUT),
-        ("reserved concurrency 2", std::time::Duration::from_secs(bounds::BRIDGE_CONCURRENCY)),
-        ("for those 25 s", bounds::BRIDGE_LAMBDA_TIMEOUT - bounds::BRIDGE_STOP_MARGIN - bounds::BRIDGE_SCHEDULE_PERIOD),
+        ("Runs of up to 15 minutes", bounds::BRIDGE_LAMBDA_TIMEOUT / 60),
+        ("reserved concurrency 3", std::time::Duration::from_secs(bounds::BRIDGE_CONCURRENCY)),
+        ("within the next 2 minutes", bounds::BRIDGE_SCHEDULE_PERIOD * bounds::SUCCESSION_WINDOW_PERIODS / 60),
+        ("subscribes 8 s before", bounds::SUCCESSOR_LEAD),
+        ("renews its lease every 5 s", bounds::OWNER_RENEW_EVERY),
+        ("holds its topics 15 s at most", bounds::OWNER_LEASE),
+        ("since, at most 5 s,", bounds::OWNER_RENEW_EVERY),
+        ("up to 5 s of messages", bounds::OWNER_RENEW_EVERY),
+        ("within its 15 s lease", bounds::OWNER_LEASE),
+        ("stops delivering within 10 s", bounds::OWNER_FENCE),
+        ("cannot subscribe for 30 s", bounds::SUBSCRIPTION_GIVE_UP),
         ("up to 0.25 s more", bounds::HANDOVER_POLL),
         ("after 3 tries", std::time::Duration::from_secs(bounds::BRIDGE_ITEM_ATTEMPTS.into())),
-        ("(at most 5 s)", bounds::CHECKPOINT_EVERY),
-        ("up to 5 s of messages", bounds::CHECKPOINT_EVERY),
     ] {
         assert!(README.contains(promise), "README no longer says {promise:?}");
         let number: f64 = promise.split(' ').find_map(|w| w.parse().ok()).unwrap();
         assert_eq!(number, value.as_secs_f64(), "{promise}");
     }
+    let held = format!("at most {} MiB of messages held", bounds::BRIDGE_HELD_BYTES >> 20);
+    assert!(README.contains(&held), "README no longer says {held:?}");
     let far = format!("{} ms round trip away", bounds::WORST_SECRET_ROUND_TRIP.as_millis());
     assert!(README.contains(&far), "README no longer says {far:?}");
 }

@@ -1,6 +1,7 @@
 //! The [`Checkpoints`] adapter: one DynamoDB item per topic, keyed by `cache` and `topic`,
 //! holding the next position to read and the runs that hold the topic: its owner (the one run
-//! that delivers) and its successor (the next run, subscribed and waiting for the hand-over).
+//! that delivers) and its successor (the next run, waiting for the hand-over), each with the end
+//! of its lease and its stop.
 //!
 //! Why DynamoDB: every change is a conditional update, so two runs can never both own a topic,
 //! a position never moves backwards, and only the owner moves it; on-demand billing costs
@@ -8,57 +9,68 @@
 //! `GetItem`/`UpdateItem` on one table and nothing else. (An SSM parameter has no conditional
 //! write and a low write rate; a Momento cache item can be evicted and has a time to live.)
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use serde::Deserialize;
 
-use super::{Checkpoints, Lease, Position, SourceError, TopicRef, TopicState};
+use super::{Checkpoints, Lease, Position, Role, SourceError, TopicRef, TopicState};
 
 const CACHE: &str = "cache";
 const TOPIC: &str = "topic";
-const NEXT_PAGE: &str = "next_page";
-const NEXT_SEQUENCE: &str = "next_sequence";
-/// Before the hand-over: the last position handled (read, never written).
-const LEGACY_PAGE: &str = "page";
-const LEGACY_SEQUENCE: &str = "sequence";
-const OWNER: &str = "owner";
-const OWNER_UNTIL: &str = "owner_until";
-const SUCCESSOR: &str = "successor";
-const SUCCESSOR_UNTIL: &str = "successor_until";
-const UPDATED_AT: &str = "updated_at";
 
-/// A release retried this often when a successor registers between its read and its write.
+/// A release retried this often when a successor registers (or goes) between its read and its
+/// write.
 const RELEASE_ATTEMPTS: usize = 3;
 
-/// The error a run gets when it no longer owns the topic it writes to.
+/// The error a run gets when it no longer owns the topic it releases.
 pub const NOT_OWNER: &str = "NotOwner";
+
+/// The item as stored: numbers are milliseconds since the Unix epoch, or a position's parts.
+#[derive(Debug, Default, Deserialize)]
+struct Item {
+    next_page: Option<u64>,
+    next_sequence: Option<u64>,
+    owner: Option<String>,
+    owner_until: Option<u64>,
+    owner_stop: Option<u64>,
+    successor: Option<String>,
+    successor_until: Option<u64>,
+    successor_stop: Option<u64>,
+}
+
+impl From<Item> for TopicState {
+    fn from(item: Item) -> Self {
+        let lease = |run: Option<String>, until: Option<u64>, stop: Option<u64>| {
+            run.map(|run| {
+                let until_ms = until.unwrap_or(0);
+                Lease { run, until_ms, stop_ms: stop.unwrap_or(until_ms) }
+            })
+        };
+        Self {
+            next: item.next_page.zip(item.next_sequence).map(|(page, sequence)| Position { page, sequence }),
+            owner: lease(item.owner, item.owner_until, item.owner_stop),
+            successor: lease(item.successor, item.successor_until, item.successor_stop),
+        }
+    }
+}
+
+fn state(item: Option<std::collections::HashMap<String, AttributeValue>>) -> Result<TopicState, SourceError> {
+    let item: Item = match item {
+        Some(item) => serde_dynamo::from_item(item)
+            .map_err(|e| SourceError::new("InvalidCheckpoint", format!("the checkpoint item cannot be read: {e}")))?,
+        None => Item::default(),
+    };
+    Ok(item.into())
+}
 
 #[derive(Debug, Clone)]
 pub struct DynamoDbCheckpoints {
     client: Client,
     table: String,
-}
-
-impl DynamoDbCheckpoints {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
-    }
-
-    fn update(&self, topic: &TopicRef) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(CACHE, AttributeValue::S(topic.cache.clone()))
-            .key(TOPIC, AttributeValue::S(topic.topic.clone()))
-            .expression_attribute_names("#updated_at", UPDATED_AT)
-            .expression_attribute_values(
-                ":updated_at",
-                AttributeValue::S(now.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default()),
-            )
-    }
 }
 
 fn source_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
@@ -68,44 +80,8 @@ fn source_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::f
     SourceError::new(error.code, error.message)
 }
 
-fn conditional_check_failed(
-    e: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, impl std::fmt::Debug>,
-) -> bool {
-    e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception())
-}
-
-type Item = HashMap<String, AttributeValue>;
-
-fn number(item: &Item, name: &str) -> Result<Option<u64>, SourceError> {
-    match item.get(name) {
-        None => Ok(None),
-        Some(value) => value.as_n().ok().and_then(|n| n.parse().ok()).map(Some).ok_or_else(|| {
-            SourceError::new("InvalidCheckpoint", format!("the checkpoint item's `{name}` is not a number"))
-        }),
-    }
-}
-
-fn lease(item: &Item, run: &str, until: &str) -> Result<Option<Lease>, SourceError> {
-    let Some(run) = item.get(run).and_then(|v| v.as_s().ok()) else {
-        return Ok(None);
-    };
-    Ok(Some(Lease { run: run.clone(), until_ms: number(item, until)?.unwrap_or(0) }))
-}
-
-fn state(item: &Item) -> Result<TopicState, SourceError> {
-    let next = match (number(item, NEXT_PAGE)?, number(item, NEXT_SEQUENCE)?) {
-        (Some(page), Some(sequence)) => Some(Position { page, sequence }),
-        // Written before the hand-over existed: the last position handled.
-        _ => match (number(item, LEGACY_PAGE)?, number(item, LEGACY_SEQUENCE)?) {
-            (Some(page), Some(sequence)) => Some(Position { page, sequence: sequence + 1 }),
-            _ => None,
-        },
-    };
-    Ok(TopicState {
-        next,
-        owner: lease(item, OWNER, OWNER_UNTIL)?,
-        successor: lease(item, SUCCESSOR, SUCCESSOR_UNTIL)?,
-    })
+fn conditional_check_failed(e: &SdkError<UpdateItemError, HttpResponse>) -> bool {
+    e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception)
 }
 
 fn n(value: u64) -> AttributeValue {
@@ -116,19 +92,118 @@ fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
+/// An update's expression, its condition and its values, assembled in step.
+struct Update {
+    call: UpdateItemFluentBuilder,
+    set: Vec<&'static str>,
+    remove: Vec<&'static str>,
+}
+
+impl Update {
+    fn set(mut self, name: &'static str, value: AttributeValue) -> Self {
+        self.set.push(name);
+        self.call = self
+            .call
+            .expression_attribute_names(format!("#{name}"), name)
+            .expression_attribute_values(format!(":{name}"), value);
+        self
+    }
+
+    fn remove(mut self, names: &[&'static str]) -> Self {
+        for name in names {
+            self.remove.push(name);
+            self.call = self.call.expression_attribute_names(format!("#{name}"), *name);
+        }
+        self
+    }
+
+    /// `next` stored, only forward: a later page, or further on the same page.
+    fn next(self, next: Position) -> Self {
+        self.set("next_page", n(next.page)).set("next_sequence", n(next.sequence))
+    }
+
+    /// `lease` stored as the owner's.
+    fn owner(self, lease: &Lease) -> Self {
+        self.set("owner", s(&lease.run)).set("owner_until", n(lease.until_ms)).set("owner_stop", n(lease.stop_ms))
+    }
+
+    /// `lease` stored as the successor's.
+    fn successor(self, lease: &Lease) -> Self {
+        self.set("successor", s(&lease.run))
+            .set("successor_until", n(lease.until_ms))
+            .set("successor_stop", n(lease.stop_ms))
+    }
+
+    /// A name or value the condition uses and the update does not set.
+    fn name(mut self, name: &'static str) -> Self {
+        self.call = self.call.expression_attribute_names(format!("#{name}"), name);
+        self
+    }
+
+    fn value(mut self, name: &str, value: AttributeValue) -> Self {
+        self.call = self.call.expression_attribute_values(format!(":{name}"), value);
+        self
+    }
+
+    async fn send(self, condition: &str) -> Result<Option<TopicState>, SdkError<UpdateItemError, HttpResponse>> {
+        let set: Vec<String> = self.set.iter().map(|name| format!("#{name} = :{name}")).collect();
+        let mut expression = format!("SET {}", set.join(", "));
+        if !self.remove.is_empty() {
+            let remove: Vec<String> = self.remove.iter().map(|name| format!("#{name}")).collect();
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let answer = self
+            .call
+            .update_expression(expression)
+            .condition_expression(condition)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await?;
+        Ok(state(answer.attributes).ok())
+    }
+}
+
+const SUCCESSOR_FIELDS: [&str; 3] = ["successor", "successor_until", "successor_stop"];
+const OWNER_FIELDS: [&str; 3] = ["owner", "owner_until", "owner_stop"];
+/// The position condition of an owner's write: never backwards.
+const FORWARD: &str = "(attribute_not_exists(#next_page) OR #next_page < :next_page \
+                       OR (#next_page = :next_page AND #next_sequence <= :next_sequence))";
+
+impl DynamoDbCheckpoints {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    fn update(&self, topic: &TopicRef) -> Update {
+        let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+        let call =
+            self.client.update_item().table_name(&self.table).key(CACHE, s(&topic.cache)).key(TOPIC, s(&topic.topic));
+        let updated_at = now.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default();
+        Update { call, set: Vec::new(), remove: Vec::new() }.set("updated_at", AttributeValue::S(updated_at))
+    }
+
+    /// The item's state after a successful update, or read anew when the answer lacks it.
+    async fn after(&self, topic: &TopicRef, written: Option<TopicState>) -> Result<TopicState, SourceError> {
+        match written {
+            Some(state) => Ok(state),
+            None => self.load(topic).await,
+        }
+    }
+}
+
 impl Checkpoints for DynamoDbCheckpoints {
     async fn load(&self, topic: &TopicRef) -> Result<TopicState, SourceError> {
         let answer = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(CACHE, AttributeValue::S(topic.cache.clone()))
-            .key(TOPIC, AttributeValue::S(topic.topic.clone()))
+            .key(CACHE, s(&topic.cache))
+            .key(TOPIC, s(&topic.topic))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| source_error(&e))?;
-        answer.item.as_ref().map_or(Ok(TopicState::default()), state)
+        state(answer.item)
     }
 
     async fn acquire(
@@ -138,31 +213,21 @@ impl Checkpoints for DynamoDbCheckpoints {
         now_ms: u64,
         as_successor: bool,
     ) -> Result<bool, SourceError> {
-        // Free, already ours, or its owner's lease is over (that invocation has ended). The
-        // successor takes its own registration off; any other live successor stays, to follow
-        // this owner.
-        let free = "(attribute_not_exists(#owner) OR #owner = :run OR #owner_until < :now)";
-        let mut update = self
-            .update(topic)
-            .expression_attribute_names("#owner", OWNER)
-            .expression_attribute_names("#owner_until", OWNER_UNTIL)
-            .expression_attribute_values(":run", s(&lease.run))
-            .expression_attribute_values(":until", n(lease.until_ms))
-            .expression_attribute_values(":now", n(now_ms));
-        update = match as_successor {
-            true => update
-                .update_expression(
-                    "SET #owner = :run, #owner_until = :until, #updated_at = :updated_at \
-                     REMOVE #successor, #successor_until",
-                )
-                .condition_expression(format!("{free} AND #successor = :run"))
-                .expression_attribute_names("#successor", SUCCESSOR)
-                .expression_attribute_names("#successor_until", SUCCESSOR_UNTIL),
-            false => update
-                .update_expression("SET #owner = :run, #owner_until = :until, #updated_at = :updated_at")
-                .condition_expression(free),
+        // Free, already ours, or its owner's lease is over. The successor takes its own
+        // registration off; any other live successor stays, to follow this owner (or leave).
+        let free = "(attribute_not_exists(#owner) OR #owner = :owner OR #owner_until < :now)";
+        let update = self.update(topic).owner(lease).value("now", n(now_ms));
+        let written = match as_successor {
+            true => {
+                update
+                    .remove(&SUCCESSOR_FIELDS)
+                    .value("run", s(&lease.run))
+                    .send(&format!("{free} AND #successor = :run"))
+                    .await
+            }
+            false => update.send(free).await,
         };
-        match update.send().await {
+        match written {
             Ok(_) => Ok(true),
             Err(e) if conditional_check_failed(&e) => Ok(false),
             Err(e) => Err(source_error(&e)),
@@ -172,19 +237,14 @@ impl Checkpoints for DynamoDbCheckpoints {
     async fn follow(&self, topic: &TopicRef, lease: &Lease, now_ms: u64) -> Result<bool, SourceError> {
         let written = self
             .update(topic)
-            .update_expression("SET #successor = :run, #successor_until = :until, #updated_at = :updated_at")
-            .condition_expression(
-                "#owner <> :run AND #owner_until >= :now AND \
-                 (attribute_not_exists(#successor) OR #successor = :run OR #successor_until < :now)",
+            .successor(lease)
+            .name("owner")
+            .name("owner_until")
+            .value("now", n(now_ms))
+            .send(
+                "#owner <> :successor AND #owner_until >= :now AND \
+                 (attribute_not_exists(#successor) OR #successor = :successor OR #successor_until < :now)",
             )
-            .expression_attribute_names("#owner", OWNER)
-            .expression_attribute_names("#owner_until", OWNER_UNTIL)
-            .expression_attribute_names("#successor", SUCCESSOR)
-            .expression_attribute_names("#successor_until", SUCCESSOR_UNTIL)
-            .expression_attribute_values(":run", s(&lease.run))
-            .expression_attribute_values(":until", n(lease.until_ms))
-            .expression_attribute_values(":now", n(now_ms))
-            .send()
             .await;
         match written {
             Ok(_) => Ok(true),
@@ -193,32 +253,32 @@ impl Checkpoints for DynamoDbCheckpoints {
         }
     }
 
-    async fn save(&self, topic: &TopicRef, run: &str, next: Position) -> Result<(), SourceError> {
-        let written = self
-            .update(topic)
-            .update_expression("SET #next_page = :page, #next_sequence = :sequence, #updated_at = :updated_at")
-            // Only by the owner, and forward only: a later page, or further on the same page.
-            .condition_expression(
-                "#owner = :run AND (attribute_not_exists(#next_page) OR #next_page < :page \
-                 OR (#next_page = :page AND #next_sequence <= :sequence))",
-            )
-            .expression_attribute_names("#owner", OWNER)
-            .expression_attribute_names("#next_page", NEXT_PAGE)
-            .expression_attribute_names("#next_sequence", NEXT_SEQUENCE)
-            .expression_attribute_values(":run", s(run))
-            .expression_attribute_values(":page", n(next.page))
-            .expression_attribute_values(":sequence", n(next.sequence))
-            .send()
-            .await;
-        match written {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_check_failed(&e) => match self.load(topic).await?.owner {
-                Some(owner) if owner.run == run => {
-                    tracing::warn!(%topic, ?next, "the stored position is already further on");
-                    Ok(())
+    async fn renew(&self, topic: &TopicRef, role: Role, lease: &Lease) -> Result<TopicState, SourceError> {
+        let written = match role {
+            Role::Owner(Some(next)) => {
+                let written =
+                    self.update(topic).owner(lease).next(next).send(&format!("#owner = :owner AND {FORWARD}")).await;
+                match written {
+                    Err(e) if conditional_check_failed(&e) => {
+                        let state = self.load(topic).await?;
+                        if !state.owned_by(&lease.run) {
+                            return Ok(state);
+                        }
+                        // Still the owner, with the stored position further on than this one:
+                        // the lease is renewed, the position left.
+                        tracing::warn!(%topic, ?next, "the stored position is already further on");
+                        self.update(topic).owner(lease).send("#owner = :owner").await
+                    }
+                    written => written,
                 }
-                _ => Err(SourceError::new(NOT_OWNER, "another run owns the topic now")),
-            },
+            }
+            Role::Owner(None) => self.update(topic).owner(lease).send("#owner = :owner").await,
+            Role::Successor => self.update(topic).successor(lease).send("#successor = :successor").await,
+        };
+        match written {
+            Ok(state) => self.after(topic, state).await,
+            // No longer in that role: the state as it is.
+            Err(e) if conditional_check_failed(&e) => self.load(topic).await,
             Err(e) => Err(source_error(&e)),
         }
     }
@@ -232,54 +292,50 @@ impl Checkpoints for DynamoDbCheckpoints {
     ) -> Result<Option<String>, SourceError> {
         for _ in 0..RELEASE_ATTEMPTS {
             let loaded = self.load(topic).await?;
-            if loaded.owner.as_ref().is_none_or(|owner| owner.run != run) {
+            if !loaded.owned_by(run) {
                 return Err(SourceError::new(NOT_OWNER, "another run owns the topic now"));
             }
-            let heir = loaded.successor.filter(|s| s.until_ms >= now_ms);
-            let mut update = self
-                .update(topic)
-                .expression_attribute_names("#owner", OWNER)
-                .expression_attribute_values(":run", s(run));
-            let mut set = vec!["#updated_at = :updated_at"];
+            let heir = loaded.successor.filter(|successor| successor.live(now_ms));
+            let mut update = self.update(topic).name("owner").value("run", s(run)).value("now", n(now_ms));
             if let Some(next) = next {
-                set.extend(["#next_page = :page", "#next_sequence = :sequence"]);
-                update = update
-                    .expression_attribute_names("#next_page", NEXT_PAGE)
-                    .expression_attribute_names("#next_sequence", NEXT_SEQUENCE)
-                    .expression_attribute_values(":page", n(next.page))
-                    .expression_attribute_values(":sequence", n(next.sequence));
+                update = update.next(next);
             }
-            update = update
-                .expression_attribute_names("#owner_until", OWNER_UNTIL)
-                .expression_attribute_names("#successor", SUCCESSOR)
-                .expression_attribute_names("#successor_until", SUCCESSOR_UNTIL);
-            let (expression, condition) = match &heir {
-                // The successor becomes the owner, for as long as its own invocation lasts.
+            let written = match &heir {
+                // The successor becomes the owner, on its registration's lease: a successor that
+                // died since its last renewal holds the topic a second at most.
                 Some(heir) => {
-                    set.extend(["#owner = :heir", "#owner_until = :heir_until"]);
-                    update = update
-                        .expression_attribute_values(":heir", s(&heir.run))
-                        .expression_attribute_values(":heir_until", n(heir.until_ms));
-                    (
-                        format!("SET {} REMOVE #successor, #successor_until", set.join(", ")),
-                        "#owner = :run AND #successor = :heir",
-                    )
+                    update
+                        .owner(heir)
+                        .remove(&SUCCESSOR_FIELDS)
+                        .value("heir", s(&heir.run))
+                        .send("#owner = :run AND #successor = :heir AND #successor_until >= :now")
+                        .await
                 }
                 None => {
-                    update = update.expression_attribute_values(":now", n(now_ms));
-                    (
-                        format!("SET {} REMOVE #owner, #owner_until", set.join(", ")),
-                        "#owner = :run AND (attribute_not_exists(#successor) OR #successor_until < :now)",
-                    )
+                    update
+                        .remove(&OWNER_FIELDS)
+                        .name("successor")
+                        .name("successor_until")
+                        .send("#owner = :run AND (attribute_not_exists(#successor) OR #successor_until < :now)")
+                        .await
                 }
             };
-            match update.update_expression(expression).condition_expression(condition).send().await {
+            match written {
                 Ok(_) => return Ok(heir.map(|heir| heir.run)),
-                // A successor registered (or went) between the read and the write: read again.
+                // A successor registered, renewed or went between the read and the write: read again.
                 Err(e) if conditional_check_failed(&e) => continue,
                 Err(e) => return Err(source_error(&e)),
             }
         }
         Err(SourceError::new("Contention", "the topic's item kept changing while it was being released"))
+    }
+
+    async fn withdraw(&self, topic: &TopicRef, run: &str) -> Result<(), SourceError> {
+        let written = self.update(topic).remove(&SUCCESSOR_FIELDS).value("run", s(run)).send("#successor = :run").await;
+        match written {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_check_failed(&e) => Ok(()),
+            Err(e) => Err(source_error(&e)),
+        }
     }
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::TopicRef;
+use crate::bounds::BRIDGE_SCHEDULE_PERIOD;
 use crate::config::{
     ConfigError, DeliveryConfig, MetricsConfig, dead_letter_queue_url, extra_ca_certificates, non_empty,
 };
@@ -16,6 +17,8 @@ pub const MOMENTO_ENDPOINT: &str = "MOMENTO_ENDPOINT";
 pub const CHECKPOINT_TABLE: &str = "CHECKPOINT_TABLE";
 /// Outside Lambda only (which gives each run its deadline): how long one run reads.
 pub const BRIDGE_RUN_SECONDS: &str = "BRIDGE_RUN_SECONDS";
+/// How often runs start, when not the template's schedule (a shorter one, for tests and demos).
+pub const BRIDGE_SCHEDULE_SECONDS: &str = "BRIDGE_SCHEDULE_SECONDS";
 
 /// A run outside Lambda reads this long when `BRIDGE_RUN_SECONDS` is not set.
 const DEFAULT_RUN: Duration = Duration::from_secs(55);
@@ -32,6 +35,7 @@ pub struct BridgeConfig {
     pub metrics: Option<MetricsConfig>,
     pub extra_ca_certificates: Option<Vec<u8>>,
     pub local_run: Duration,
+    pub schedule_period: Duration,
 }
 
 /// Where the Momento API key comes from.
@@ -83,18 +87,18 @@ impl BridgeConfig {
                 });
             }
         };
-        let local_run = match non_empty(&lookup, BRIDGE_RUN_SECONDS) {
-            None => DEFAULT_RUN,
+        let seconds = |variable: &'static str, default: Duration| match non_empty(&lookup, variable) {
+            None => Ok(default),
             Some(raw) => match raw.parse::<u64>() {
-                Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        variable: BRIDGE_RUN_SECONDS,
-                        reason: format!("{raw:?} is not a positive whole number of seconds"),
-                    });
-                }
+                Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
+                _ => Err(ConfigError::Invalid {
+                    variable,
+                    reason: format!("{raw:?} is not a positive whole number of seconds"),
+                }),
             },
         };
+        let local_run = seconds(BRIDGE_RUN_SECONDS, DEFAULT_RUN)?;
+        let schedule_period = seconds(BRIDGE_SCHEDULE_SECONDS, BRIDGE_SCHEDULE_PERIOD)?;
         Ok(Self {
             topics,
             api_key,
@@ -112,6 +116,7 @@ impl BridgeConfig {
             metrics: MetricsConfig::if_enabled(&lookup)?,
             extra_ca_certificates: extra_ca_certificates(&lookup)?,
             local_run,
+            schedule_period,
         })
     }
 }
@@ -214,6 +219,7 @@ mod tests {
         assert_eq!(config.endpoint, "cell-4-us-west-2-1.prod.a.momentohq.com");
         assert_eq!(config.checkpoint_table, "stack-BridgeCheckpoints");
         assert_eq!(config.local_run, DEFAULT_RUN);
+        assert_eq!(config.schedule_period, BRIDGE_SCHEDULE_PERIOD, "the template's schedule");
         assert!(config.metrics.is_some() && config.dead_letter_queue_url.is_none());
     }
 
@@ -280,16 +286,19 @@ mod tests {
         for list in ["orders", "/t", "c/", "orders/a,,orders/b", "orders/a,orders/a"] {
             assert!(parse_topics(list).is_err(), "{list}");
         }
-        for seconds in ["0", "-1", "ten"] {
-            let mut vars = MINIMAL.to_vec();
-            vars.push((BRIDGE_RUN_SECONDS, seconds));
-            assert!(
-                matches!(config(&vars), Err(ConfigError::Invalid { variable: BRIDGE_RUN_SECONDS, .. })),
-                "{seconds}"
-            );
+        for variable in [BRIDGE_RUN_SECONDS, BRIDGE_SCHEDULE_SECONDS] {
+            for seconds in ["0", "-1", "ten"] {
+                let mut vars = MINIMAL.to_vec();
+                vars.push((variable, seconds));
+                match config(&vars) {
+                    Err(ConfigError::Invalid { variable: named, .. }) => assert_eq!(named, variable, "{seconds}"),
+                    other => panic!("{variable}={seconds}: {other:?}"),
+                }
+            }
         }
         let mut vars = MINIMAL.to_vec();
-        vars.push((BRIDGE_RUN_SECONDS, "3"));
-        assert_eq!(config(&vars).unwrap().local_run, Duration::from_secs(3));
+        vars.extend([(BRIDGE_RUN_SECONDS, "3"), (BRIDGE_SCHEDULE_SECONDS, "4")]);
+        let config = config(&vars).unwrap();
+        assert_eq!((config.local_run, config.schedule_period), (Duration::from_secs(3), Duration::from_secs(4)));
     }
 }

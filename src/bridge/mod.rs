@@ -2,39 +2,47 @@
 //! topic and hand every item, as an event of the webhook's shape, to the same [`Pipeline`] as the
 //! webhook path (route, forward, dead-letter), with the same outcomes and metrics.
 //!
-//! Always subscribed: runs overlap, and a topic passes from one to the next without a moment
-//! unsubscribed (`topic_run.rs`): the next run subscribes, registers as the successor, and keeps
-//! what it receives; the current one stops at its time, hands over in one conditional write that
-//! names the next message to read, and the successor delivers from exactly there. Exactly one run
-//! delivers each message.
+//! Always subscribed: one run at a time owns a topic and delivers its messages, under a short
+//! lease it renews; the next run subscribes shortly before the owner's stop and takes the topic
+//! over at exactly the next message (`topic_run.rs`). A run that dies, hangs or loses its lease
+//! is replaced within a schedule period, from the last stored position, with what Momento still
+//! holds asked for again: a message is then delivered twice rather than missed.
 //!
 //! Nothing is skipped in silence: the stored position names the next message to read, from a
-//! topic's first subscription on; a gap in the sequence is counted as missed, a new page as a
-//! reset; a subscription that fails (its gRPC status) or stalls is logged, counted and renewed; a
-//! message that can be neither delivered nor kept after [`crate::bounds::BRIDGE_ITEM_ATTEMPTS`] attempts is
-//! logged whole and counted as `Lost`, and the topic moves on.
+//! topic's first subscription on; what Momento no longer has is counted as missed, a new page as
+//! a reset; a subscription that fails (its gRPC status) or stalls is logged, counted and renewed;
+//! a message that can be neither delivered nor kept after [`crate::bounds::BRIDGE_ITEM_ATTEMPTS`]
+//! attempts is logged whole and counted as `Lost`, and the topic moves on.
 //!
 //! The ports are [`Subscribe`] (the [`MomentoSubscriber`] adapter) and [`Checkpoints`]
 //! ([`DynamoDbCheckpoints`]).
 
+mod budget;
 mod checkpoint;
 pub mod config;
+mod feed;
 mod momento;
 mod run;
 mod subscription;
+mod succession;
 mod topic_run;
 
 pub use checkpoint::{DynamoDbCheckpoints, NOT_OWNER};
 pub use momento::MomentoSubscriber;
 pub use run::Run;
+pub use succession::{Claim, Why, claim};
 
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 use base64::Engine;
 use futures::Stream;
 use serde::Serialize;
 
+use budget::Budget;
+
+use crate::bounds::{BRIDGE_HELD_BYTES, BRIDGE_SCHEDULE_PERIOD};
 use crate::event::WebhookEvent;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -56,8 +64,8 @@ impl fmt::Display for TopicRef {
 }
 
 /// Where an item sits in its topic. Within a page sequence numbers count up by one; a topic
-/// reset starts a new, greater page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// reset starts a new, greater page. Ordered by page, then sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Position {
     pub page: u64,
     pub sequence: u64,
@@ -138,17 +146,18 @@ pub trait Subscribe: Send + Sync {
     ) -> impl Future<Output = Result<Self::Items, SourceError>> + Send;
 }
 
-/// A run's hold on a topic: which run, and until when (its invocation's deadline, in
-/// milliseconds since the Unix epoch; Lambda ends the invocation then, so the hold cannot outlive
-/// it).
+/// A run's hold on a topic, as its owner or as its successor: which run, until when its lease
+/// lasts unless renewed, and when the run stops taking messages (both in milliseconds since the
+/// Unix epoch).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Lease {
     pub run: String,
     pub until_ms: u64,
+    pub stop_ms: u64,
 }
 
 impl Lease {
-    /// Whether the run may still be alive at `now_ms`.
+    /// Whether the run may still be alive at `now_ms`: it renewed its lease recently enough.
     pub fn live(&self, now_ms: u64) -> bool {
         self.until_ms >= now_ms
     }
@@ -161,16 +170,37 @@ pub struct TopicState {
     pub next: Option<Position>,
     /// The one run that delivers the topic's messages.
     pub owner: Option<Lease>,
-    /// The run subscribed and waiting to take over when the owner's run ends.
+    /// The run that takes the topic over when the owner stops.
     pub successor: Option<Lease>,
 }
 
+impl TopicState {
+    /// Whether `run` owns the topic.
+    pub fn owned_by(&self, run: &str) -> bool {
+        self.owner.as_ref().is_some_and(|owner| owner.run == run)
+    }
+
+    /// Whether `run` is the registered successor.
+    pub fn followed_by(&self, run: &str) -> bool {
+        self.successor.as_ref().is_some_and(|successor| successor.run == run)
+    }
+}
+
+/// The role whose lease a renewal extends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The owner, storing the next position it has reached, if it has one.
+    Owner(Option<Position>),
+    Successor,
+}
+
 /// The port to the checkpoint store: per topic, the next position to read and who holds the
-/// topic. Every change is conditional, so that exactly one run delivers each message.
+/// topic. Every change is conditional, so that one run at a time owns a topic, a position never
+/// moves backwards, and only the owner moves it.
 pub trait Checkpoints: Send + Sync {
     fn load(&self, topic: &TopicRef) -> impl Future<Output = Result<TopicState, SourceError>> + Send;
     /// Makes `lease.run` the owner unless another run's lease is live at `now_ms` (`Ok(false)`).
-    /// `as_successor`: the run was the registered successor, and its registration goes.
+    /// `as_successor`: the run is the registered successor, and its registration goes.
     fn acquire(
         &self,
         topic: &TopicRef,
@@ -186,12 +216,18 @@ pub trait Checkpoints: Send + Sync {
         lease: &Lease,
         now_ms: u64,
     ) -> impl Future<Output = Result<bool, SourceError>> + Send;
-    /// Stores `next` while `run` owns the topic (else the error [`NOT_OWNER`]); never moves it
-    /// backwards.
-    fn save(&self, topic: &TopicRef, run: &str, next: Position)
-    -> impl Future<Output = Result<(), SourceError>> + Send;
+    /// Extends `lease.run`'s lease in `role` to `lease.until_ms` (as the owner, storing the
+    /// position too, never backwards) while it holds that role. Returns the topic's state after
+    /// the write, or as it is when the run no longer holds the role.
+    fn renew(
+        &self,
+        topic: &TopicRef,
+        role: Role,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<TopicState, SourceError>> + Send;
     /// Ends `run`'s ownership with the position `next`, in one write: a successor live at
-    /// `now_ms` becomes the owner (returned), or nobody does.
+    /// `now_ms` becomes the owner (returned), on the lease of its registration, or nobody does.
+    /// The error [`NOT_OWNER`] when `run` no longer owns the topic.
     fn release(
         &self,
         topic: &TopicRef,
@@ -199,6 +235,8 @@ pub trait Checkpoints: Send + Sync {
         next: Option<Position>,
         now_ms: u64,
     ) -> impl Future<Output = Result<Option<String>, SourceError>> + Send;
+    /// Removes `run`'s registration as the successor, if it still has one.
+    fn withdraw(&self, topic: &TopicRef, run: &str) -> impl Future<Output = Result<(), SourceError>> + Send;
 }
 
 /// How an item follows the last one handled.
@@ -249,20 +287,23 @@ pub enum Ended {
     /// The run's time was up and no run was waiting: the topic is unsubscribed until the next
     /// run (which resumes from the position; what Momento does not replay is counted missed).
     TimeUp,
-    /// Another run owns the topic and another is already waiting for it: nothing to do.
+    /// The topic did not need this run: its owner has a successor already, or stops too far
+    /// from now or too close to this run's own stop for this run to follow it (a later tick
+    /// will). The run left at once.
     NotNeeded,
     /// This run waited as the successor, but the owner neither handed over nor ended before this
     /// run's own time was up.
     NotHandedOver,
-    /// Another run took the topic over (this run's lease had ended): it stopped delivering.
+    /// Another run owns the topic now (this run's lease had ended): it stopped delivering.
     Superseded,
-    /// The subscription failed and could not be renewed before the run's time was up (a revoked
-    /// key, a deleted cache): the next run tries again from the position.
+    /// The subscription failed and could not be renewed for [`crate::bounds::SUBSCRIPTION_GIVE_UP`],
+    /// or before the run's time was up (a revoked key, a deleted cache): the topic was given up,
+    /// and the next run tries again from the position.
     SubscriptionLost,
-    /// The checkpoint store could not be read or written, so the run could not know or claim
-    /// where to resume.
+    /// The checkpoint store could not be read or written, so the run could not claim the topic,
+    /// or could not renew its lease and stopped delivering before it could end.
     CheckpointFailed,
-    /// Momento refused or did not answer the subscription (a bad key, a missing cache).
+    /// Momento refused or did not answer any subscription (a bad key, a missing cache).
     SubscribeFailed,
 }
 
@@ -288,6 +329,12 @@ pub struct TopicReport {
     pub lost: u64,
     /// Times the subscription failed or stalled (each logged with its status).
     pub subscription_errors: u64,
+    /// Items Momento returned when asked again for what this run's own subscription had not
+    /// brought, as it took the topic over (included in `items`).
+    pub recovered: u64,
+    /// Items a waiting successor let go to stay within the memory budget (asked for again at the
+    /// hand-over if the owner had not delivered them).
+    pub evicted: u64,
     pub ended: Ended,
     /// The next position to read, as the run left it.
     pub next: Option<Position>,
@@ -303,6 +350,8 @@ impl TopicReport {
             resets: 0,
             lost: 0,
             subscription_errors: 0,
+            recovered: 0,
+            evicted: 0,
             ended: Ended::TimeUp,
             next: None,
         }
@@ -316,15 +365,32 @@ pub struct Bridge<F, D, S, C> {
     source: S,
     checkpoints: C,
     metrics: Option<Metrics>,
+    /// How often a run starts: when a run waits to succeed an owner.
+    schedule_period: Duration,
+    /// What the process may hold of messages, all topics together.
+    budget: Budget,
 }
 
 impl<F, D, S, C> Bridge<F, D, S, C> {
     pub fn new(topics: Vec<TopicRef>, pipeline: Pipeline<F, D>, source: S, checkpoints: C) -> Self {
-        Self { topics, pipeline, source, checkpoints, metrics: None }
+        Self {
+            topics,
+            pipeline,
+            source,
+            checkpoints,
+            metrics: None,
+            schedule_period: BRIDGE_SCHEDULE_PERIOD,
+            budget: Budget::new(BRIDGE_HELD_BYTES),
+        }
     }
 
     pub fn with_metrics(self, metrics: Metrics) -> Self {
         Self { metrics: Some(metrics), ..self }
+    }
+
+    /// Runs start this often (the schedule's rate).
+    pub fn with_schedule_period(self, schedule_period: Duration) -> Self {
+        Self { schedule_period, ..self }
     }
 
     pub fn pipeline(&self) -> &Pipeline<F, D> {

@@ -1,23 +1,26 @@
 //! One run of the bridge, as its invocation defines it: who it is (for the checkpoint store's
-//! leases), when it stops taking messages, and until when it may hold a topic.
+//! leases), and when it stops taking messages.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
+// tokio's clock, which the runs' timers use (and which tests can pause).
+use tokio::time::Instant;
 
 use crate::bounds::BRIDGE_STOP_MARGIN;
 
-/// A run: its id, its stop and its lease.
+/// A run: its id and its stop.
 #[derive(Debug, Clone)]
 pub struct Run {
-    /// Unique per invocation (Lambda's request id).
+    /// Unique to the run: Lambda's request id and a random number, as Lambda may hand one
+    /// asynchronous event (one request id) to two environments at once.
     pub id: String,
     /// No message is taken after this; the run then hands over and ends.
     pub stop_at: Instant,
-    /// Until when (milliseconds since the Unix epoch) the run may hold a topic: the invocation's
-    /// deadline, when Lambda ends it whatever it is doing.
-    pub lease_until_ms: u64,
+    /// The same moment by the wall clock (milliseconds since the Unix epoch), as other runs read
+    /// it in the checkpoint store.
+    pub stop_ms: u64,
     /// An early stop (Ctrl-C in a local run): the run stops as at `stop_at`.
     interrupt: Option<watch::Receiver<bool>>,
 }
@@ -27,18 +30,33 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Milliseconds of `duration`, as the leases count.
+pub fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// 64 random bits from the operating system (the standard library's hash keys are seeded from it).
+fn random() -> u64 {
+    std::hash::RandomState::new().build_hasher().finish()
+}
+
 impl Run {
-    pub fn new(id: impl Into<String>, stop_at: Instant, lease_until_ms: u64) -> Self {
-        Self { id: id.into(), stop_at, lease_until_ms, interrupt: None }
+    /// The run of the invocation `request_id`, which stops at `stop_at`.
+    pub fn new(request_id: &str, stop_at: Instant) -> Self {
+        let stop_ms = now_ms().saturating_add(millis(stop_at.saturating_duration_since(Instant::now())));
+        Self { id: format!("{request_id}/{:016x}", random()), stop_at, stop_ms, interrupt: None }
     }
 
-    /// A run of its own (local runs, tests) that stops at `stop_at` and whose lease ends
-    /// [`BRIDGE_STOP_MARGIN`] later, as an invocation's deadline would.
+    /// The run of an invocation whose deadline is `deadline_ms` (Lambda's form): it stops
+    /// [`BRIDGE_STOP_MARGIN`] before, to finish what is in flight and hand its topics over.
+    pub fn of_invocation(request_id: &str, deadline_ms: u64) -> Self {
+        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
+        Self::new(request_id, Instant::now() + left.saturating_sub(BRIDGE_STOP_MARGIN))
+    }
+
+    /// A run of its own (local runs, tests) that stops at `stop_at`.
     pub fn until(stop_at: Instant) -> Self {
-        static RUNS: AtomicU64 = AtomicU64::new(0);
-        let id = format!("local-{}-{}-{}", std::process::id(), now_ms(), RUNS.fetch_add(1, Ordering::Relaxed));
-        let lease = stop_at.saturating_duration_since(Instant::now()) + BRIDGE_STOP_MARGIN;
-        Self::new(id, stop_at, now_ms().saturating_add(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX)))
+        Self::new(&format!("local-{}", std::process::id()), stop_at)
     }
 
     /// The run also stops when `interrupt` turns true.
@@ -65,7 +83,7 @@ impl Run {
             }
         };
         tokio::select! {
-            () = tokio::time::sleep_until(self.stop_at.into()) => {}
+            () = tokio::time::sleep_until(self.stop_at) => {}
             () = interrupted => {}
         }
     }
@@ -99,11 +117,14 @@ mod tests {
     }
 
     #[test]
-    fn a_local_run_holds_its_topics_until_shortly_after_its_stop_under_an_id_of_its_own() {
-        let (first, second) = (Run::until(Instant::now()), Run::until(Instant::now()));
+    fn one_invocation_handed_to_two_environments_makes_two_runs() {
+        let deadline = now_ms() + 60_000;
+        let (first, second) = (Run::of_invocation("req-1", deadline), Run::of_invocation("req-1", deadline));
         assert_ne!(first.id, second.id);
-        let margin = u64::try_from(BRIDGE_STOP_MARGIN.as_millis()).unwrap_or(0);
-        let lease = first.lease_until_ms.saturating_sub(now_ms());
-        assert!(lease > margin - 100 && lease <= margin, "{lease} ms");
+        assert!(first.id.starts_with("req-1/"), "{}", first.id);
+        let stop = deadline - millis(BRIDGE_STOP_MARGIN);
+        assert!(first.stop_ms.abs_diff(stop) < 100, "{} against {stop}", first.stop_ms);
+        let left = first.left();
+        assert!(left > Duration::from_secs(54) && left <= Duration::from_secs(55), "{left:?}");
     }
 }

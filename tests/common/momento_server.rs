@@ -4,9 +4,11 @@
 //! Like Momento: a subscription without a position gets new items only; one with a position on
 //! the current page replays what is kept from that sequence number on (inclusive: the bridge must
 //! skip what it already handled); one on an older page gets a discontinuity, then the new page.
-//! Items published while nobody listens are kept (Momento keeps a recent window of them), unless
-//! [`FakeMomento::replay_nothing`] gives it Momento's documented contract: fire and forget, no
-//! replay at all. A key can be revoked while streams are open ([`FakeMomento::revoke_key`]).
+//! Items published while nobody listens are kept (Momento keeps a recent window of them: here the
+//! last [`KEPT_PER_TOPIC`]), unless [`FakeMomento::replay_nothing`] gives it Momento's documented
+//! contract: fire and forget, no replay at all. A key can be revoked while streams are open
+//! ([`FakeMomento::revoke_key`]), a subscribe call left unanswered
+//! ([`FakeMomento::hang_next_subscribe`]), one stream broken ([`FakeMomento::break_newest_stream`]).
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -30,6 +32,8 @@ pub const API_KEY: &str = "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJ0IjoiZyIsImp0
 pub const WRONG_API_KEY: &str = "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJ0IjoiZyIsImp0aSI6InJldm9rZWQifQ.c2lnbmF0dXJl";
 /// A cache this server does not have.
 pub const MISSING_CACHE: &str = "no-such-cache";
+/// The recent items a topic keeps for a resumed subscription (when it replays at all).
+pub const KEPT_PER_TOPIC: usize = 10_000;
 
 pub struct FakeMomento {
     /// `http://127.0.0.1:<port>`: what `MOMENTO_ENDPOINT` is set to.
@@ -49,6 +53,10 @@ struct State {
     revoked: bool,
     /// Subscribe calls answered (any outcome).
     calls: usize,
+    /// The next subscribe call is answered only after this long.
+    hang_next: Option<std::time::Duration>,
+    /// Each open stream's own way to end it, newest last.
+    breakers: Vec<tokio::sync::oneshot::Sender<()>>,
     /// Subscription streams the server is serving now.
     open_streams: Arc<std::sync::atomic::AtomicUsize>,
     /// Topics published to as fast as their subscribers take messages: the text, and the
@@ -118,6 +126,7 @@ impl FakeMomento {
 
     fn publish(&self, cache: &str, topic: &str, kind: topic_value::Kind) -> u64 {
         let mut state = self.state.lock().unwrap();
+        let keep = !state.replay_nothing;
         let topic = state.topics.entry((cache.to_owned(), topic.to_owned())).or_insert_with(Topic::new);
         let item = TopicItem {
             topic_sequence_number: topic.next_sequence,
@@ -126,7 +135,12 @@ impl FakeMomento {
             sequence_page: topic.page,
         };
         topic.next_sequence += 1;
-        topic.kept.push(item.clone());
+        if topic.kept.len() == KEPT_PER_TOPIC {
+            topic.kept.remove(0);
+        }
+        if keep {
+            topic.kept.push(item.clone());
+        }
         let _ = topic.live.send(Signal::Item(item));
         topic.next_sequence - 1
     }
@@ -162,6 +176,22 @@ impl FakeMomento {
         for topic in self.state.lock().unwrap().topics.values() {
             let _ = topic.live.send(Signal::Break);
         }
+    }
+
+    /// The newest open subscription stream ends, as when its connection breaks; the others go on.
+    pub fn break_newest_stream(&self) {
+        let mut state = self.state.lock().unwrap();
+        while let Some(breaker) = state.breakers.pop() {
+            if breaker.send(()).is_ok() {
+                return;
+            }
+        }
+    }
+
+    /// The next subscribe call is answered only after `delay` (a caller that gave up meanwhile
+    /// gets nothing).
+    pub fn hang_next_subscribe(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().hang_next = Some(delay);
     }
 
     /// The API key is revoked: open streams fail with `Unauthenticated`, and every subscribe
@@ -232,11 +262,14 @@ impl Pubsub for Service {
 
     async fn subscribe(&self, request: Request<SubscriptionRequest>) -> Result<Response<Items>, Status> {
         let key = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let revoked = {
+        let (revoked, hang) = {
             let mut state = self.0.lock().unwrap();
             state.calls += 1;
-            state.revoked
+            (state.revoked, state.hang_next.take())
         };
+        if let Some(hang) = hang {
+            tokio::time::sleep(hang).await;
+        }
         if key.as_deref() != Some(API_KEY) || revoked {
             return Err(Status::unauthenticated("Invalid signature"));
         }
@@ -294,6 +327,8 @@ impl Pubsub for Service {
         }
         let mut live = topic.live.subscribe();
         let open = OpenStream::new(Arc::clone(&state.open_streams));
+        let (breaker, mut broken) = tokio::sync::oneshot::channel();
+        state.breakers.push(breaker);
         drop(state);
         tokio::spawn(async move {
             let _open = open;
@@ -306,6 +341,7 @@ impl Pubsub for Service {
                 // A subscriber that went away ends the stream at once, as a server's would.
                 let signal = tokio::select! {
                     () = sender.closed() => return,
+                    _ = &mut broken => return,
                     signal = live.recv() => signal,
                 };
                 let Ok(signal) = signal else { return };

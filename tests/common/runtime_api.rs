@@ -17,7 +17,6 @@ struct State {
     responses: HashMap<String, Result<Value, String>>,
     init_error: Option<String>,
     first_poll: Option<Instant>,
-    next_id: u64,
     /// The invocation's time-out, as `lambda-runtime-deadline-ms` tells it (30 s unless set).
     timeout: Option<Duration>,
 }
@@ -51,17 +50,31 @@ impl RuntimeApi {
     /// [`Self::invoke`] with `trace_header` as the invocation's X-Ray trace header, as Lambda
     /// passes it in `Lambda-Runtime-Trace-Id`.
     pub fn invoke_traced(&self, event: &Value, trace_header: &str, timeout: Duration) -> Result<Value, String> {
+        self.invoke_as(None, event, trace_header, timeout)
+    }
+
+    /// [`Self::invoke`] under the request id `id`: Lambda may hand one asynchronous event (one
+    /// request id) to two execution environments.
+    pub fn invoke_with_id(&self, id: &str, event: &Value, timeout: Duration) -> Result<Value, String> {
+        self.invoke_as(Some(id), event, "Root=1-00000000-000000000000000000000000", timeout)
+    }
+
+    /// A fresh request id, unique across emulators, as Lambda's are.
+    pub fn request_id() -> String {
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        format!("req-{}-{}", std::process::id(), IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn invoke_as(
+        &self,
+        id: Option<&str>,
+        event: &Value,
+        trace_header: &str,
+        timeout: Duration,
+    ) -> Result<Value, String> {
+        let id = id.map_or_else(Self::request_id, str::to_owned);
         let (lock, cond) = &*self.shared;
         let mut state = lock.lock().unwrap();
-        state.next_id += 1;
-        // Unique across emulators, as Lambda's request ids are (the bridge's runs go by them).
-        static EMULATORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let id = format!(
-            "req-{}-{}-{}",
-            std::process::id(),
-            EMULATORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            state.next_id
-        );
         state.pending.push_back((id.clone(), event.to_string(), trace_header.to_owned()));
         cond.notify_all();
         let deadline = Instant::now() + timeout;
