@@ -37,6 +37,8 @@ def check(condition, message):
 
 
 def expect_refused(parameters, because):
+    if "AlarmEmail" not in parameters and "AlarmTopicArn" not in parameters:
+        parameters = {**parameters, "AlarmEmail": "ops@example.com"}
     try:
         resolve(parameters)
     except Refused as refused:
@@ -133,7 +135,8 @@ def check_case(case):
               f"{label}: alarm {alarm['name']} watches another function")
     if bridge:
         bridge_watched = {a["metric"] for a in case["alarms"] if a["dimensions"].get("FunctionName") == bridge}
-        check(bridge_watched == {"MissedMessages", "DeadLettered", "Errors", "SubscriptionErrors", "Lost", "Invocations"}, f"{label}: the bridge's alarms {bridge_watched}")
+        check(bridge_watched == {"MissedMessages", "DeadLettered", "Errors", "SubscriptionErrors", "Lost", "Invocations",
+                                 "AsyncEventsDropped"}, f"{label}: the bridge's alarms {bridge_watched}")
     check(case["tracing"] == case["parameters"]["Tracing"], f"{label}: Tracing {case['tracing']} is not the parameter's")
     reserved = int(case["parameters"]["ReservedConcurrency"])
     got = case["reserved_concurrency"]
@@ -175,7 +178,7 @@ def check_expanded_defaults():
     # The secret never passes through CloudFormation (`webhook-ops rotate` stores it), and guided
     # deploys prompt every parameter with a default they can keep (a NoEcho one has none).
     check(not any(p.get("NoEcho") for p in template["Parameters"].values()), f"{label}: no parameter may hold a secret")
-    stack = resolve({})
+    stack = resolve({"AlarmEmail": "ops@example.com"})
     function = stack.resolved("WebhookFunction")["Properties"]
     check(function["Runtime"] == "provided.al2023" and function["Handler"] == "bootstrap", f"{label}: provided.al2023 + bootstrap")
     check(function["Architectures"] == ["arm64"], f"{label}: arm64 by default")
@@ -314,26 +317,59 @@ def reference_table(heading):
 
 
 def check_readme_alarms(alarms):
-    """The reference's alarm table names every alarm the template creates, no other, with the metric it watches."""
+    """The reference's alarm table names every alarm the template creates, no other, with the metrics it watches."""
     documented = {row[0].strip("`"): row[1] for row in reference_table("## Alarms")}
     check(set(documented) == set(alarms), f"docs/reference.md alarms {sorted(documented)} vs template {sorted(alarms)}")
-    for name, metric in alarms.items():
-        check(f"`{metric}`" in documented.get(name, ""), f"docs/reference.md: {name} should say it watches `{metric}`")
+    for name, metrics in alarms.items():
+        for metric in metrics:
+            check(f"`{metric}`" in documented.get(name, ""), f"docs/reference.md: {name} should say it watches `{metric}`")
+
+
+def math_alarm(template, name):
+    """A metric-math alarm of the template as a function of its metrics' sums (missing: None),
+    evaluated as CloudWatch evaluates its expression, and its threshold test."""
+    properties = template["Resources"][name]["Properties"]
+    (expression,) = [q["Expression"] for q in properties["Metrics"] if q.get("ReturnData")]
+    ids = [q["Id"] for q in properties["Metrics"] if "MetricStat" in q]
+    python = re.sub(r"\bAND\b", " and ", re.sub(r"\bOR\b", " or ", expression))
+    check(properties["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", f"{name}: compared as >=")
+
+    def evaluate(**sums):
+        check(set(sums) == set(ids), f"{name}: its metrics are {ids}")
+        scope = {"IF": lambda c, a, b: a if c else b, "FILL": lambda v, d: d if v is None else v, **sums}
+        return eval(python, {"__builtins__": {}}, scope) >= properties["Threshold"]  # noqa: S307 - our template's own expression
+    return evaluate
+
+
+def check_invalid_signature_alarm():
+    """The invalid-signature alarm says the function's own secret is wrong (every request refused),
+    not that a stranger knocked."""
+    fires = math_alarm(source(), "InvalidSignatureAlarm")
+    check(not fires(invalid=1, received=1, refused=1), "one forged request on a quiet webhook pages someone")
+    check(not fires(invalid=2, received=2, refused=2), "two forged requests on a quiet webhook page someone")
+    check(not fires(invalid=50, received=350, refused=50), "forged requests beside Momento's real ones page someone")
+    check(not fires(invalid=None, received=None, refused=None), "a quiet webhook pages someone")
+    check(not fires(invalid=None, received=30, refused=None), "a working webhook pages someone")
+    check(fires(invalid=20, received=20, refused=20), "every event refused for its signature does not page anyone")
+    check(fires(invalid=3, received=5, refused=5), "every event refused (some stale) does not page anyone")
 
 
 def main():
     import logging
     logging.disable(logging.WARNING)  # SAM CLI's and the translator's own chatter
     check_expanded_defaults()
+    check_invalid_signature_alarm()
     check_deploy_commands()
     expect_refused({"StateMachineTopicPattern": "a\tb"}, "AllowedPattern")
     expect_refused({"StateMachineCachePattern": "**"}, "AllowedPattern")
     expect_refused({"ExistingSigningSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:momento"}, "AllowedPattern")
     expect_refused({"SigningSecretKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k"}, "existing secret")
     expect_refused({"AlarmEmail": "not an address"}, "AllowedPattern")
+    expect_refused({"AlarmEmail": "", "AlarmTopicArn": ""}, "Alarms would reach nobody")
     bridge = {"BridgeTopics": "orders/checkout", "MomentoApiKeySecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:k-AbCdEf"}
     for endpoint in ("https://cell-4-us-west-2-1.prod.a.momentohq.com", "cache.cell-4-us-west-2-1.prod.a.momentohq.com",
-                     "http://127.0.0.1:8080", "cell-4.prod.a.momentohq.com/"):
+                     "http://127.0.0.1:8080", "cell-4.prod.a.momentohq.com/", "cell-4.prod.a.momentohq.co",
+                     "momentohq.com", "cell-4.prod.a.momentohq.com.example.net", "evil-momentohq.com"):
         expect_refused({**bridge, "MomentoEndpoint": endpoint}, "AllowedPattern")
     expect_refused({"MomentoApiKeyKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k"}, "MomentoApiKeySecretArn")
     count = 0
@@ -341,7 +377,8 @@ def main():
     for case in template_cases.cases():
         described = template_cases.describe(*case)
         check_case(described)
-        alarms.update({a["name"]: a["metric"] for a in described.get("alarms", [])})
+        for alarm in described.get("alarms", []):
+            alarms.setdefault(alarm["name"], set()).add(alarm["metric"])
         count += 1
     check_readme_alarms(alarms)
     if failures:

@@ -257,11 +257,14 @@ def deployment(parameters, stack_name, physical_ids, stack_uuid):
 
 
 def alarm_metrics(stack):
-    """Every metric an alarm watches: (namespace, metric, {dimension: value}, alarm name)."""
+    """Every metric an alarm watches: (namespace, metric, {dimension: value}, alarm name); each
+    metric of a metric-math alarm."""
     for name, alarm in stack.of_type("AWS::CloudWatch::Alarm").items():
         p = alarm["Properties"]
-        dimensions = {d["Name"]: d["Value"] for d in p.get("Dimensions", [])}
-        yield p["Namespace"], p["MetricName"], dimensions, name
+        watched = [q["MetricStat"]["Metric"] for q in p["Metrics"] if "MetricStat" in q] if "Metrics" in p else [p]
+        for metric in watched:
+            dimensions = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+            yield metric["Namespace"], metric["MetricName"], dimensions, name
 
 
 def dashboard_metrics(stack):
@@ -292,7 +295,15 @@ def random_patterns(count, seed=20261127):
 
 
 def cases():
-    """(name, parameters, stack name) for the matrix."""
+    """(name, parameters, stack name) for the matrix; every case names someone to alarm unless it
+    says otherwise (the template refuses a stack whose alarms reach nobody)."""
+    for name, parameters, stack_name in every_case():
+        if "AlarmEmail" not in parameters and "AlarmTopicArn" not in parameters:
+            parameters = {**parameters, "AlarmEmail": "ops@example.com"}
+        yield name, parameters, stack_name
+
+
+def every_case():
     other_region = "arn:aws:states:eu-west-1:123456789012:stateMachine:fulfil"
     this_account = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:fulfil"
     other_account = "arn:aws:states:us-east-1:210987654321:stateMachine:fulfil"
@@ -315,6 +326,8 @@ def cases():
     yield "alarm email", {"AlarmEmail": "ops@example.com"}, "s"
     yield "alarm email and topic", {"AlarmEmail": "ops+hooks@example.com", "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:pager"}, "s"
     yield "not an email", {"AlarmEmail": "ops at example"}, "s"
+    yield "alarm topic only", {"AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:pager"}, "s"
+    yield "alarms reaching nobody", {"AlarmEmail": "", "AlarmTopicArn": ""}, "s"
     for name, arn in [("state machine name with dots", f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:orders.v2.flow"),
                       ("state machine version", f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:fulfil:7"),
                       ("state machine alias", f"arn:aws:states:eu-west-1:{ACCOUNT}:stateMachine:fulfil:PROD"),
@@ -346,7 +359,12 @@ def cases():
         **secret, "MomentoApiKeySecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:momento-api-key-AbCdEf",
         "MomentoApiKeyKmsKeyArn": key.replace(REGION, "eu-west-1"), "MomentoEndpoint": endpoint, "BridgeTopics": "orders/checkout"}, "s"
     yield "bridge without its API key", {**secret, "BridgeTopics": "orders/checkout", "MomentoEndpoint": endpoint}, "s"
-    yield "bridge without its endpoint", {**secret, "BridgeTopics": "orders/checkout", "MomentoApiKeySecretArn": api_key}, "s"
+    yield "bridge without an endpoint (a v1 key or a legacy token names it)", {
+        **secret, "BridgeTopics": "orders/checkout", "MomentoApiKeySecretArn": api_key}, "s"
+    yield "bridge, unreserved", {**secret, **bridge_on, "BridgeTopics": "orders/checkout", "BridgeReservedConcurrency": "0",
+                                  "ReservedConcurrency": "0"}, "s"
+    yield "bridge, endpoint outside Momento's domain", {**secret, **bridge_on, "BridgeTopics": "orders/checkout",
+                                                         "MomentoEndpoint": "cell-4-us-west-2-1.prod.a.momento.example"}, "s"
     yield "bridge with a topic that is not cache/topic", {**secret, **bridge_on, "BridgeTopics": "checkout"}, "s"
     patterns = NASTY_PATTERNS + random_patterns(int(os.environ.get("TEMPLATE_RANDOM_PATTERNS", "100")))
     for i, pattern in enumerate(patterns):

@@ -143,6 +143,10 @@ pub const RESUBSCRIBE_MAX_PAUSE: Duration = Duration::from_secs(8);
 /// alarm). The next run tries again from the stored position, in another environment.
 pub const SUBSCRIPTION_GIVE_UP: Duration = Duration::from_secs(30);
 
+/// A Momento API key that Momento refuses is read again from its secret at most this often (by
+/// each environment): a key rotated in the secret is used within this of the first refusal after.
+pub const MOMENTO_KEY_REREAD_INTERVAL: Duration = Duration::from_secs(10);
+
 /// One checkpoint read or write (DynamoDB), retries included.
 pub const CHECKPOINT_BUDGET: Duration = Duration::from_millis(1000);
 

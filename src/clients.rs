@@ -14,7 +14,7 @@ use crate::bounds::{
     MAX_ATTEMPTS, SECRET_ATTEMPT_TIMEOUT, SECRET_CONNECT_TIMEOUT, SECRET_READ_BUDGET, SHORT_ATTEMPT_TIMEOUT,
 };
 use crate::bridge::config::{ApiKey, BridgeConfig};
-use crate::bridge::{Bridge, DynamoDbCheckpoints, MomentoSubscriber, SourceError};
+use crate::bridge::{Bridge, DynamoDbCheckpoints, KeySource, MomentoKey, MomentoSubscriber, SourceError};
 use crate::config::{Config, MetricsConfig, Signing};
 use crate::dead_letter::SqsDeadLetterQueue;
 use crate::forward::AwsForwarder;
@@ -137,20 +137,14 @@ pub async fn bridge(
     config: &BridgeConfig,
     sdk: &SdkConfig,
 ) -> Result<Bridge<AwsForwarder, SqsDeadLetterQueue, MomentoSubscriber, DynamoDbCheckpoints>, SourceError> {
-    let api_key = match &config.api_key {
-        ApiKey::Given(key) => key.clone(),
+    let endpoint = config.endpoint.clone();
+    let source = match &config.api_key {
+        ApiKey::Given(key) => MomentoSubscriber::new(MomentoKey::parse(key)?, endpoint)?,
         ApiKey::SecretsManager { secret_id } => {
-            let read = secretsmanager(sdk, secret_id).get_secret_value().secret_id(secret_id).send().await;
-            let output = read.map_err(|e| {
-                let e = crate::aws_error::AwsError::from_sdk(&e);
-                SourceError::new(e.code, format!("could not read the Momento API key from {secret_id}: {}", e.message))
-            })?;
-            output.secret_string().map(|key| key.trim().to_owned()).ok_or_else(|| {
-                SourceError::new("NotText", format!("{secret_id} has no SecretString (store the API key as text)"))
-            })?
+            let key_source = KeySource::new(secretsmanager(sdk, secret_id), secret_id);
+            MomentoSubscriber::new(key_source.read().await?, endpoint)?.with_key_source(key_source)
         }
     };
-    let source = MomentoSubscriber::new(&api_key, &config.endpoint)?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&bounded(sdk, SHORT_ATTEMPT_TIMEOUT, CHECKPOINT_BUDGET));
     let checkpoints = DynamoDbCheckpoints::new(dynamodb, &config.checkpoint_table);
     let dead_letters =

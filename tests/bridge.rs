@@ -192,7 +192,7 @@ impl Checkpoints for MemoryCheckpoints {
 
     async fn renew(&self, topic: &TopicRef, role: Role, lease: &Lease) -> Result<TopicState, SourceError> {
         self.renewals.lock().unwrap().push(role);
-        if let Role::Owner(Some(next)) = role {
+        if let Role::Owner { next: Some(next), .. } = role {
             let ended = self.ended.as_ref().map(|ended| ended.lock().unwrap().clone()).unwrap_or_default();
             self.saves.lock().unwrap().push((next, ended));
         }
@@ -200,8 +200,9 @@ impl Checkpoints for MemoryCheckpoints {
         let mut states = self.states.lock().unwrap();
         let state = states.entry(topic.topic.clone()).or_default();
         match role {
-            Role::Owner(next) if state.owned_by(&lease.run) => {
+            Role::Owner { next, seen } if state.owned_by(&lease.run) => {
                 state.owner = Some(lease.clone());
+                state.seen = seen.or(state.seen);
                 if let Some(next) = next
                     && state.next.is_none_or(|stored| stored <= next)
                 {
@@ -500,9 +501,8 @@ async fn topics_are_read_side_by_side() {
 /// subscription outlives its run (Momento counts open subscriptions against a limit).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_runs_in_one_process_each_subscribe_and_deliver() {
-    use momento_webhook_receiver::bridge::MomentoSubscriber;
     let momento = momento_server::FakeMomento::start();
-    let source = MomentoSubscriber::new(momento_server::API_KEY, &momento.endpoint).unwrap();
+    let source = subscriber(&momento);
     let pipeline = Pipeline::new(
         RoutingTable::single(Target::EventBus("bus".into())),
         FakeForwarder::default(),
@@ -535,11 +535,10 @@ async fn a_thousand_runs_in_one_process_each_subscribe_and_deliver() {
 /// is never skipped in silence.
 #[tokio::test(flavor = "multi_thread")]
 async fn without_replay_what_was_published_between_runs_is_counted_as_missed() {
-    use momento_webhook_receiver::bridge::MomentoSubscriber;
     let momento = std::sync::Arc::new(momento_server::FakeMomento::start());
     momento.replay_nothing();
     momento.publish_text("orders", "gaps", "message 1");
-    let source = MomentoSubscriber::new(momento_server::API_KEY, &momento.endpoint).unwrap();
+    let source = subscriber(&momento);
     let pipeline = Pipeline::new(
         RoutingTable::single(Target::EventBus("bus".into())),
         FakeForwarder::default(),
@@ -580,10 +579,9 @@ const SHORT_PERIOD: Duration = Duration::from_millis(500);
 /// missed, none twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn overlapping_runs_hand_a_topic_over_with_no_gap_and_no_duplicate() {
-    use momento_webhook_receiver::bridge::MomentoSubscriber;
     let momento = std::sync::Arc::new(momento_server::FakeMomento::start());
     momento.replay_nothing();
-    let source = MomentoSubscriber::new(momento_server::API_KEY, &momento.endpoint).unwrap();
+    let source = subscriber(&momento);
     let (bridge, metrics) = {
         let pipeline = Pipeline::new(
             RoutingTable::single(Target::EventBus("bus".into())),
@@ -647,7 +645,12 @@ fn live(run: &str, stop_in_ms: u64) -> Lease {
 #[tokio::test]
 async fn a_successor_takes_over_from_the_stored_position_when_the_owner_crashed() {
     let crashed = Lease { run: "crashed".into(), until_ms: now_ms() + 600, stop_ms: now_ms() + 300 };
-    let state = TopicState { next: Some(Position { page: 1, sequence: 3 }), owner: Some(crashed), successor: None };
+    let state = TopicState {
+        next: Some(Position { page: 1, sequence: 3 }),
+        owner: Some(crashed),
+        successor: None,
+        ..Default::default()
+    };
     let items = (1..=5).map(|s| text(1, s)).collect();
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
     let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::with_state("checkout", state));
@@ -666,8 +669,12 @@ async fn a_successor_takes_over_from_the_stored_position_when_the_owner_crashed(
 /// or hangs) takes it at the stored position, and Momento returns what it still holds from there.
 #[tokio::test]
 async fn a_run_that_finds_the_owner_lease_over_takes_the_topic_at_the_stored_position() {
-    let state =
-        TopicState { next: Some(Position { page: 1, sequence: 3 }), owner: Some(lapsed("crashed")), successor: None };
+    let state = TopicState {
+        next: Some(Position { page: 1, sequence: 3 }),
+        owner: Some(lapsed("crashed")),
+        successor: None,
+        ..Default::default()
+    };
     let items = (1..=5).map(|s| text(1, s)).collect();
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
     let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::with_state("checkout", state));
@@ -688,6 +695,7 @@ async fn a_hand_over_before_what_the_successor_kept_asks_momento_for_the_gap() {
             next: Some(Position { page: 1, sequence: 5 }),
             owner: Some(live("owner", 200)),
             successor: None,
+            ..Default::default()
         };
         let items = (1..=10).map(|s| text(1, s)).collect();
         // Its own subscription brings 8 on: what was published after it subscribed.
@@ -764,7 +772,7 @@ async fn an_owner_hands_over_only_to_a_successor_whose_registration_is_live() {
 /// off at once instead of leaving it to lapse.
 #[tokio::test]
 async fn a_successor_that_leaves_withdraws_its_registration() {
-    let state = TopicState { next: None, owner: Some(live("owner", 700)), successor: None };
+    let state = TopicState { next: None, owner: Some(live("owner", 700)), successor: None, ..Default::default() };
     let (bridge, _) =
         new_bridge(&["checkout"], FakeSource::default(), MemoryCheckpoints::with_state("checkout", state));
     let bridge = bridge.with_schedule_period(SHORT_PERIOD);
@@ -784,7 +792,7 @@ async fn a_run_the_topic_does_not_need_leaves_it_at_once_without_subscribing() {
         (live("owner", 1_000), None),
         (live("owner", 400_000), None),
     ] {
-        let state = TopicState { next: None, owner: Some(owner.clone()), successor };
+        let state = TopicState { next: None, owner: Some(owner.clone()), successor, ..Default::default() };
         let (bridge, _) =
             new_bridge(&["checkout"], FakeSource::default(), MemoryCheckpoints::with_state("checkout", state));
         let bridge = bridge.with_schedule_period(SHORT_PERIOD);
@@ -795,6 +803,13 @@ async fn a_run_the_topic_does_not_need_leaves_it_at_once_without_subscribing() {
         assert!(bridge.source().subscribed.lock().unwrap().is_empty());
         assert_eq!(bridge.checkpoints().state("checkout").owner, Some(owner));
     }
+}
+
+/// The production Momento adapter, for the stand-in's key, at the stand-in.
+fn subscriber(momento: &momento_server::FakeMomento) -> momento_webhook_receiver::bridge::MomentoSubscriber {
+    use momento_webhook_receiver::bridge::{MomentoKey, MomentoSubscriber};
+    let key = MomentoKey::parse(momento_server::API_KEY).unwrap();
+    MomentoSubscriber::new(key, Some(momento.endpoint.clone())).unwrap()
 }
 
 fn now_ms() -> u64 {
@@ -884,8 +899,12 @@ async fn an_owner_that_cannot_renew_its_lease_stops_delivering_before_it_ends() 
 /// not cancel the renewal), and takes the topic over with nothing missing.
 #[tokio::test]
 async fn a_successor_whose_stream_breaks_while_it_waits_subscribes_again() {
-    let state =
-        TopicState { next: Some(Position { page: 1, sequence: 1 }), owner: Some(live("owner", 200)), successor: None };
+    let state = TopicState {
+        next: Some(Position { page: 1, sequence: 1 }),
+        owner: Some(live("owner", 200)),
+        successor: None,
+        ..Default::default()
+    };
     let items = (1..=4).map(|s| text(1, s)).collect();
     let source = FakeSource {
         items: HashMap::from([("checkout".into(), items)]),
@@ -954,8 +973,12 @@ async fn a_successor_over_the_memory_budget_lets_its_oldest_messages_go_and_asks
         payload: Payload::Binary(vec![7; 1 << 20]),
     };
     let count = (BRIDGE_HELD_BYTES >> 20) as u64 + 6;
-    let state =
-        TopicState { next: Some(Position { page: 1, sequence: 1 }), owner: Some(live("owner", 200)), successor: None };
+    let state = TopicState {
+        next: Some(Position { page: 1, sequence: 1 }),
+        owner: Some(live("owner", 200)),
+        successor: None,
+        ..Default::default()
+    };
     let source = FakeSource {
         items: HashMap::from([("checkout".into(), (1..=count).map(big).collect())]),
         ..Default::default()
@@ -985,6 +1008,7 @@ async fn an_expired_successor_is_replaced_and_a_far_hand_over_is_awaited_at_leis
         next: Some(Position { page: 1, sequence: 1 }),
         owner: Some(live("owner", 30_000)),
         successor: Some(lapsed("gone")),
+        ..Default::default()
     };
     let (bridge, _) =
         new_bridge(&["checkout"], FakeSource::default(), MemoryCheckpoints::with_state("checkout", state));

@@ -207,6 +207,7 @@ async fn the_checkpoint_table_keeps_one_owner_one_successor_and_positions_moving
     let now = 1_000_000;
     let lease = |run: &str, until_ms| Lease { run: run.into(), until_ms, stop_ms: until_ms + 500 };
     let (a, b, c) = (lease("a", now + 15_000), lease("b", now + 1_000), lease("c", now + 15_000));
+    let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
 
     assert!(store.acquire(&topic, &a, now, false).await.unwrap(), "a free topic");
     assert!(!store.acquire(&topic, &b, now, false).await.unwrap(), "a live owner is not displaced");
@@ -216,12 +217,18 @@ async fn the_checkpoint_table_keeps_one_owner_one_successor_and_positions_moving
 
     // Renewals: the owner's with its position, forward only; the successor's; anyone else's
     // changes nothing and says who holds the topic.
-    let state = store.renew(&topic, Role::Owner(Some(at(1, 5))), &lease("a", now + 20_000)).await.unwrap();
+    let owner = |next, seen| Role::Owner { next, seen };
+    let state = store.renew(&topic, owner(Some(at(1, 5)), Some(at(1, 7))), &lease("a", now + 20_000)).await.unwrap();
     assert_eq!((state.next, state.owner.map(|o| o.until_ms)), (Some(at(1, 5)), Some(now + 20_000)));
-    let state = store.renew(&topic, Role::Owner(Some(at(1, 3))), &lease("a", now + 25_000)).await.unwrap();
+    assert_eq!(state.seen, Some(at(1, 7)), "the last message read: 3 behind");
+    let moved = state.moved_ms.unwrap();
+    assert!(moved.abs_diff(now_ms()) < 10_000, "when it moved: {moved}");
+    let state = store.renew(&topic, owner(Some(at(1, 3)), None), &lease("a", now + 25_000)).await.unwrap();
     assert_eq!(state.next, Some(at(1, 5)), "an older position does not overwrite");
     assert_eq!(state.owner.map(|o| o.until_ms), Some(now + 25_000), "but the lease is renewed");
-    let state = store.renew(&topic, Role::Owner(Some(at(1, 9))), &b).await.unwrap();
+    let state = store.renew(&topic, owner(None, Some(at(1, 9))), &lease("a", now + 26_000)).await.unwrap();
+    assert_eq!((state.next, state.seen, state.moved_ms), (Some(at(1, 5)), Some(at(1, 9)), Some(moved)), "not moved");
+    let state = store.renew(&topic, owner(Some(at(1, 9)), None), &b).await.unwrap();
     assert_eq!((state.next, state.owned_by("b")), (Some(at(1, 5)), false), "only the owner writes");
     let b = lease("b", now + 2_000);
     assert!(store.renew(&topic, Role::Successor, &b).await.unwrap().followed_by("b"));
@@ -230,7 +237,7 @@ async fn the_checkpoint_table_keeps_one_owner_one_successor_and_positions_moving
     // The hand-over: b owns the topic on its registration's lease, and the new page is stored.
     assert_eq!(store.release(&topic, "a", Some(at(2, 1)), now).await.unwrap(), Some("b".to_owned()));
     let state = store.load(&topic).await.unwrap();
-    assert_eq!((state.next, state.owner, state.successor), (Some(at(2, 1)), Some(b.clone()), None));
+    assert_eq!((state.next, state.owner.clone(), state.successor), (Some(at(2, 1)), Some(b.clone()), None));
     assert_eq!(store.release(&topic, "a", None, now).await.unwrap_err().code, NOT_OWNER);
 
     // b's lease runs out (its run died before renewing as the owner): c takes the topic over.

@@ -152,6 +152,9 @@ fn the_time_bounds_the_readme_promises_are_the_functions() {
         ("cannot subscribe for 30 s", bounds::SUBSCRIPTION_GIVE_UP),
         ("up to 0.25 s more", bounds::HANDOVER_POLL),
         ("after 3 tries", std::time::Duration::from_secs(bounds::BRIDGE_ITEM_ATTEMPTS.into())),
+        ("(at most every 10 s)", bounds::MOMENTO_KEY_REREAD_INTERVAL),
+        ("use it within 18 s", bounds::MOMENTO_KEY_REREAD_INTERVAL + bounds::RESUBSCRIBE_MAX_PAUSE),
+        ("reserves 3 instances", std::time::Duration::from_secs(bounds::BRIDGE_CONCURRENCY)),
     ] {
         assert!(README.contains(promise), "README no longer says {promise:?}");
         let number: f64 = promise.split(' ').find_map(|w| w.parse().ok()).unwrap();

@@ -19,7 +19,7 @@ use momento_webhook_receiver::bounds::{
     BRIDGE_CONCURRENCY, BRIDGE_LAMBDA_TIMEOUT, BRIDGE_MEMORY_MB, BRIDGE_SCHEDULE_PERIOD, INSTANCES_PER_WEBHOOK,
     LAMBDA_TIMEOUT,
 };
-use momento_webhook_receiver::bridge::config::{ApiKey, BridgeConfig, parse_topics};
+use momento_webhook_receiver::bridge::config::{ApiKey, BridgeConfig, parse_endpoint, parse_topics};
 use momento_webhook_receiver::config::{Config, Signing};
 use momento_webhook_receiver::forward::Delivered;
 use momento_webhook_receiver::metrics::{Gap, Metrics, RequestFacts};
@@ -131,7 +131,7 @@ fn every_deployable_case_starts_and_routes_as_its_parameters_say() {
 fn parameters_the_function_would_refuse_are_refused_by_cloudformation_first() {
     for case in cases().iter().filter(|c| !c["refused"].is_null()) {
         let reason = case["refused"].as_str().unwrap();
-        let known = ["AllowedPattern", "existing secret", "needs MomentoApiKeySecretArn and MomentoEndpoint"];
+        let known = ["AllowedPattern", "existing secret", "needs MomentoApiKeySecretArn", "Alarms would reach nobody"];
         assert!(known.iter().any(|k| reason.contains(k)), "{}: {reason}", case["name"]);
     }
     let names: Vec<String> =
@@ -141,13 +141,15 @@ fn parameters_the_function_would_refuse_are_refused_by_cloudformation_first() {
     }
     // The bridge's own parser would refuse each of these too (bridge::config).
     assert!(parse_topics("checkout").is_err());
+    assert!(parse_endpoint("cell-4-us-west-2-1.prod.a.momento.example").is_err());
     for refused in [
         "partial secret ARN",
         "KMS key without an existing secret",
         "not an email",
         "bridge without its API key",
-        "bridge without its endpoint",
         "bridge with a topic that is not cache/topic",
+        "bridge, endpoint outside Momento's domain",
+        "alarms reaching nobody",
     ] {
         assert!(names.iter().any(|n| n == refused), "{refused} is not refused: {names:?}");
     }
@@ -156,6 +158,8 @@ fn parameters_the_function_would_refuse_are_refused_by_cloudformation_first() {
 #[test]
 fn the_stack_is_sized_and_bounded_by_the_functions_own_bounds() {
     let defaults = cases().iter().find(|c| c["name"] == "defaults").unwrap();
+    let template_default = defaults["parameters"]["BridgeReservedConcurrency"].as_str().unwrap();
+    assert_eq!(template_default, BRIDGE_CONCURRENCY.to_string(), "the bridge's reservation: owner, successor, a tick");
     // CloudFormation passes parameter values as strings.
     let number = |value: &Value| value.as_u64().or_else(|| value.as_str()?.parse().ok());
     assert_eq!(number(&defaults["reserved_concurrency"]), Some(INSTANCES_PER_WEBHOOK), "template default");
@@ -187,11 +191,14 @@ fn the_bridge_starts_reads_its_topics_and_may_touch_only_its_own_table() {
         assert_eq!(config.dead_letter_queue_url, config_of(case).dead_letter_queue_url, "{name}");
         assert_eq!(bridge["timeout"].as_u64(), Some(BRIDGE_LAMBDA_TIMEOUT.as_secs()), "{name}");
         assert_eq!(bridge["memory_size"].as_u64(), Some(BRIDGE_MEMORY_MB), "{name}: the CPU the bench asks for");
-        assert_eq!(
-            bridge["reserved_concurrency"].as_u64(),
-            Some(BRIDGE_CONCURRENCY),
-            "{name}: a topic's owner and its successor"
-        );
+        // CloudFormation passes parameter values as strings; 0 is no reservation at all.
+        let reserved = case["parameters"]["BridgeReservedConcurrency"].as_str().unwrap();
+        let expected = Some(reserved.to_owned()).filter(|r| r != "0");
+        let got = bridge["reserved_concurrency"]
+            .as_u64()
+            .map(|r| r.to_string())
+            .or_else(|| bridge["reserved_concurrency"].as_str().map(str::to_owned));
+        assert_eq!(got, expected, "{name}");
         assert_eq!(BRIDGE_SCHEDULE_PERIOD.as_secs(), 60, "rate(1 minute) below");
         assert_eq!(bridge["schedules"], serde_json::json!(["rate(1 minute)"]), "{name}: a run a minute");
         assert_eq!(bridge["invoke_configs"][0]["MaximumRetryAttempts"], 0, "{name}");

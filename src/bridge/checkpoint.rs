@@ -40,6 +40,9 @@ struct Item {
     successor: Option<String>,
     successor_until: Option<u64>,
     successor_stop: Option<u64>,
+    seen_page: Option<u64>,
+    seen_sequence: Option<u64>,
+    moved_at: Option<u64>,
 }
 
 impl From<Item> for TopicState {
@@ -54,6 +57,8 @@ impl From<Item> for TopicState {
             next: item.next_page.zip(item.next_sequence).map(|(page, sequence)| Position { page, sequence }),
             owner: lease(item.owner, item.owner_until, item.owner_stop),
             successor: lease(item.successor, item.successor_until, item.successor_stop),
+            seen: item.seen_page.zip(item.seen_sequence).map(|(page, sequence)| Position { page, sequence }),
+            moved_ms: item.moved_at,
         }
     }
 }
@@ -117,9 +122,18 @@ impl Update {
         self
     }
 
-    /// `next` stored, only forward: a later page, or further on the same page.
+    /// `next` stored (only forward: a later page, or further on the same page), and when.
     fn next(self, next: Position) -> Self {
-        self.set("next_page", n(next.page)).set("next_sequence", n(next.sequence))
+        let now = super::run::now_ms();
+        self.set("next_page", n(next.page)).set("next_sequence", n(next.sequence)).set("moved_at", n(now))
+    }
+
+    /// The last message the owner read.
+    fn seen(self, seen: Option<Position>) -> Self {
+        match seen {
+            Some(seen) => self.set("seen_page", n(seen.page)).set("seen_sequence", n(seen.sequence)),
+            None => self,
+        }
     }
 
     /// `lease` stored as the owner's.
@@ -255,10 +269,9 @@ impl Checkpoints for DynamoDbCheckpoints {
 
     async fn renew(&self, topic: &TopicRef, role: Role, lease: &Lease) -> Result<TopicState, SourceError> {
         let written = match role {
-            Role::Owner(Some(next)) => {
-                let written =
-                    self.update(topic).owner(lease).next(next).send(&format!("#owner = :owner AND {FORWARD}")).await;
-                match written {
+            Role::Owner { next: Some(next), seen } => {
+                let update = self.update(topic).owner(lease).seen(seen).next(next);
+                match update.send(&format!("#owner = :owner AND {FORWARD}")).await {
                     Err(e) if conditional_check_failed(&e) => {
                         let state = self.load(topic).await?;
                         if !state.owned_by(&lease.run) {
@@ -267,12 +280,14 @@ impl Checkpoints for DynamoDbCheckpoints {
                         // Still the owner, with the stored position further on than this one:
                         // the lease is renewed, the position left.
                         tracing::warn!(%topic, ?next, "the stored position is already further on");
-                        self.update(topic).owner(lease).send("#owner = :owner").await
+                        self.update(topic).owner(lease).seen(seen).send("#owner = :owner").await
                     }
                     written => written,
                 }
             }
-            Role::Owner(None) => self.update(topic).owner(lease).send("#owner = :owner").await,
+            Role::Owner { next: None, seen } => {
+                self.update(topic).owner(lease).seen(seen).send("#owner = :owner").await
+            }
             Role::Successor => self.update(topic).successor(lease).send("#successor = :successor").await,
         };
         match written {

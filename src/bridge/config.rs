@@ -20,6 +20,9 @@ pub const BRIDGE_RUN_SECONDS: &str = "BRIDGE_RUN_SECONDS";
 /// How often runs start, when not the template's schedule (a shorter one, for tests and demos).
 pub const BRIDGE_SCHEDULE_SECONDS: &str = "BRIDGE_SCHEDULE_SECONDS";
 
+/// Every Momento endpoint is a host in this domain.
+pub const MOMENTO_DOMAIN: &str = ".momentohq.com";
+
 /// A run outside Lambda reads this long when `BRIDGE_RUN_SECONDS` is not set.
 const DEFAULT_RUN: Duration = Duration::from_secs(55);
 
@@ -28,7 +31,9 @@ const DEFAULT_RUN: Duration = Duration::from_secs(55);
 pub struct BridgeConfig {
     pub topics: Vec<TopicRef>,
     pub api_key: ApiKey,
-    pub endpoint: String,
+    /// The region's endpoint when configured (a v2 key needs it; v1 keys and legacy tokens name
+    /// their own, which this overrides).
+    pub endpoint: Option<String>,
     pub checkpoint_table: String,
     pub delivery: DeliveryConfig,
     pub dead_letter_queue_url: Option<String>,
@@ -102,11 +107,10 @@ impl BridgeConfig {
         Ok(Self {
             topics,
             api_key,
-            endpoint: parse_endpoint(&required(
-                MOMENTO_ENDPOINT,
-                "set it to the Momento endpoint of the cache's region, e.g. cell-4-us-west-2-1.prod.a.momentohq.com",
-            )?)
-            .map_err(|reason| ConfigError::Invalid { variable: MOMENTO_ENDPOINT, reason })?,
+            endpoint: non_empty(&lookup, MOMENTO_ENDPOINT)
+                .map(|raw| parse_endpoint(&raw))
+                .transpose()
+                .map_err(|reason| ConfigError::Invalid { variable: MOMENTO_ENDPOINT, reason })?,
             checkpoint_table: required(
                 CHECKPOINT_TABLE,
                 "set it to the DynamoDB table that keeps each topic's position",
@@ -121,10 +125,11 @@ impl BridgeConfig {
     }
 }
 
-/// The Momento endpoint: a region's host name (the bridge reaches `cache.<endpoint>` over TLS),
-/// or an `http://` address on this host (a local stand-in: `make demo`, the tests). Plain HTTP
-/// to anywhere else is refused, in Lambda or not: the API key would cross the network in clear
-/// text.
+/// The Momento endpoint: a region's host name in Momento's domain (the bridge reaches
+/// `cache.<endpoint>` over TLS, sending the API key), or an `http://` address on this host (a
+/// local stand-in: `make demo`, the tests). Anything else is refused before a key is sent: a
+/// typo would hand the key to whoever owns the other domain, and plain HTTP to another host would
+/// send it in clear text.
 pub fn parse_endpoint(raw: &str) -> Result<String, String> {
     if let Some(address) = raw.strip_prefix("http://") {
         let host = address.split(['/', '?']).next().unwrap_or_default();
@@ -167,6 +172,11 @@ pub fn parse_endpoint(raw: &str) -> Result<String, String> {
         _ if !host_name(raw) => {
             Err(format!("{raw:?} is not a host name, e.g. cell-4-us-west-2-1.prod.a.momentohq.com"))
         }
+        _ if !raw.ends_with(MOMENTO_DOMAIN) => Err(format!(
+            "{raw:?} is not in Momento's domain ({}); the API key is sent only there, e.g. \
+             cell-4-us-west-2-1.prod.a.momentohq.com",
+            &MOMENTO_DOMAIN[1..]
+        )),
         _ => Ok(raw.to_owned()),
     }
 }
@@ -216,7 +226,7 @@ mod tests {
             ]
         );
         assert!(matches!(&config.api_key, ApiKey::SecretsManager { secret_id } if secret_id == "momento-api-key"));
-        assert_eq!(config.endpoint, "cell-4-us-west-2-1.prod.a.momentohq.com");
+        assert_eq!(config.endpoint.as_deref(), Some("cell-4-us-west-2-1.prod.a.momentohq.com"));
         assert_eq!(config.checkpoint_table, "stack-BridgeCheckpoints");
         assert_eq!(config.local_run, DEFAULT_RUN);
         assert_eq!(config.schedule_period, BRIDGE_SCHEDULE_PERIOD, "the template's schedule");
@@ -225,7 +235,7 @@ mod tests {
 
     #[test]
     fn each_required_variable_is_named_when_missing() {
-        for missing in [BRIDGE_TOPICS, MOMENTO_API_KEY_SECRET_ID, MOMENTO_ENDPOINT, CHECKPOINT_TABLE] {
+        for missing in [BRIDGE_TOPICS, MOMENTO_API_KEY_SECRET_ID, CHECKPOINT_TABLE] {
             let vars: Vec<_> = MINIMAL.iter().copied().filter(|(name, _)| *name != missing).collect();
             match config(&vars) {
                 Err(ConfigError::Missing { variable, .. }) => assert_eq!(variable, missing),
@@ -270,6 +280,10 @@ mod tests {
             ("-cell.momentohq.com", "not a host name"),
             ("cell-.momentohq.com", "not a host name"),
             ("cell 4.momentohq.com", "not a host name"),
+            ("cell-4.prod.a.momentohq.co", "not in Momento's domain"),
+            ("cell-4.prod.a.momentohq.com.evil.example", "not in Momento's domain"),
+            ("momentohq.com", "not in Momento's domain"),
+            ("evilmomentohq.com", "not in Momento's domain"),
         ];
         for (raw, reason) in refused {
             let error = parse_endpoint(raw).unwrap_err();
@@ -279,6 +293,9 @@ mod tests {
         vars.retain(|(name, _)| *name != MOMENTO_ENDPOINT);
         vars.push((MOMENTO_ENDPOINT, "http://192.0.2.1:8080"));
         assert!(matches!(config(&vars), Err(ConfigError::Invalid { variable: MOMENTO_ENDPOINT, .. })));
+        // A v1 key or a legacy token names its endpoint: none configured is not a mistake here.
+        vars.retain(|(name, _)| *name != MOMENTO_ENDPOINT);
+        assert_eq!(config(&vars).unwrap().endpoint, None);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! The ports are [`Subscribe`] (the [`MomentoSubscriber`] adapter) and [`Checkpoints`]
 //! ([`DynamoDbCheckpoints`]).
 
+mod api_key;
 mod budget;
 mod checkpoint;
 pub mod config;
@@ -27,8 +28,9 @@ mod subscription;
 mod succession;
 mod topic_run;
 
+pub use api_key::MomentoKey;
 pub use checkpoint::{DynamoDbCheckpoints, NOT_OWNER};
-pub use momento::MomentoSubscriber;
+pub use momento::{KeySource, MomentoSubscriber};
 pub use run::Run;
 pub use succession::{Claim, Why, claim};
 
@@ -172,6 +174,10 @@ pub struct TopicState {
     pub owner: Option<Lease>,
     /// The run that takes the topic over when the owner stops.
     pub successor: Option<Lease>,
+    /// The last message the owner read: how far behind `next` is.
+    pub seen: Option<Position>,
+    /// When `next` last moved (milliseconds since the Unix epoch).
+    pub moved_ms: Option<u64>,
 }
 
 impl TopicState {
@@ -189,8 +195,12 @@ impl TopicState {
 /// The role whose lease a renewal extends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// The owner, storing the next position it has reached, if it has one.
-    Owner(Option<Position>),
+    /// The owner, storing the next position when it has moved (and when it moved), and the last
+    /// message it has read.
+    Owner {
+        next: Option<Position>,
+        seen: Option<Position>,
+    },
     Successor,
 }
 

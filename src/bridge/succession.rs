@@ -261,7 +261,7 @@ mod tests {
     }
 
     fn owned(stop_in_s: u64) -> TopicState {
-        TopicState { next: None, owner: Some(lease("owner", NOW + 10_000, NOW + stop_in_s * 1000)), successor: None }
+        TopicState { owner: Some(lease("owner", NOW + 10_000, NOW + stop_in_s * 1000)), ..TopicState::default() }
     }
 
     const MINE: u64 = NOW + 895_000;

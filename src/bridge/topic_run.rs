@@ -90,8 +90,8 @@ struct Settled {
     lost: u64,
 }
 
-/// A lease renewal under way, and when it started.
-type Renewal<'a> = (Instant, Pin<Box<dyn Future<Output = Result<TopicState, Ended>> + Send + 'a>>);
+/// A lease renewal under way: when it started, the position it stores, and the call.
+type Renewal<'a> = (Instant, Option<Position>, Pin<Box<dyn Future<Output = Result<TopicState, Ended>> + Send + 'a>>);
 
 impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S, C> {
     /// Reads every topic until the run stops, all at once, each in order.
@@ -159,8 +159,8 @@ impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S
         // lease until then), and the fence from there: nothing is delivered before.
         let leased_at = Instant::now();
         let lease = owner_lease(run);
-        match self.checkpoint("renew the lease", topic, self.checkpoints.renew(topic, Role::Owner(None), &lease)).await
-        {
+        let first = Role::Owner { next: None, seen: None };
+        match self.checkpoint("renew the lease", topic, self.checkpoints.renew(topic, first, &lease)).await {
             Ok(state) if state.owned_by(&run.id) => {}
             Ok(_) => {
                 tracing::warn!(%topic, "another run took the topic over before this run began delivering it");
@@ -253,6 +253,8 @@ impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S
             self.pipeline.route(&topic.cache, &topic.topic).map_or(MAX_ENTRIES_PER_CALL, Target::batch_items);
         let mut last_read = next.map(Position::before);
         let mut handled = next;
+        // What the store holds: only a position that moved is written again.
+        let mut stored = next;
         let mut fence_at = leased_at + OWNER_FENCE;
         let mut renew_at = (leased_at + OWNER_RENEW_EVERY).max(Instant::now());
         let mut renewal: Option<Renewal<'a>> = None;
@@ -280,14 +282,17 @@ impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S
                 }
                 renewed = async {
                     match renewal.as_mut() {
-                        Some((_, call)) => call.await,
+                        Some((_, _, call)) => call.await,
                         None => std::future::pending().await,
                     }
                 } => {
-                    let started = renewal.take().map_or(leased_at, |(started, _)| started);
+                    let (started, sent) = renewal.take().map_or((leased_at, None), |(started, sent, _)| (started, sent));
                     renew_at = Instant::now() + OWNER_RENEW_EVERY;
                     match renewed {
-                        Ok(state) if state.owned_by(&run.id) => fence_at = started + OWNER_FENCE,
+                        Ok(state) if state.owned_by(&run.id) => {
+                            fence_at = started + OWNER_FENCE;
+                            stored = sent.or(stored);
+                        }
                         Ok(_) => {
                             tracing::warn!(%topic, "another run owns the topic now; this run stops delivering it");
                             return Delivered::Superseded;
@@ -298,10 +303,12 @@ impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S
                 }
                 () = tokio::time::sleep_until(renew_at), if renewal.is_none() => {
                     let lease = owner_lease(run);
+                    let moved = handled.filter(|handled| Some(*handled) != stored);
+                    let role = Role::Owner { next: moved, seen: last_read };
                     let call = async move {
-                        self.checkpoint("renew the lease", topic, self.checkpoints.renew(topic, Role::Owner(handled), &lease)).await
+                        self.checkpoint("renew the lease", topic, self.checkpoints.renew(topic, role, &lease)).await
                     };
-                    renewal = Some((Instant::now(), Box::pin(call)));
+                    renewal = Some((Instant::now(), moved, Box::pin(call)));
                 }
                 read = received.recv(), if reading && pending.len() < batch_items && !run.is_over() => {
                     let mut read = read;
@@ -368,7 +375,7 @@ impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S
                     .checkpoint(
                         "store the first position",
                         topic,
-                        self.checkpoints.renew(topic, Role::Owner(Some(item.position)), &lease),
+                        self.checkpoints.renew(topic, Role::Owner { next: Some(item.position), seen: None }, &lease),
                     )
                     .await;
                 if let Ok(state) = stored

@@ -28,6 +28,21 @@ use crate::process;
 
 pub const CACHE: &str = "orders";
 
+/// The bridge's binary: the one Cargo built for these tests (tests of the tools' package find it
+/// beside their own executable, as `cargo test --workspace` builds it).
+pub fn binary() -> std::path::PathBuf {
+    match option_env!("CARGO_BIN_EXE_momento-bridge") {
+        Some(binary) => binary.into(),
+        None => {
+            // target/<profile>/deps/<test> -> target/<profile>/momento-bridge
+            let exe = std::env::current_exe().unwrap();
+            let built = exe.parent().and_then(|deps| deps.parent()).unwrap().join("momento-bridge");
+            assert!(built.exists(), "{} is missing: run `cargo build --bin momento-bridge`", built.display());
+            built
+        }
+    }
+}
+
 /// The bridge binary in one execution environment, under its own Runtime API whose invocations
 /// time out after `timeout`.
 pub struct BridgeProcess {
@@ -40,7 +55,7 @@ impl BridgeProcess {
     pub fn start(vars: &[(String, String)], timeout: Duration) -> Self {
         let api = Arc::new(RuntimeApi::start());
         api.set_invocation_timeout(timeout);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_momento-bridge"));
+        let mut command = Command::new(binary());
         command.env_clear().envs(lambda_environment(&api)).envs(moto_environment()).envs(vars.iter().cloned());
         let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let mut stdout = child.stdout.take().unwrap();
@@ -62,6 +77,12 @@ impl BridgeProcess {
         let api = Arc::clone(&self.api);
         let wait = Duration::from_secs(15 * 60 + 30);
         std::thread::spawn(move || api.invoke_with_id(&id, &json!({"source": "aws.scheduler"}), wait))
+    }
+
+    /// Its exit code, once it has ended by itself (a start-up it refused: Lambda reports the
+    /// environment's init as failed, and no invocation is answered).
+    pub fn exited(&mut self) -> Option<i32> {
+        self.child.try_wait().ok().flatten().map(|status| status.code().unwrap_or(-1))
     }
 
     /// Its peak resident memory so far, in KiB.

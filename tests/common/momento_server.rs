@@ -51,6 +51,8 @@ struct State {
     replay_nothing: bool,
     /// The key is refused, and open streams fail.
     revoked: bool,
+    /// The key let in, when another than [`API_KEY`].
+    accepted: Option<String>,
     /// Subscribe calls answered (any outcome).
     calls: usize,
     /// The next subscribe call is answered only after this long.
@@ -178,6 +180,16 @@ impl FakeMomento {
         }
     }
 
+    /// From now on `key` is let in instead of [`API_KEY`] (a legacy token, or a rotated key), and
+    /// open streams fail with `Unauthenticated`, as when the old key is revoked.
+    pub fn rotate_key(&self, key: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.accepted = Some(key.to_owned());
+        for topic in state.topics.values() {
+            let _ = topic.live.send(Signal::Fail(tonic::Code::Unauthenticated, "Invalid signature"));
+        }
+    }
+
     /// The newest open subscription stream ends, as when its connection breaks; the others go on.
     pub fn break_newest_stream(&self) {
         let mut state = self.state.lock().unwrap();
@@ -262,15 +274,15 @@ impl Pubsub for Service {
 
     async fn subscribe(&self, request: Request<SubscriptionRequest>) -> Result<Response<Items>, Status> {
         let key = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let (revoked, hang) = {
+        let (revoked, hang, accepted) = {
             let mut state = self.0.lock().unwrap();
             state.calls += 1;
-            (state.revoked, state.hang_next.take())
+            (state.revoked, state.hang_next.take(), state.accepted.clone().unwrap_or_else(|| API_KEY.to_owned()))
         };
         if let Some(hang) = hang {
             tokio::time::sleep(hang).await;
         }
-        if key.as_deref() != Some(API_KEY) || revoked {
+        if key.as_deref() != Some(accepted.as_str()) || revoked {
             return Err(Status::unauthenticated("Invalid signature"));
         }
         let request = request.into_inner();

@@ -84,7 +84,8 @@ pub async fn required(args: &FunctionArgs, why: &str) -> Result<(SdkConfig, Func
     Ok((sdk, function))
 }
 
-async fn read(sdk: &SdkConfig, name: &str) -> Result<Function, Failure> {
+/// The configuration of the function `name`, as Lambda has it now.
+pub async fn read(sdk: &SdkConfig, name: &str) -> Result<Function, Failure> {
     let client = aws_sdk_lambda::Client::new(sdk);
     let answer = client.get_function_configuration().function_name(name).send().await.map_err(|e| {
         Failure::usage(format!(

@@ -6,12 +6,14 @@
 //! - `rotate`: the AWS side of a secret rotation in one step (and `--finish` later).
 //! - `redrive`: put dead-lettered events back once the cause is fixed.
 //! - `sign`: sign a body or an event file, to craft test requests.
+//! - `bridge`: each topic of the topic bridge at a glance, and whether all are being read.
 //!
 //! Exit status: 0 when the job is done, 1 when it is not (an event not delivered, messages still
 //! failing), 2 for a usage or configuration error.
 
 mod alarms;
 mod aws;
+mod bridge;
 mod dead_letters;
 mod function;
 mod function_url;
@@ -48,6 +50,9 @@ enum Command {
     Redrive(redrive::RedriveArgs),
     /// Print the momento-signature of a body, or a whole signed Function URL event.
     Sign(sign::SignArgs),
+    /// Each topic of the topic bridge: its position, owner and successor, how far behind, and the
+    /// last hour's counts (exit 1 when a topic is not being read).
+    Bridge(bridge::BridgeArgs),
 }
 
 /// A failure of a command: its exit status and what to tell the user.
@@ -77,6 +82,7 @@ async fn main() -> ExitCode {
         Command::Rotate(args) => rotate::run(args).await,
         Command::Redrive(args) => redrive::run(args).await,
         Command::Sign(args) => sign::run(args),
+        Command::Bridge(args) => bridge::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -55,7 +55,8 @@ struct Resources {
     function: String,
 }
 
-const PARAMETERS: &str = r#"{"CreateEventBus": "true", "CreateExampleStateMachine": "true"}"#;
+const PARAMETERS: &str =
+    r#"{"CreateEventBus": "true", "CreateExampleStateMachine": "true", "AlarmEmail": "ops@example.com"}"#;
 
 async fn create_resources(sdk: &SdkConfig) -> Resources {
     let stack = unique("hooks");
