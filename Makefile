@@ -25,7 +25,7 @@ help:
 	@echo "make demo     run the receiver and the topic bridge locally against moto, end to end"
 	@echo "make test     run the whole test suite (moto server started and stopped for you)"
 	@echo "make lint     cargo fmt --check, clippy -D warnings, cfn-lint and sam validate --lint"
-	@echo "make bench    cold-start (plain HTTP and TLS), memory, request-time, bridge-throughput and package-size benchmarks"
+	@echo "make bench    cold-start (plain HTTP and TLS), memory, request-time, bridge and redrive throughput, package-size benchmarks"
 	@echo "make bench-entropy  make bench, plus the build with aws-lc's CPU jitter entropy on, for comparison"
 	@echo "make fuzz     the property tests with many more cases (SEED=... to replay)"
 	@echo "make soak     the release binary under thousands of mixed requests, then a reconciliation"
@@ -53,9 +53,15 @@ $(VENV_DEPLOY)/.installed: requirements-deploy.txt | python-version
 	$(VENV_DEPLOY)/bin/pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
 	touch $@
 
+# The test binaries side by side, each test its own process (.config/nextest.toml): cargo-nextest
+# as installed, or from crates.io into target/tools the first time.
+NEXTEST := $(or $(shell command -v cargo-nextest 2>/dev/null),target/tools/bin/cargo-nextest)
+target/tools/bin/cargo-nextest:
+	cargo install --locked --quiet cargo-nextest@0.9.143 --root target/tools
+
 .PHONY: test
-test: $(VENV)/.installed template-check
-	scripts/with-moto.sh cargo test --workspace --all-targets
+test: $(VENV)/.installed template-check $(NEXTEST)
+	MOTO_SERVERS=3 scripts/with-moto.sh $(NEXTEST) nextest run --workspace --all-targets
 
 .PHONY: template-check
 template-check: $(VENV_DEPLOY)/.installed
@@ -86,6 +92,7 @@ bench: $(VENV)/.installed
 	cargo build --release --bins --examples
 	cargo bench --bench cold_start
 	scripts/with-moto.sh cargo bench --bench bridge_throughput
+	scripts/with-moto.sh cargo bench -p webhook-ops --bench redrive_throughput
 	@if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$$'; then \
 	  cargo lambda build --release --arm64 --bin momento-webhook; fi
 	$(PYTHON) scripts/package_size.py

@@ -1,35 +1,48 @@
 #!/usr/bin/env bash
-# Runs a command with a fresh moto server (local AWS API emulator) on 127.0.0.1, on a free
-# port, and stops it afterwards, also when the command fails or is interrupted.
-# The command sees MOTO_ENDPOINT=http://127.0.0.1:<port>.
+# Runs a command with fresh moto servers (local AWS API emulator) on 127.0.0.1, on free ports,
+# and stops them afterwards, also when the command fails or is interrupted. The command sees
+# MOTO_ENDPOINT=http://127.0.0.1:<port> (the first) and MOTO_ENDPOINTS (all, space-separated):
+# MOTO_SERVERS of them (default 1; `make test` runs 3: one server answers one request at a time,
+# and the test processes that run side by side spread over them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv="$here/.venv"
 [ -x "$venv/bin/moto_server" ] || { echo "with-moto: $venv/bin/moto_server missing; run through make" >&2; exit 2; }
 
-port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-log=$(mktemp -t moto-XXXXXX.log)
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
-moto_pid=$!
+servers=${MOTO_SERVERS:-1}
+pids=()
+logs=()
 cleanup() {
-  kill "$moto_pid" 2>/dev/null || true
-  wait "$moto_pid" 2>/dev/null || true
-  rm -f "$log"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -f "${logs[@]}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-export MOTO_ENDPOINT="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-  if "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('$MOTO_ENDPOINT/moto-api/data.json', timeout=1)" 2>/dev/null; then
-    break
-  fi
-  kill -0 "$moto_pid" 2>/dev/null || { echo "with-moto: moto server exited:" >&2; cat "$log" >&2; exit 1; }
-  sleep 0.1
+endpoints=()
+for _ in $(seq 1 "$servers"); do
+  port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  log=$(mktemp -t moto-XXXXXX.log)
+  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  pids+=($!)
+  logs+=("$log")
+  endpoints+=("http://127.0.0.1:$port")
 done
-# moto loads each service's code on first use, which can take longer than the function's
-# per-request time budget on a busy machine: touch every service the suite uses once.
-"$venv/bin/python" - <<PY
+
+# Each server up, then every service the suite uses touched once: moto loads each service's code
+# on first use, which can take longer than the function's per-request time budget on a busy
+# machine.
+for i in "${!endpoints[@]}"; do
+  MOTO_ENDPOINT=${endpoints[$i]}
+  for _ in $(seq 1 100); do
+    if "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('$MOTO_ENDPOINT/moto-api/data.json', timeout=1)" 2>/dev/null; then
+      break
+    fi
+    kill -0 "${pids[$i]}" 2>/dev/null || { echo "with-moto: moto server exited:" >&2; cat "${logs[$i]}" >&2; exit 1; }
+    sleep 0.1
+  done
+  "$venv/bin/python" - <<PY
 import boto3
 kwargs = dict(endpoint_url="$MOTO_ENDPOINT", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 boto3.client("events", **kwargs).list_event_buses()
@@ -57,5 +70,10 @@ for _ in range(100):
     time.sleep(0.05)
 configure(False)
 PY
-echo "with-moto: moto server on $MOTO_ENDPOINT (pid $moto_pid)" >&2
+done
+export MOTO_ENDPOINT=${endpoints[0]}
+export MOTO_ENDPOINTS="${endpoints[*]}"
+# A test whose time bounds a shared server would break starts its own with this Python.
+export MOTO_PYTHON="$venv/bin/python"
+echo "with-moto: moto servers on ${endpoints[*]} (pids ${pids[*]})" >&2
 "$@"

@@ -118,6 +118,12 @@ pub const MOMENTO_REQUESTS_PER_SECOND_PER_WEBHOOK: u64 = 5;
 pub const INSTANCES_PER_WEBHOOK: u64 =
     (MOMENTO_REQUESTS_PER_SECOND_PER_WEBHOOK * MOMENTO_DEADLINE.as_millis() as u64).div_ceil(1000);
 
+/// An operator's redrive (`webhook-ops redrive`) answers no one within a deadline: a delivery
+/// attempt may take this long, and a delivery with its retries this long, before the letter is
+/// kept for a later run.
+pub const REDRIVE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REDRIVE_DELIVERY_BUDGET: Duration = Duration::from_secs(15);
+
 /// The bridge (`momento-bridge`): one subscribed item's delivery and, when that fails, its
 /// dead-letter write, the same budgets as a webhook request's.
 pub const BRIDGE_ITEM_BUDGET: Duration =

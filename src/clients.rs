@@ -11,7 +11,8 @@ use aws_config::{Region, SdkConfig};
 use crate::arn::{Arn, StateMachineArn};
 use crate::bounds::{
     CHECKPOINT_BUDGET, CONNECT_TIMEOUT, DEAD_LETTER_BUDGET, DELIVERY_ATTEMPT_TIMEOUT, DELIVERY_BUDGET, INITIAL_BACKOFF,
-    MAX_ATTEMPTS, SECRET_ATTEMPT_TIMEOUT, SECRET_CONNECT_TIMEOUT, SECRET_READ_BUDGET, SHORT_ATTEMPT_TIMEOUT,
+    MAX_ATTEMPTS, REDRIVE_ATTEMPT_TIMEOUT, REDRIVE_DELIVERY_BUDGET, SECRET_ATTEMPT_TIMEOUT, SECRET_CONNECT_TIMEOUT,
+    SECRET_READ_BUDGET, SHORT_ATTEMPT_TIMEOUT,
 };
 use crate::bridge::config::{ApiKey, BridgeConfig};
 use crate::bridge::{Bridge, DynamoDbCheckpoints, KeySource, MomentoKey, MomentoSubscriber, SourceError};
@@ -59,15 +60,6 @@ fn delivery(sdk: &SdkConfig) -> SdkConfig {
     bounded(sdk, DELIVERY_ATTEMPT_TIMEOUT, DELIVERY_BUDGET)
 }
 
-pub fn eventbridge(sdk: &SdkConfig) -> aws_sdk_eventbridge::Client {
-    aws_sdk_eventbridge::Client::new(&delivery(sdk))
-}
-
-/// A Step Functions client for `region` (the state machine's).
-pub fn stepfunctions(sdk: &SdkConfig, region: &str) -> aws_sdk_sfn::Client {
-    aws_sdk_sfn::Client::new(&in_region(delivery(sdk), Some(region)))
-}
-
 pub fn dead_letter_sqs(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&bounded(sdk, SHORT_ATTEMPT_TIMEOUT, DEAD_LETTER_BUDGET))
 }
@@ -82,12 +74,25 @@ pub fn secretsmanager(sdk: &SdkConfig, secret_id: &str) -> aws_sdk_secretsmanage
 }
 
 /// The production forwarder for `routes`: an EventBridge client if any route names a bus, and
-/// one Step Functions client per region of the state machines the routes name.
+/// one Step Functions client per region of the state machines the routes name, each bounded by
+/// the delivery budget.
 pub fn forwarder(sdk: &SdkConfig, event_source: &str, routes: &RoutingTable) -> AwsForwarder {
+    forwarder_within(&delivery(sdk), event_source, routes)
+}
+
+/// The forwarder of an operator's redrive: the function's own code, bounded for a run that owes
+/// no one an answer in time (a target recovering from an outage may answer slowly, and a call
+/// given up on may still have been taken: its letter would be delivered again by a later run).
+pub fn redrive_forwarder(sdk: &SdkConfig, event_source: &str, routes: &RoutingTable) -> AwsForwarder {
+    forwarder_within(&bounded(sdk, REDRIVE_ATTEMPT_TIMEOUT, REDRIVE_DELIVERY_BUDGET), event_source, routes)
+}
+
+/// [`forwarder`] with clients configured as `bounded` is.
+fn forwarder_within(bounded: &SdkConfig, event_source: &str, routes: &RoutingTable) -> AwsForwarder {
     let targets = || routes.routes().iter().map(|route| &route.target);
     let eventbridge = targets()
         .any(|target| matches!(target, Target::EventBus(_)))
-        .then(|| EventBridgeForwarder::new(eventbridge(sdk), event_source));
+        .then(|| EventBridgeForwarder::new(aws_sdk_eventbridge::Client::new(bounded), event_source));
     let mut regions: Vec<&str> = targets()
         .filter_map(|target| match target {
             Target::StateMachine(arn) => StateMachineArn::parse(arn).map(|machine| machine.arn.region),
@@ -96,7 +101,10 @@ pub fn forwarder(sdk: &SdkConfig, event_source: &str, routes: &RoutingTable) -> 
         .collect();
     regions.sort_unstable();
     regions.dedup();
-    let stepfunctions = regions.into_iter().map(|region| (region.to_owned(), stepfunctions(sdk, region))).collect();
+    let stepfunctions = regions
+        .into_iter()
+        .map(|region| (region.to_owned(), aws_sdk_sfn::Client::new(&in_region(bounded.clone(), Some(region)))))
+        .collect();
     AwsForwarder::new(eventbridge, StepFunctionsForwarder::new(stepfunctions))
 }
 

@@ -74,6 +74,8 @@ impl Scenario {
     }
 
     async fn with(replay: bool, extra: &[(&str, String)]) -> Self {
+        // The checkpoint store's 1 s budget: a moto of its own, not one busy with other tests.
+        common::own_moto();
         let stage = Stage::with_stub().await;
         if !replay {
             stage.momento.replay_nothing();
@@ -458,6 +460,7 @@ async fn a_successor_of_many_busy_topics_stays_within_its_memory_budget() {
     const TOPICS: usize = 8;
     const PER_SECOND: u64 = 500;
     let (period, timeout) = (Duration::from_secs(10), Duration::from_secs(40));
+    common::own_moto();
     let stage = Stage::with_stub().await;
     stage.momento.replay_nothing();
     let topics: Vec<String> = (0..TOPICS).map(|_| unique("busy")).collect();

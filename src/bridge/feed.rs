@@ -80,11 +80,6 @@ impl<'a, S: Subscribe> Feed<'a, S> {
         &self.live
     }
 
-    /// How many items are kept.
-    pub fn kept(&self) -> usize {
-        self.kept.len()
-    }
-
     fn note_live(&mut self, position: Position) {
         self.live_from.get_or_insert(position);
         self.live_last = Some(position);

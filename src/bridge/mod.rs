@@ -416,17 +416,18 @@ impl<F, D, S, C> Bridge<F, D, S, C> {
     }
 }
 
-/// An item as an event of the webhook's shape (see `docs/events.md`): the receive time stands in
-/// for the publish time, which subscriptions do not carry; a binary value is base64 in `text`,
+/// An item as an event of the webhook's shape (see `docs/events.md`): the time the bridge hands
+/// it on (`handled_ms`, not when it arrived: a successor may hold it for seconds) stands in for
+/// the publish time, which subscriptions do not carry; a binary value is base64 in `text`,
 /// marked by `text_encoding`.
-pub fn event(topic: &TopicRef, item: &Item, received_ms: i64) -> WebhookEvent {
+pub fn event(topic: &TopicRef, item: &Item, handled_ms: i64) -> WebhookEvent {
     let (text, encoding) = match &item.payload {
         Payload::Text(text) => (text.clone(), None),
         Payload::Binary(bytes) => (base64::engine::general_purpose::STANDARD.encode(bytes), Some("base64")),
     };
     let event = WebhookEvent::new(
         (topic.cache.clone(), topic.topic.clone()),
-        received_ms,
+        handled_ms,
         (item.position.page, item.position.sequence),
         item.publisher_id.clone(),
         text,

@@ -185,8 +185,7 @@ impl<F, D, S: Subscribe, C: Checkpoints> Bridge<F, D, S, C> {
                     failing_since = None;
                     report.next = state.next;
                     if state.owned_by(&run.id) {
-                        let kept = feed.as_ref().map_or(0, Feed::kept);
-                        tracing::info!(%topic, next = ?state.next, kept, "the topic was handed over; this run owns it");
+                        tracing::info!(%topic, next = ?state.next, "the topic was handed over; this run owns it");
                         break Ok(state.next);
                     }
                     let now = now_ms();

@@ -4,7 +4,7 @@
 
 mod sqs;
 
-pub use sqs::SqsDeadLetterQueue;
+pub use sqs::{SqsDeadLetterQueue, queue_counts};
 
 use std::future::Future;
 use std::time::SystemTime;

@@ -25,6 +25,22 @@ impl SqsDeadLetterQueue {
     }
 }
 
+/// A queue's (visible, in flight) message counts, as SQS approximates them: for an operator
+/// (`webhook-ops redrive`'s progress) and the tests.
+pub async fn queue_counts(client: &aws_sdk_sqs::Client, queue_url: &str) -> Result<(u64, u64), AwsError> {
+    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
+    let answer = client
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(ApproximateNumberOfMessages)
+        .attribute_names(ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(&e))?;
+    let count = |name| answer.attributes().and_then(|a| a.get(&name)).and_then(|n| n.parse().ok()).unwrap_or(0);
+    Ok((count(ApproximateNumberOfMessages), count(ApproximateNumberOfMessagesNotVisible)))
+}
+
 /// SQS's limits on one `SendMessageBatch`: messages, and their total size (bodies and
 /// attributes).
 const MAX_MESSAGES_PER_BATCH: usize = 10;

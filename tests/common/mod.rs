@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: signed Function URL requests, and AWS SDK clients
-//! pointed at the moto server that `make test` starts (`MOTO_ENDPOINT`).
+//! pointed at the moto server that `make test` starts (`MOTO_ENDPOINT`), or at a test process's
+//! own ([`own_moto`]).
 #![allow(dead_code, unused_imports)] // each test crate uses a different subset
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
@@ -16,6 +17,7 @@ pub mod http;
 pub mod outcomes;
 pub mod runtime_api;
 pub mod silent_endpoint;
+pub mod sqs_peer;
 
 pub use silent_endpoint::silent_endpoint;
 
@@ -106,8 +108,63 @@ pub fn moto_environment() -> Vec<(&'static str, String)> {
 }
 
 pub fn moto_endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: integration tests need a moto server; run them with `make test`")
+    if let Some(own) = OWN_MOTO.get() {
+        return own.clone();
+    }
+    // One of the servers `with-moto.sh` started, the same for the whole process: test processes
+    // that run side by side (cargo-nextest) spread over them.
+    let servers = std::env::var("MOTO_ENDPOINTS").unwrap_or_default();
+    let servers: Vec<&str> = servers.split_whitespace().collect();
+    match servers.get(std::process::id() as usize % servers.len().max(1)) {
+        Some(server) => (*server).to_owned(),
+        None => std::env::var("MOTO_ENDPOINT")
+            .expect("MOTO_ENDPOINT is not set: integration tests need a moto server; run them with `make test`"),
+    }
+}
+
+/// This process's own moto server, once [`own_moto`] started it.
+static OWN_MOTO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Gives this test process a moto server of its own, which every helper here then uses: for the
+/// tests whose time bounds a shared moto, busy with the tests running beside them (one Python
+/// thread serves them all), would break. It ends with the process.
+pub fn own_moto() {
+    OWN_MOTO.get_or_init(start_moto);
+}
+
+/// A moto server on a free port (the Python `with-moto.sh` names in `MOTO_PYTHON`), with the
+/// services the tests use loaded, that exits when its parent does.
+// Never waited for: it runs as long as this process and exits with it.
+#[allow(clippy::zombie_processes)]
+fn start_moto() -> String {
+    const SERVE: &str = "
+import os, sys, threading, time
+parent = os.getppid()
+def orphaned():
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
+from moto.backends import get_backend
+for service in ('dynamodb', 'events', 'sqs', 'lambda', 'secretsmanager', 'stepfunctions', 'cloudwatch'):
+    get_backend(service)
+from moto.server import main
+main(['-H', '127.0.0.1', '-p', sys.argv[1]])
+";
+    let python = std::env::var("MOTO_PYTHON").expect("MOTO_PYTHON is not set: run the tests with `make test`");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::process::Command::new(python)
+        .args(["-c", SERVE, &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "moto did not start on port {port}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    format!("http://127.0.0.1:{port}")
 }
 
 /// SDK configuration for moto: fixed region, dummy credentials, moto's endpoint.
@@ -243,14 +300,13 @@ pub async fn drain(sdk: &SdkConfig, queue_url: &str) -> Vec<aws_sdk_sqs::types::
 
 /// How many messages are in the queue, visible or not.
 pub async fn queue_depth(sdk: &SdkConfig, queue_url: &str) -> usize {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap();
-    attributes.attributes().unwrap().values().map(|v| v.parse::<usize>().unwrap()).sum()
+    let (visible, hidden) = queue_counts(sdk, queue_url).await;
+    visible + hidden
+}
+
+/// A queue's (visible, hidden) message counts.
+pub async fn queue_counts(sdk: &SdkConfig, queue_url: &str) -> (usize, usize) {
+    let client = aws_sdk_sqs::Client::new(sdk);
+    let (visible, hidden) = momento_webhook_receiver::dead_letter::queue_counts(&client, queue_url).await.unwrap();
+    (visible as usize, hidden as usize)
 }

@@ -1,33 +1,63 @@
 //! The redrive loop: dead-lettered events put back through the function's own routing and
-//! forwarding code once the cause of the failure is fixed.
+//! forwarding code once the cause of the failure is fixed, at the scale of an outage (an hour of
+//! throttling at 50 events a second is 180,000 letters).
+//!
+//! Up to [`BATCHES_IN_FLIGHT`] batches at once, each: one receive of ten letters, their delivery
+//! in the target's own batches (ten to a `PutEvents`), one `DeleteMessageBatch` for those
+//! delivered. Letters that still fail (and, in a dry run, all of them) stay hidden from other
+//! readers while the run lasts, their hiding extended before it ends, so that the run ends once
+//! the queue holds nothing it has not handled, however long that takes; and they are made
+//! visible again as the run ends, whatever ends it (the queue drained, `--max`, an error from
+//! SQS part-way, Ctrl-C). A letter is deleted only after its delivery succeeded (a duplicate
+//! Step Functions start counts as success).
 //!
 //! Signature and freshness are not checked again: each event was verified when it arrived,
-//! and by now it is older than any freshness window. A message is deleted only after its
-//! delivery succeeded (a duplicate Step Functions start counts as success); everything else
-//! stays in the queue.
+//! and by now it is older than any freshness window.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
 
-use aws_sdk_sqs::types::Message;
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio::time::Instant;
 
 use momento_webhook_receiver::aws_error::AwsError;
-use momento_webhook_receiver::dead_letter::{DeadLetter, dedup_key};
+use momento_webhook_receiver::dead_letter::{DeadLetter, dedup_key, queue_counts};
 use momento_webhook_receiver::event::WebhookEvent;
 use momento_webhook_receiver::forward::{Delivered, Forward};
-use momento_webhook_receiver::routing::RoutingTable;
+use momento_webhook_receiver::routing::{RoutingTable, Target};
 
-/// While a run works through the queue, received messages stay hidden from it for this long;
-/// the ones kept are made visible again at the end.
-const VISIBILITY_TIMEOUT_SECONDS: i32 = 300;
+/// Batches of ten letters worked on at once: at 20 ms an AWS call, a batch takes about 60 ms
+/// (receive, deliver, delete), so eight make about 1,300 letters a second.
+pub const BATCHES_IN_FLIGHT: usize = 8;
+
+/// SQS's most messages a receive, delete or visibility change.
+const SQS_BATCH: usize = 10;
+
+/// A receive waits this long for letters before it says the queue is empty (a long poll asks
+/// every SQS server, so an empty answer means empty).
+const RECEIVE_WAIT_SECONDS: i32 = 1;
+
+/// How often the queue's approximate size is read, for the progress shown.
+const COUNT_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub dry_run: bool,
-    /// Stop after this many messages.
+    /// Stop after this many letters.
     pub max: Option<usize>,
+    /// Deliver at most this many letters a second (a bus that just recovered is not throttled
+    /// again by its backlog).
+    pub rate: Option<f64>,
+    /// How long a letter received stays hidden from other readers; the letters kept have their
+    /// hiding extended before it ends, for as long as the run lasts.
+    pub hide_for: Duration,
 }
 
-/// What happened to one message.
+/// What happened to one letter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fate {
     Redriven {
@@ -54,144 +84,387 @@ pub struct Summary {
     pub redriven: usize,
     pub duplicates_removed: usize,
     pub would_redrive: usize,
-    /// (message label, reason) for every message left in the queue.
+    /// In a dry run: how many would go to each target.
+    pub would_redrive_to: BTreeMap<String, usize>,
+    /// (letter label, reason) for every letter left in the queue.
     pub still_failing: Vec<(String, String)>,
+    /// Why the run stopped before the queue was done, if it did.
+    pub stopped: Option<String>,
+    /// Letters that stayed hidden because they could not be made visible again at the end.
+    pub not_released: usize,
 }
 
 impl Summary {
+    /// Letters handled so far, whatever became of them.
+    pub fn handled(&self) -> usize {
+        self.redriven + self.duplicates_removed + self.would_redrive + self.still_failing.len()
+    }
+
+    /// Whether everything was done: nothing still failing, nothing stopped part-way.
+    pub fn all_done(&self) -> bool {
+        self.still_failing.is_empty() && self.stopped.is_none() && self.not_released == 0
+    }
+
     pub fn print_line(&self, dry_run: bool) -> String {
         if dry_run {
-            format!("dry run: would redrive {}, would still fail {}", self.would_redrive, self.still_failing.len())
-        } else {
-            let duplicates = match self.duplicates_removed {
-                0 => String::new(),
-                n => format!(" ({n} duplicate messages removed)"),
-            };
-            format!("redriven {}, still failing {}{duplicates}", self.redriven, self.still_failing.len())
+            return format!(
+                "dry run: would redrive {}, would still fail {}",
+                self.would_redrive,
+                self.still_failing.len()
+            );
+        }
+        let duplicates = match self.duplicates_removed {
+            0 => String::new(),
+            n => format!(" ({n} duplicate messages removed)"),
+        };
+        format!("redriven {}, still failing {}{duplicates}", self.redriven, self.still_failing.len())
+    }
+
+    fn record(&mut self, fate: Fate) {
+        match fate {
+            Fate::Redriven { .. } => self.redriven += 1,
+            Fate::DuplicateRemoved { .. } => self.duplicates_removed += 1,
+            Fate::WouldRedrive { target, .. } => {
+                self.would_redrive += 1;
+                *self.would_redrive_to.entry(target).or_default() += 1;
+            }
+            Fate::StillFailing { label, reason } => self.still_failing.push((label, reason)),
         }
     }
 }
 
-/// Works through the queue until it is empty (of messages this run has not seen) or `max`
-/// is reached, reporting each message's fate to `progress`.
+/// What the run shows as it goes.
+pub struct Progress<'a> {
+    pub summary: &'a Summary,
+    /// The queue's approximate count of letters not yet handled, when read.
+    pub left: Option<u64>,
+}
+
+/// A letter kept in the queue: hidden while the run lasts, made visible again at its end.
+struct Kept {
+    receipt: String,
+}
+
+/// What one batch came to.
+struct Batch {
+    received: usize,
+    fates: Vec<Fate>,
+    /// Message id and receipt of each letter to keep.
+    kept: Vec<(String, String)>,
+}
+
+/// The state the batches in flight share.
+struct Run<'a, F> {
+    sqs: &'a aws_sdk_sqs::Client,
+    queue_url: &'a str,
+    routes: &'a RoutingTable,
+    forwarder: &'a F,
+    options: Options,
+    /// Bodies redriven (or being redriven) in this run, by their deduplication key.
+    delivered_keys: Mutex<HashSet<String>>,
+    /// Message ids handled in this run: one received again is not handled twice.
+    seen: Mutex<HashSet<String>>,
+    /// When the next delivery may start, for `--rate`.
+    next_slot: Mutex<Instant>,
+}
+
+/// Works through the queue until it holds nothing this run has not handled, `max` letters are
+/// handled, SQS fails, or `stop` resolves; reports progress as it goes; makes the letters kept
+/// visible again at the end.
 pub async fn redrive<F: Forward>(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     routes: &RoutingTable,
     forwarder: &F,
     options: Options,
-    mut progress: impl FnMut(usize, &Fate),
-) -> Result<Summary, AwsError> {
+    stop: impl Future<Output = ()>,
+    mut progress: impl FnMut(Progress<'_>),
+) -> Summary {
+    let run = Run {
+        sqs,
+        queue_url,
+        routes,
+        forwarder,
+        options,
+        delivered_keys: Mutex::default(),
+        seen: Mutex::default(),
+        next_slot: Mutex::new(Instant::now()),
+    };
     let mut summary = Summary::default();
-    let mut kept_receipts = Vec::new();
-    let mut seen = HashSet::new();
-    let mut delivered_keys = HashSet::new();
-    let mut handled = 0;
-    while options.max.is_none_or(|max| handled < max) {
-        let wanted = options.max.map_or(10, |max| (max - handled).min(10)) as i32;
-        let batch = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(wanted)
-            .visibility_timeout(VISIBILITY_TIMEOUT_SECONDS)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(&e))?;
-        let messages = batch.messages();
-        // Only messages seen earlier in this run (their hiding outlasted): the queue is done.
-        if messages.iter().all(|m| seen.contains(m.message_id().unwrap_or_default())) {
+    let mut kept: HashMap<String, Kept> = HashMap::new();
+    let mut in_flight = FuturesUnordered::new();
+    // Letters asked for by the batches in flight, and whether the last receive found none.
+    let (mut asked, mut drained, mut stopping) = (0usize, false, false);
+    let mut left = approximate_count(sqs, queue_url).await;
+    let (mut extend_at, mut count_at) = (Instant::now() + options.hide_for / 2, Instant::now() + COUNT_EVERY);
+    let mut stop = std::pin::pin!(stop);
+    let run = &run;
+    progress(Progress { summary: &summary, left });
+    loop {
+        while !stopping && !drained && in_flight.len() < BATCHES_IN_FLIGHT {
+            let room =
+                options.max.map_or(SQS_BATCH, |max| max.saturating_sub(summary.handled() + asked).min(SQS_BATCH));
+            if room == 0 {
+                break;
+            }
+            asked += room;
+            in_flight.push(async move { (room, run.batch(room).await) });
+        }
+        if in_flight.is_empty() {
             break;
         }
-        for message in messages {
-            if !seen.insert(message.message_id().unwrap_or_default().to_owned()) {
-                continue;
-            }
-            handled += 1;
-            let fate = redrive_one(message, routes, forwarder, options.dry_run, &mut delivered_keys).await;
-            let receipt = message.receipt_handle().unwrap_or_default().to_owned();
-            match &fate {
-                Fate::Redriven { label, .. } | Fate::DuplicateRemoved { label } => {
-                    if let Err(e) = sqs.delete_message().queue_url(queue_url).receipt_handle(&receipt).send().await {
-                        // Delivered but not deleted: a later run delivers it again, which the
-                        // target sees as a duplicate; say so rather than hide it.
-                        let e = AwsError::from_sdk(&e);
-                        summary
-                            .still_failing
-                            .push((label.clone(), format!("delivered, but not deleted from the queue: {e}")));
-                    } else if matches!(fate, Fate::Redriven { .. }) {
-                        summary.redriven += 1;
-                    } else {
-                        summary.duplicates_removed += 1;
+        tokio::select! {
+            Some((room, batch)) = in_flight.next() => {
+                asked -= room;
+                match batch {
+                    Ok(batch) => {
+                        drained = batch.received == 0;
+                        for (id, receipt) in batch.kept {
+                            kept.insert(id, Kept { receipt });
+                        }
+                        for fate in batch.fates {
+                            summary.record(fate);
+                        }
+                    }
+                    Err(error) => {
+                        stopping = true;
+                        summary.stopped.get_or_insert(format!("SQS failed part-way ({error}); the run stopped"));
                     }
                 }
-                Fate::WouldRedrive { .. } => {
-                    summary.would_redrive += 1;
-                    kept_receipts.push(receipt);
-                }
-                Fate::StillFailing { label, reason } => {
-                    summary.still_failing.push((label.clone(), reason.clone()));
-                    kept_receipts.push(receipt);
+                progress(Progress { summary: &summary, left });
+            }
+            () = tokio::time::sleep_until(extend_at) => {
+                extend_at = Instant::now() + options.hide_for / 2;
+                let receipts: Vec<&str> = kept.values().map(|k| k.receipt.as_str()).collect();
+                let refused = run.change_visibility(&receipts, options.hide_for).await;
+                if refused > 0 {
+                    // They show again and are received again: `seen` keeps them from being
+                    // handled twice, and their new receipts replace these.
+                    eprintln!("could not extend the hiding of {refused} letters kept; they may be received again");
                 }
             }
-            progress(handled, &fate);
+            () = tokio::time::sleep_until(count_at) => {
+                count_at = Instant::now() + COUNT_EVERY;
+                left = approximate_count(sqs, queue_url).await.or(left);
+                progress(Progress { summary: &summary, left });
+            }
+            () = &mut stop, if !stopping => {
+                stopping = true;
+                summary.stopped = Some("interrupted (Ctrl-C): the batches in flight were finished".into());
+            }
         }
     }
-    // Kept messages become visible again at once, ready for the next run.
-    for receipt in kept_receipts {
-        let _ = sqs
-            .change_message_visibility()
-            .queue_url(queue_url)
-            .receipt_handle(receipt)
-            .visibility_timeout(0)
-            .send()
-            .await;
-    }
-    Ok(summary)
+    let receipts: Vec<&str> = kept.values().map(|k| k.receipt.as_str()).collect();
+    summary.not_released = run.change_visibility(&receipts, Duration::ZERO).await;
+    summary
 }
 
-async fn redrive_one<F: Forward>(
-    message: &Message,
-    routes: &RoutingTable,
-    forwarder: &F,
-    dry_run: bool,
-    delivered_keys: &mut HashSet<String>,
-) -> Fate {
+/// The queue's approximate count of letters, visible or not.
+async fn approximate_count(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Option<u64> {
+    let (visible, hidden) = queue_counts(sqs, queue_url).await.ok()?;
+    Some(visible + hidden)
+}
+
+/// A letter read: its label, and its event and target when it can be redriven.
+enum Read {
+    Routable { label: String, key: String, event: Box<WebhookEvent>, target: Target },
+    Failing { label: String, reason: String },
+}
+
+fn read(message: &Message, routes: &RoutingTable) -> Read {
     let id = message.message_id().unwrap_or("?");
     let letter: DeadLetter = match serde_json::from_str(message.body().unwrap_or_default()) {
         Ok(letter) => letter,
         Err(e) => {
-            return Fate::StillFailing {
-                label: format!("message {id}"),
-                reason: format!("not a dead letter of this function: {e}"),
-            };
+            let reason = format!("not a dead letter of this function: {e}");
+            return Read::Failing { label: format!("message {id}"), reason };
         }
     };
     let event = match WebhookEvent::parse(letter.raw_body.as_bytes()) {
         Ok(event) => event,
         Err(e) => {
-            return Fate::StillFailing {
+            return Read::Failing {
                 label: format!("message {id}"),
                 reason: format!("raw_body is not a webhook event: {e}"),
             };
         }
     };
     let label = format!("{}/{} #{}", event.cache, event.topic, event.topic_sequence_number);
-    let Some(target) = routes.route(&event.cache, &event.topic) else {
-        return Fate::StillFailing { label, reason: "no route matches its cache and topic now; kept".to_owned() };
-    };
-    if dry_run {
-        return Fate::WouldRedrive { label, target: format!("{} {}", target.kind(), target.name()) };
-    }
-    let key = dedup_key(&letter.raw_body);
-    if delivered_keys.contains(&key) {
-        return Fate::DuplicateRemoved { label };
-    }
-    match forwarder.forward(&event, target, None).await {
-        Ok(delivered) => {
-            delivered_keys.insert(key);
-            Fate::Redriven { label, delivered }
+    match routes.route(&event.cache, &event.topic) {
+        Some(target) => {
+            Read::Routable { label, key: dedup_key(&letter.raw_body), event: Box::new(event), target: target.clone() }
         }
-        Err(e) => Fate::StillFailing { label, reason: e.to_string() },
+        None => Read::Failing { label, reason: "no route matches its cache and topic now; kept".to_owned() },
+    }
+}
+
+impl<F: Forward> Run<'_, F> {
+    /// One batch: up to `room` letters received, delivered, and the delivered deleted.
+    async fn batch(&self, room: usize) -> Result<Batch, AwsError> {
+        // Their turn under `--rate` before they are received: a letter waiting here would not be
+        // hidden, a letter received would hide only so long.
+        if !self.options.dry_run {
+            self.wait_for_rate(room).await;
+        }
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(self.queue_url)
+            .max_number_of_messages(room as i32)
+            .visibility_timeout(self.options.hide_for.as_secs().max(1) as i32)
+            .wait_time_seconds(RECEIVE_WAIT_SECONDS)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(&e))?;
+        let mut batch = Batch { received: received.messages().len(), fates: Vec::new(), kept: Vec::new() };
+        let mut routable: Vec<(&Message, String, String, WebhookEvent, Target)> = Vec::new();
+        for message in received.messages() {
+            let id = message.message_id().unwrap_or_default().to_owned();
+            let receipt = message.receipt_handle().unwrap_or_default().to_owned();
+            if !self.seen.lock().map(|mut seen| seen.insert(id.clone())).unwrap_or(true) {
+                // Handled earlier in this run (its hiding lapsed): kept, under its new receipt.
+                batch.kept.push((id, receipt));
+                continue;
+            }
+            match read(message, self.routes) {
+                Read::Failing { label, reason } => {
+                    batch.fates.push(Fate::StillFailing { label, reason });
+                    batch.kept.push((id, receipt));
+                }
+                Read::Routable { label, target, .. } if self.options.dry_run => {
+                    batch
+                        .fates
+                        .push(Fate::WouldRedrive { label, target: format!("{} {}", target.kind(), target.name()) });
+                    batch.kept.push((id, receipt));
+                }
+                Read::Routable { label, key, event, target } => routable.push((message, label, key, *event, target)),
+            }
+        }
+        // Each body once per run: a standard queue may hold a letter twice.
+        let mut to_delete: Vec<(String, String, Fate)> = Vec::new();
+        let mut deliver: Vec<(String, String, String, String, WebhookEvent, Target)> = Vec::new();
+        for (message, label, key, event, target) in routable {
+            let id = message.message_id().unwrap_or_default().to_owned();
+            let receipt = message.receipt_handle().unwrap_or_default().to_owned();
+            let first = self.delivered_keys.lock().map(|mut keys| keys.insert(key.clone())).unwrap_or(true);
+            match first {
+                true => deliver.push((id, receipt, label, key, event, target)),
+                false => to_delete.push((id, receipt, Fate::DuplicateRemoved { label })),
+            }
+        }
+        let mut by_target: Vec<(Target, Vec<usize>)> = Vec::new();
+        for (index, (.., target)) in deliver.iter().enumerate() {
+            match by_target.iter_mut().find(|(t, _)| t == target) {
+                Some((_, indexes)) => indexes.push(index),
+                None => by_target.push((target.clone(), vec![index])),
+            }
+        }
+        for (target, indexes) in by_target {
+            let events: Vec<&WebhookEvent> = indexes.iter().map(|&i| &deliver[i].4).collect();
+            let results = self.forwarder.forward_all(&events, &target, None).await;
+            for (&i, result) in indexes.iter().zip(results) {
+                let (id, receipt, label, key, ..) = &deliver[i];
+                match result {
+                    Ok(delivered) => to_delete.push((
+                        id.clone(),
+                        receipt.clone(),
+                        Fate::Redriven { label: label.clone(), delivered },
+                    )),
+                    Err(e) => {
+                        if let Ok(mut keys) = self.delivered_keys.lock() {
+                            keys.remove(key);
+                        }
+                        batch.fates.push(Fate::StillFailing { label: label.clone(), reason: e.to_string() });
+                        batch.kept.push((id.clone(), receipt.clone()));
+                    }
+                }
+            }
+        }
+        self.delete(to_delete, &mut batch).await;
+        Ok(batch)
+    }
+
+    /// Deletes the letters delivered, in one batch; one that cannot be deleted is reported (a later
+    /// run delivers it again, which its target sees as a duplicate) and kept.
+    async fn delete(&self, delivered: Vec<(String, String, Fate)>, batch: &mut Batch) {
+        if delivered.is_empty() {
+            return;
+        }
+        let entries: Vec<DeleteMessageBatchRequestEntry> = delivered
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, receipt, _))| {
+                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build().ok()
+            })
+            .collect();
+        let answer = self.sqs.delete_message_batch().queue_url(self.queue_url).set_entries(Some(entries)).send().await;
+        let failed: HashMap<usize, String> = match answer {
+            Ok(answer) => answer
+                .failed()
+                .iter()
+                .filter_map(|f| {
+                    Some((f.id().parse().ok()?, format!("{}: {}", f.code(), f.message().unwrap_or_default())))
+                })
+                .collect(),
+            Err(e) => {
+                let error = AwsError::from_sdk(&e).to_string();
+                (0..delivered.len()).map(|i| (i, error.clone())).collect()
+            }
+        };
+        for (i, (id, receipt, fate)) in delivered.into_iter().enumerate() {
+            match failed.get(&i) {
+                None => batch.fates.push(fate),
+                Some(error) => {
+                    let label = match &fate {
+                        Fate::Redriven { label, .. } | Fate::DuplicateRemoved { label } => label.clone(),
+                        Fate::WouldRedrive { label, .. } | Fate::StillFailing { label, .. } => label.clone(),
+                    };
+                    let reason = format!("delivered, but not deleted from the queue: {error}");
+                    batch.fates.push(Fate::StillFailing { label, reason });
+                    batch.kept.push((id, receipt));
+                }
+            }
+        }
+    }
+
+    /// Waits for `count` letters' turn under `--rate`.
+    async fn wait_for_rate(&self, count: usize) {
+        let Some(rate) = self.options.rate.filter(|rate| *rate > 0.0) else { return };
+        let turn = {
+            let Ok(mut next) = self.next_slot.lock() else { return };
+            let turn = (*next).max(Instant::now());
+            *next = turn + Duration::from_secs_f64(count as f64 / rate);
+            turn
+        };
+        tokio::time::sleep_until(turn).await;
+    }
+
+    /// Sets the hiding of the letters `receipts` to `hide_for` (zero: visible again), ten a call,
+    /// several calls at once; how many it could not.
+    async fn change_visibility(&self, receipts: &[&str], hide_for: Duration) -> usize {
+        let seconds = hide_for.as_secs() as i32;
+        let calls = receipts.chunks(SQS_BATCH).map(|chunk| async move {
+            let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, receipt)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(*receipt)
+                        .visibility_timeout(seconds)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let answer = self
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await;
+            answer.map_or(chunk.len(), |answer| answer.failed().len())
+        });
+        futures::stream::iter(calls).buffer_unordered(BATCHES_IN_FLIGHT).fold(0, |sum, n| async move { sum + n }).await
     }
 }

@@ -191,6 +191,9 @@ impl Ledger {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operators_day_loses_no_event_and_leaves_no_revoked_secret_working() {
+    // Each bus event exactly once: a moto slowed by the tests beside it answers a `PutEvents`
+    // after the SDK's attempt timeout, and the retry delivers it again.
+    common::own_moto();
     let sdk = moto_sdk_config().await;
     let resources = create_resources(&sdk).await;
     let deployment = deployment(&resources);

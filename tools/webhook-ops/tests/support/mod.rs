@@ -89,6 +89,21 @@ pub async fn deployed_function(sdk: &SdkConfig, name: &str, environment: &[(&str
         .unwrap();
 }
 
+/// Sets more of a deployed function's environment, as a later `sam deploy` would.
+pub async fn deployed_function_update(sdk: &SdkConfig, name: &str, environment: &[(&str, &str)]) {
+    let lambda = aws_sdk_lambda::Client::new(sdk);
+    let current = lambda.get_function_configuration().function_name(name).send().await.unwrap();
+    let mut variables = current.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+    variables.extend(environment.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    lambda
+        .update_function_configuration()
+        .function_name(name)
+        .environment(aws_sdk_lambda::types::Environment::builder().set_variables(Some(variables)).build())
+        .send()
+        .await
+        .unwrap();
+}
+
 /// An empty zip archive (the code is never run here).
 fn empty_zip() -> Vec<u8> {
     let mut end = vec![0x50, 0x4b, 0x05, 0x06];
