@@ -42,13 +42,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_stub::AwsStub;
 use function_url::request_event;
-use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::clients;
-use momento_webhook_receiver::dead_letter::{DeadLetter, KeepDeadLetter, SqsDeadLetterQueue};
+use momento_webhook_receiver::dead_letter::{DeadLetter, DeadLetterQueue, SqsDeadLetterQueue};
 use momento_webhook_receiver::event::{WebhookEvent, unix_millis};
 use momento_webhook_receiver::forward::{Delivered, Forward};
 use momento_webhook_receiver::metrics::Metrics;
 use momento_webhook_receiver::receiver::Receiver;
+use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::{SecretSet, SigningSecret, verify};
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
@@ -169,13 +169,13 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 struct NoopForwarder;
 impl Forward for NoopForwarder {
-    async fn forward(&self, _: &WebhookEvent, _: &Target, _: Option<&str>) -> Result<Delivered, AwsError> {
+    async fn forward(&self, _: &WebhookEvent, _: &Target, _: Option<&str>) -> Result<Delivered, RemoteError> {
         Ok(Delivered::EventBridge { event_id: "x".into() })
     }
 }
 struct NoDeadLetters;
-impl KeepDeadLetter for NoDeadLetters {
-    async fn keep(&self, _: &DeadLetter, _: &str, _: &str) -> Result<(), AwsError> {
+impl DeadLetterQueue for NoDeadLetters {
+    async fn send(&self, _: &DeadLetter, _: &str, _: &str) -> Result<(), RemoteError> {
         Ok(())
     }
 }

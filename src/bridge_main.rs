@@ -31,14 +31,15 @@ async fn main() -> ExitCode {
     let bridge = &bridge;
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        let (interrupt, interrupted) = tokio::sync::watch::channel(false);
+        let interrupt = tokio_util::sync::CancellationToken::new();
+        let on_ctrl_c = interrupt.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 tracing::info!("interrupted: finishing the calls in flight and storing the positions");
-                let _ = interrupt.send(true);
+                on_ctrl_c.cancel();
             }
         });
-        let run = Run::until(Instant::now() + config.local_run).interrupted_by(interrupted);
+        let run = Run::until(Instant::now() + config.local_run).interrupted_by(interrupt);
         return match summarise(&bridge.run(&run).await) {
             Ok(summary) => {
                 println!("{summary}");

@@ -15,7 +15,7 @@ use crate::bounds::{
     SECRET_READ_BUDGET, SHORT_ATTEMPT_TIMEOUT,
 };
 use crate::bridge::config::{ApiKey, BridgeConfig};
-use crate::bridge::{Bridge, DynamoDbCheckpoints, KeySource, MomentoKey, MomentoSubscriber, SourceError};
+use crate::bridge::{Bridge, DynamoDbCheckpoints, KeySource, MomentoKey, MomentoSubscriber};
 use crate::config::{Config, MetricsConfig, Signing};
 use crate::dead_letter::SqsDeadLetterQueue;
 use crate::forward::AwsForwarder;
@@ -24,6 +24,7 @@ use crate::forward::stepfunctions::StepFunctionsForwarder;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::receiver::Receiver;
+use crate::remote_error::RemoteError;
 use crate::routing::{RoutingTable, Target};
 use crate::signing_secrets::{RefreshPolicy, RefreshingSecrets, SecretFetchError, SignatureCheck};
 
@@ -144,7 +145,7 @@ fn metrics(config: &MetricsConfig) -> Metrics {
 pub async fn bridge(
     config: &BridgeConfig,
     sdk: &SdkConfig,
-) -> Result<Bridge<AwsForwarder, SqsDeadLetterQueue, MomentoSubscriber, DynamoDbCheckpoints>, SourceError> {
+) -> Result<Bridge<AwsForwarder, SqsDeadLetterQueue, MomentoSubscriber, DynamoDbCheckpoints>, RemoteError> {
     let endpoint = config.endpoint.clone();
     let source = match &config.api_key {
         ApiKey::Given(key) => MomentoSubscriber::new(MomentoKey::parse(key)?, endpoint)?,

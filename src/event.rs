@@ -185,11 +185,6 @@ impl WebhookEvent {
         }
     }
 
-    /// `text` parsed as JSON when it is a JSON object or array.
-    pub fn text_json(&self) -> Option<&Value> {
-        self.text_json.as_ref()
-    }
-
     /// The object forwarded downstream, as a JSON string.
     pub fn detail_json(&self) -> String {
         // Serialising strings, integers and `Value`s cannot fail.
@@ -354,7 +349,7 @@ mod tests {
         assert_eq!(e.topic_sequence_number, 7);
         assert_eq!(e.token_id, "");
         assert_eq!(e.text, "hello");
-        assert_eq!(e.text_json(), None);
+        assert_eq!(e.text_json, None);
     }
 
     #[test]
@@ -378,7 +373,7 @@ mod tests {
             ("", None),
         ] {
             let e = WebhookEvent::parse(&with("text", json!(text))).unwrap();
-            assert_eq!(e.text_json(), expected.as_ref(), "{text:?}");
+            assert_eq!(e.text_json.as_ref(), expected.as_ref(), "{text:?}");
             let detail: Value = serde_json::from_str(&e.detail_json()).unwrap();
             assert_eq!(detail.get(TEXT_JSON_FIELD), expected.as_ref(), "{text:?}");
             assert_eq!(detail["text"], json!(text), "text itself is kept as received");

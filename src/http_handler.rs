@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use crate::dead_letter::KeepDeadLetter;
+use crate::dead_letter::DeadLetterQueue;
 use crate::forward::Forward;
 use crate::outcome::Outcome;
 use crate::receiver::{Inbound, Receiver};
@@ -14,7 +14,7 @@ use crate::receiver::{Inbound, Receiver};
 /// The header Momento puts the signature in (header names are case-insensitive).
 pub const SIGNATURE_HEADER: &str = "momento-signature";
 
-impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
+impl<F: Forward, D: DeadLetterQueue> Receiver<F, D> {
     /// Handles one Function URL request. Never fails: every outcome is a response.
     pub async fn handle(&self, request: Request, now: SystemTime) -> Response<Body> {
         let inbound = Inbound {

@@ -6,7 +6,7 @@
 //! operator's `webhook-ops redrive` puts it back.
 
 pub mod arn;
-pub mod aws_error;
+pub(crate) mod backoff;
 pub(crate) mod batch;
 pub mod bounds;
 pub mod bridge;
@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod pipeline;
 pub mod receiver;
+pub mod remote_error;
 pub(crate) mod report;
 pub mod routing;
 pub mod signature;

@@ -10,11 +10,11 @@
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::aws_error::AwsError;
 use crate::bounds::SECRET_TRUSTED_FOR;
 use crate::event::{EventError, StaleEvent};
 use crate::forward::Delivered;
-use crate::report::Door;
+use crate::remote_error::RemoteError;
+use crate::report::Source;
 use crate::routing::TargetKind;
 use crate::signature::SignatureError;
 
@@ -27,13 +27,13 @@ pub enum Outcome {
     /// No route matches the event's cache and topic: acknowledged and dropped on purpose.
     Ignored,
     /// Delivery failed; the event is safe in the dead-letter queue.
-    DeadLettered { target: TargetKind, error: AwsError },
+    DeadLettered { target: TargetKind, error: RemoteError },
     /// Refused before any delivery was attempted.
     Refused(Refusal),
     /// Delivery failed and no dead-letter queue is configured: the event is lost.
-    DeliveryFailed { target: TargetKind, error: AwsError },
+    DeliveryFailed { target: TargetKind, error: RemoteError },
     /// Delivery and the dead-letter write both failed: the event is lost (but in the error log).
-    DeadLetterFailed { target: TargetKind, error: AwsError, dead_letter: AwsError },
+    DeadLetterFailed { target: TargetKind, error: RemoteError, dead_letter: RemoteError },
     /// The signing secret could not be read for longer than it may be trusted, so no signature
     /// can be checked: the request, possibly an authentic event, is not accepted.
     SecretUnavailable,
@@ -239,16 +239,16 @@ impl Outcome {
         }
     }
 
-    /// One structured line per message, whichever door it came in by (`source`): `info` for
+    /// One structured line per message, whichever its source: `info` for
     /// successes, `warn` for refusals and dead-lettered messages, `error` for lost ones; a
     /// webhook's carries the HTTP status answered. Never the secret, never the body or `text`.
-    pub fn log(&self, door: Door, event: Option<&EventKey<'_>>) {
+    pub fn log(&self, source: Source, event: Option<&EventKey<'_>>) {
         let cache = event.map(|e| e.cache);
         let topic = event.map(|e| e.topic);
         let sequence = event.map(|e| e.sequence);
         let outcome = self.code().as_str();
-        let source: &str = door.into();
-        let status = (door == Door::Webhook).then(|| self.status().as_u16());
+        let status = (source == Source::Webhook).then(|| self.status().as_u16());
+        let source: &str = source.into();
         match self {
             Self::Delivered(_) | Self::Ignored => {
                 tracing::info!(source, cache, topic, sequence, outcome, status, "message handled");

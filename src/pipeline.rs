@@ -1,4 +1,4 @@
-//! The way of an authentic event, whichever door it came in by (a webhook request, checked by
+//! The way of an authentic event, whichever its source (a webhook request, checked by
 //! [`crate::receiver`], or a topic subscription, read by [`crate::bridge`]): routed by cache and
 //! topic, forwarded to its target within the delivery budget, and, when that fails, kept in the
 //! dead-letter queue. Ends in an [`Outcome`]; never fails.
@@ -8,12 +8,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::Instrument;
 
-use crate::aws_error::AwsError;
 use crate::bounds::{DEAD_LETTER_BUDGET, DELIVERY_BUDGET};
-use crate::dead_letter::{DeadLetter, KeepDeadLetter};
+use crate::dead_letter::{DeadLetter, DeadLetterQueue};
 use crate::event::WebhookEvent;
 use crate::forward::{Delivered, Forward, Results};
 use crate::outcome::Outcome;
+use crate::remote_error::RemoteError;
 use crate::routing::{RoutingTable, Target};
 
 /// A span for one stage of the way of `count` events from `$event` on, carrying what identifies
@@ -87,7 +87,7 @@ impl Message<'_> {
     }
 }
 
-impl<F: Forward, D: KeepDeadLetter> Pipeline<F, D> {
+impl<F: Forward, D: DeadLetterQueue> Pipeline<F, D> {
     /// Routes and delivers `event`, whose serialised form is `body` (what a dead letter keeps),
     /// by `deadline`. `started` and `now` are when the event arrived, by the monotonic clock and
     /// the wall clock.
@@ -125,13 +125,13 @@ impl<F: Forward, D: KeepDeadLetter> Pipeline<F, D> {
             .deliver(&events, target, trace_header, deadline)
             .instrument(batch_span!("deliver", first.event, messages.len()))
             .await;
-        let failed: Vec<(Message<'_>, AwsError)> = messages
+        let failed: Vec<(Message<'_>, RemoteError)> = messages
             .iter()
             .zip(&delivered)
             .filter_map(|(message, result)| result.as_ref().err().map(|error| (*message, error.clone())))
             .collect();
         let mut kept = self
-            .keep(&failed, target, deadline)
+            .dead_letter(&failed, target, deadline)
             .instrument(batch_span!("dead_letter", first.event, failed.len()))
             .await
             .into_iter();
@@ -174,7 +174,7 @@ impl<F: Forward, D: KeepDeadLetter> Pipeline<F, D> {
         match tokio::time::timeout(budget, delivery).await {
             Ok(results) => results,
             Err(_) => {
-                let error = AwsError::new(
+                let error = RemoteError::new(
                     "Timeout",
                     format!("no answer from {} within {} ms", target.kind(), budget.as_millis()),
                 );
@@ -186,7 +186,12 @@ impl<F: Forward, D: KeepDeadLetter> Pipeline<F, D> {
     /// Authentic events that could not be delivered: into the dead-letter queue, or, when that
     /// fails too (or there is none), into the error log so they can be recovered by hand. One
     /// outcome per event, in order.
-    async fn keep(&self, failed: &[(Message<'_>, AwsError)], target: &Target, deadline: Instant) -> Vec<Outcome> {
+    async fn dead_letter(
+        &self,
+        failed: &[(Message<'_>, RemoteError)],
+        target: &Target,
+        deadline: Instant,
+    ) -> Vec<Outcome> {
         let Some(((first, _), dead_letters)) = failed.first().zip(self.dead_letters.as_ref()) else {
             return failed
                 .iter()
@@ -200,9 +205,9 @@ impl<F: Forward, D: KeepDeadLetter> Pipeline<F, D> {
         let letters: Vec<DeadLetter> =
             failed.iter().map(|(message, error)| DeadLetter::new(&message.body(), target, error, failed_at)).collect();
         let budget = DEAD_LETTER_BUDGET.min(remaining(deadline));
-        let keeping = dead_letters.keep_all(&letters, &first.event.cache, &first.event.topic);
+        let keeping = dead_letters.send_all(&letters, &first.event.cache, &first.event.topic);
         let kept = tokio::time::timeout(budget, keeping).await.unwrap_or_else(|_| {
-            let error = AwsError::new(
+            let error = RemoteError::new(
                 "Timeout",
                 format!("no answer from the dead-letter queue within {} ms", budget.as_millis()),
             );
@@ -230,7 +235,7 @@ fn remaining(deadline: Instant) -> Duration {
 /// The last resort when an authentic event could be neither delivered nor dead-lettered: the
 /// whole body goes to the error log so an operator can recover it. The only place a payload is
 /// logged.
-fn log_lost_event(body: &[u8], target: &Target, error: &AwsError, dead_letter: Option<&AwsError>) {
+fn log_lost_event(body: &[u8], target: &Target, error: &RemoteError, dead_letter: Option<&RemoteError>) {
     tracing::error!(
         target_kind = target.kind().as_str(),
         error_code = %error.code,

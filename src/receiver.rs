@@ -15,13 +15,13 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::Instrument;
 
 use crate::bounds::{ANSWER_DEADLINE, DEFAULT_MAX_EVENT_AGE, MAX_BODY_BYTES, WAITED_THROUGH_START_UP_WITHIN};
-use crate::dead_letter::KeepDeadLetter;
+use crate::dead_letter::DeadLetterQueue;
 use crate::event::{WebhookEvent, check_freshness, unix_millis};
 use crate::forward::Forward;
 use crate::metrics::{Metrics, RequestFacts};
 use crate::outcome::{EventKey, Outcome, Refusal};
 use crate::pipeline::{Dispatched, Pipeline};
-use crate::report::{self, Door};
+use crate::report::{self, Source};
 use crate::routing::RoutingTable;
 use crate::signing_secrets::{SignatureCheck, Verdict};
 
@@ -131,7 +131,7 @@ impl Report {
     }
 }
 
-impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
+impl<F: Forward, D: DeadLetterQueue> Receiver<F, D> {
     /// Handles one request. Never fails: every way it can end is an [`Outcome`], logged in one
     /// line and counted in the metrics before it is returned.
     pub async fn receive(&self, inbound: Inbound<'_>, now: SystemTime) -> Outcome {
@@ -146,7 +146,7 @@ impl<F: Forward, D: KeepDeadLetter> Receiver<F, D> {
             sequence: e.topic_sequence_number,
         });
         report::report(
-            Door::Webhook,
+            Source::Webhook,
             &RequestFacts {
                 outcome: &report.outcome,
                 event: key.as_ref(),

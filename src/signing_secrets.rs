@@ -220,7 +220,7 @@ async fn fetch(
         request = request.config_override(aws_sdk_secretsmanager::config::Builder::new().timeout_config(timeouts));
     }
     let output = request.send().await.map_err(|e| {
-        let e = crate::aws_error::AwsError::from_sdk(&e);
+        let e = crate::remote_error::RemoteError::from_sdk(&e);
         SecretFetchError::Aws { code: e.code, message: e.message }
     })?;
     let text = output.secret_string().ok_or(SecretFetchError::NotText)?;

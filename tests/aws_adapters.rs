@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::aws_stub::{AwsStub, Recorded};
 use common::*;
-use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::clients;
 use momento_webhook_receiver::event::WebhookEvent;
 use momento_webhook_receiver::forward::{Delivered, Forward};
+use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use serde_json::json;
 
@@ -31,7 +31,7 @@ fn event() -> WebhookEvent {
 }
 
 /// Sends one event to `target` through the production forwarder pointed at `aws`.
-async fn forward(aws: &AwsStub, target: Target) -> Result<Delivered, AwsError> {
+async fn forward(aws: &AwsStub, target: Target) -> Result<Delivered, RemoteError> {
     let sdk = sdk_config_for(&aws.endpoint).await;
     let routes = RoutingTable::single(target.clone());
     clients::forwarder(&sdk, "Momento", &routes).forward(&event(), &target, None).await
@@ -194,15 +194,15 @@ async fn a_bus_only_table_builds_no_step_functions_client_and_the_reverse() {
 
 #[tokio::test]
 async fn a_dead_letter_goes_to_sqs_with_its_attributes_and_fifo_deduplication() {
-    use momento_webhook_receiver::dead_letter::{DeadLetter, KeepDeadLetter, SqsDeadLetterQueue, dedup_key};
+    use momento_webhook_receiver::dead_letter::{DeadLetter, DeadLetterQueue, SqsDeadLetterQueue, dedup_key};
     let aws = AwsStub::start(SECRET);
     let sdk = sdk_config_for(&aws.endpoint).await;
     let raw = br#"{"cache":"c"}"#;
-    let letter = DeadLetter::new(raw, &bus(), &AwsError::new("Timeout", "slow"), std::time::SystemTime::now());
+    let letter = DeadLetter::new(raw, &bus(), &RemoteError::new("Timeout", "slow"), std::time::SystemTime::now());
     for (queue, fifo) in [("dead-letters.fifo", true), ("dead-letters", false)] {
         let url = format!("{}/123456789012/{queue}", aws.endpoint);
         SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), &url)
-            .keep(&letter, "cache\u{1}", "topic")
+            .send(&letter, "cache\u{1}", "topic")
             .await
             .unwrap();
         let sent = aws.calls("SendMessage").pop().unwrap().body;
@@ -283,7 +283,7 @@ async fn consecutive_events_go_out_ten_to_a_call_and_a_failed_entry_is_tried_aga
 
 #[tokio::test]
 async fn dead_letters_go_out_ten_to_a_batch_and_those_sqs_did_not_take_are_sent_again_alone() {
-    use momento_webhook_receiver::dead_letter::{DeadLetter, KeepDeadLetter, SqsDeadLetterQueue, dedup_key};
+    use momento_webhook_receiver::dead_letter::{DeadLetter, DeadLetterQueue, SqsDeadLetterQueue, dedup_key};
     let refused_once = Arc::new(AtomicUsize::new(0));
     let aws = AwsStub::scripted(SECRET, move |request: &Recorded| {
         let entries = request.body["Entries"].as_array().map_or(0, Vec::len);
@@ -310,11 +310,11 @@ async fn dead_letters_go_out_ten_to_a_batch_and_those_sqs_did_not_take_are_sent_
     let letters: Vec<DeadLetter> = (1..=12)
         .map(|n| {
             let raw = format!(r#"{{"cache":"c","n":{n}}}"#);
-            DeadLetter::new(raw.as_bytes(), &bus(), &AwsError::new("Timeout", "slow"), std::time::SystemTime::now())
+            DeadLetter::new(raw.as_bytes(), &bus(), &RemoteError::new("Timeout", "slow"), std::time::SystemTime::now())
         })
         .collect();
     let url = format!("{}/123456789012/dead-letters.fifo", aws.endpoint);
-    let results = SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), &url).keep_all(&letters, "c", "t").await;
+    let results = SqsDeadLetterQueue::new(clients::dead_letter_sqs(&sdk), &url).send_all(&letters, "c", "t").await;
 
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let mut batches: Vec<usize> =

@@ -18,13 +18,13 @@ use tokio::time::Instant;
 
 use common::fakes::{FakeDeadLetters, FakeForwarder, SharedBuffer};
 use futures::{Stream, StreamExt};
-use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::bridge::{
-    Bridge, Checkpoints, Continuity, Ended, Item, Lease, NOT_OWNER, Payload, Position, Received, Role, Run,
-    SourceError, Subscribe, TopicRef, TopicState,
+    Bridge, Checkpoints, Continuity, Ended, Item, Lease, Payload, Position, Received, Released, Role, Run, Subscribe,
+    TopicRef, TopicState,
 };
 use momento_webhook_receiver::metrics::{Metric, Metrics};
 use momento_webhook_receiver::pipeline::Pipeline;
+use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 
 fn topic(name: &str) -> TopicRef {
@@ -49,10 +49,10 @@ fn text(page: u64, sequence: u64) -> Item {
 #[derive(Default)]
 struct FakeSource {
     items: HashMap<String, Vec<Item>>,
-    refuse: Option<SourceError>,
+    refuse: Option<RemoteError>,
     live_from: Option<u64>,
     replay_nothing: bool,
-    first_stream_fails: Option<SourceError>,
+    first_stream_fails: Option<RemoteError>,
     refuse_renewals: bool,
     first_call_silent: bool,
     subscribed: Mutex<Vec<(String, Option<Position>)>>,
@@ -61,7 +61,7 @@ struct FakeSource {
 impl Subscribe for FakeSource {
     type Items = Pin<Box<dyn Stream<Item = Received> + Send>>;
 
-    async fn subscribe(&self, topic: &TopicRef, resume: Option<Position>) -> Result<Self::Items, SourceError> {
+    async fn subscribe(&self, topic: &TopicRef, resume: Option<Position>) -> Result<Self::Items, RemoteError> {
         let first = {
             let mut subscribed = self.subscribed.lock().unwrap();
             subscribed.push((topic.topic.clone(), resume));
@@ -74,7 +74,7 @@ impl Subscribe for FakeSource {
             return Err(error.clone());
         }
         if self.refuse_renewals && !first {
-            return Err(SourceError::new("Unauthenticated", "Invalid signature"));
+            return Err(RemoteError::new("Unauthenticated", "Invalid signature"));
         }
         let live = |item: &Item| self.live_from.is_none_or(|from| item.position.sequence >= from);
         let items: Vec<Received> = self
@@ -133,25 +133,21 @@ impl MemoryCheckpoints {
     }
 
     /// Counts a write; the error it fails with, once writes fail.
-    fn write(&self) -> Result<(), SourceError> {
+    fn write(&self) -> Result<(), RemoteError> {
         let mut writes = self.writes.lock().unwrap();
         *writes += 1;
         match self.writes_fail_after.is_some_and(|after| *writes > after) {
-            true => Err(SourceError::new("ProvisionedThroughputExceededException", "slow down")),
+            true => Err(RemoteError::new("ProvisionedThroughputExceededException", "slow down")),
             false => Ok(()),
         }
     }
 }
 
-fn not_owner() -> SourceError {
-    SourceError::new(NOT_OWNER, "another run owns the topic now")
-}
-
 impl Checkpoints for MemoryCheckpoints {
-    async fn load(&self, topic: &TopicRef) -> Result<TopicState, SourceError> {
+    async fn load(&self, topic: &TopicRef) -> Result<TopicState, RemoteError> {
         *self.loads.lock().unwrap() += 1;
         match self.unreadable {
-            true => Err(SourceError::new("AccessDeniedException", "no dynamodb:GetItem")),
+            true => Err(RemoteError::new("AccessDeniedException", "no dynamodb:GetItem")),
             false => Ok(self.state(&topic.topic)),
         }
     }
@@ -162,7 +158,7 @@ impl Checkpoints for MemoryCheckpoints {
         lease: &Lease,
         now_ms: u64,
         as_successor: bool,
-    ) -> Result<bool, SourceError> {
+    ) -> Result<bool, RemoteError> {
         self.write()?;
         let mut states = self.states.lock().unwrap();
         let state = states.entry(topic.topic.clone()).or_default();
@@ -178,7 +174,7 @@ impl Checkpoints for MemoryCheckpoints {
         Ok(true)
     }
 
-    async fn follow(&self, topic: &TopicRef, lease: &Lease, now_ms: u64) -> Result<bool, SourceError> {
+    async fn follow(&self, topic: &TopicRef, lease: &Lease, now_ms: u64) -> Result<bool, RemoteError> {
         self.write()?;
         let mut states = self.states.lock().unwrap();
         let state = states.entry(topic.topic.clone()).or_default();
@@ -190,7 +186,7 @@ impl Checkpoints for MemoryCheckpoints {
         Ok(owned && open)
     }
 
-    async fn renew(&self, topic: &TopicRef, role: Role, lease: &Lease) -> Result<TopicState, SourceError> {
+    async fn renew(&self, topic: &TopicRef, role: Role, lease: &Lease) -> Result<TopicState, RemoteError> {
         self.renewals.lock().unwrap().push(role);
         if let Role::Owner { next: Some(next), .. } = role {
             let ended = self.ended.as_ref().map(|ended| ended.lock().unwrap().clone()).unwrap_or_default();
@@ -221,21 +217,21 @@ impl Checkpoints for MemoryCheckpoints {
         run: &str,
         next: Option<Position>,
         now_ms: u64,
-    ) -> Result<Option<String>, SourceError> {
+    ) -> Result<Released, RemoteError> {
         self.write()?;
         let mut states = self.states.lock().unwrap();
         let state = states.entry(topic.topic.clone()).or_default();
         if !state.owned_by(run) {
-            return Err(not_owner());
+            return Ok(Released::NotOwner);
         }
         if next.is_some() {
             state.next = next;
         }
         state.owner = state.successor.take_if(|s| s.live(now_ms));
-        Ok(state.owner.as_ref().map(|o| o.run.clone()))
+        Ok(Released::To(state.owner.as_ref().map(|o| o.run.clone())))
     }
 
-    async fn withdraw(&self, topic: &TopicRef, run: &str) -> Result<(), SourceError> {
+    async fn withdraw(&self, topic: &TopicRef, run: &str) -> Result<(), RemoteError> {
         self.write()?;
         let mut states = self.states.lock().unwrap();
         let state = states.entry(topic.topic.clone()).or_default();
@@ -354,7 +350,8 @@ async fn an_item_neither_delivered_nor_kept_is_tried_again_then_counted_lost_and
     let items = (1..=2).map(|s| text(1, s)).collect();
     let checkpoints = MemoryCheckpoints::with_next("checkout", Position { page: 1, sequence: 1 });
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
-    let failing = FakeForwarder { fail_with: Some(AwsError::new("ThrottlingException", "slow")), ..Default::default() };
+    let failing =
+        FakeForwarder { fail_with: Some(RemoteError::new("ThrottlingException", "slow")), ..Default::default() };
     let (bridge, metrics) = bridge_with(&["checkout"], source, checkpoints, failing, None);
     let reports = bridge.run(&for_ms(4000)).await;
     assert_eq!(reports[0].ended, Ended::TimeUp);
@@ -368,8 +365,10 @@ async fn an_item_neither_delivered_nor_kept_is_tried_again_then_counted_lost_and
 async fn an_item_its_target_refuses_is_dead_lettered_and_the_run_goes_on() {
     let items = (1..=3).map(|s| text(1, s)).collect();
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
-    let failing =
-        FakeForwarder { fail_with: Some(AwsError::new("ResourceNotFoundException", "no bus")), ..Default::default() };
+    let failing = FakeForwarder {
+        fail_with: Some(RemoteError::new("ResourceNotFoundException", "no bus")),
+        ..Default::default()
+    };
     let (bridge, metrics) =
         bridge_with(&["checkout"], source, MemoryCheckpoints::default(), failing, Some(FakeDeadLetters::default()));
     let reports = bridge.run(&soon()).await;
@@ -393,7 +392,7 @@ async fn without_a_readable_checkpoint_the_topic_is_not_subscribed() {
 #[tokio::test]
 async fn a_refused_subscription_ends_that_topic_only() {
     let source =
-        FakeSource { refuse: Some(SourceError::new("AuthenticationError", "Invalid signature")), ..Default::default() };
+        FakeSource { refuse: Some(RemoteError::new("AuthenticationError", "Invalid signature")), ..Default::default() };
     let (bridge, _) = new_bridge(&["checkout", "refunds"], source, MemoryCheckpoints::default());
     let reports = bridge.run(&soon()).await;
     assert_eq!(reports.iter().map(|r| r.ended).collect::<Vec<_>>(), [Ended::SubscribeFailed, Ended::SubscribeFailed]);
@@ -415,7 +414,7 @@ async fn a_silent_stream_ends_the_run_on_time() {
 async fn a_failed_stream_is_counted_and_renewed_from_the_last_item_handled() {
     let source = FakeSource {
         items: HashMap::from([("checkout".into(), vec![text(1, 1), text(1, 2)])]),
-        first_stream_fails: Some(SourceError::new("Unavailable", "connection reset")),
+        first_stream_fails: Some(RemoteError::new("Unavailable", "connection reset")),
         ..Default::default()
     };
     let (bridge, metrics) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
@@ -435,7 +434,7 @@ async fn a_failed_stream_is_counted_and_renewed_from_the_last_item_handled() {
 async fn a_key_revoked_mid_run_is_reported_at_once_and_fails_the_run() {
     let source = FakeSource {
         items: HashMap::from([("checkout".into(), vec![text(1, 1)])]),
-        first_stream_fails: Some(SourceError::new("Unauthenticated", "Invalid signature")),
+        first_stream_fails: Some(RemoteError::new("Unauthenticated", "Invalid signature")),
         refuse_renewals: true,
         ..Default::default()
     };
@@ -869,7 +868,7 @@ async fn a_first_subscription_that_never_answers_is_made_again_within_the_run() 
 #[tokio::test(start_paused = true)]
 async fn an_owner_that_cannot_subscribe_gives_the_topic_up_and_fails() {
     use momento_webhook_receiver::bounds::SUBSCRIPTION_GIVE_UP;
-    let source = FakeSource { refuse: Some(SourceError::new("Unavailable", "no route")), ..Default::default() };
+    let source = FakeSource { refuse: Some(RemoteError::new("Unavailable", "no route")), ..Default::default() };
     let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
     let started = Instant::now();
     let reports = bridge.run(&Run::until(Instant::now() + SUBSCRIPTION_GIVE_UP * 4)).await;
@@ -908,7 +907,7 @@ async fn a_successor_whose_stream_breaks_while_it_waits_subscribes_again() {
     let items = (1..=4).map(|s| text(1, s)).collect();
     let source = FakeSource {
         items: HashMap::from([("checkout".into(), items)]),
-        first_stream_fails: Some(SourceError::new("Unavailable", "connection reset")),
+        first_stream_fails: Some(RemoteError::new("Unavailable", "connection reset")),
         ..Default::default()
     };
     let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::with_state("checkout", state));
@@ -1042,7 +1041,7 @@ async fn a_refused_item_in_a_batch_is_dead_lettered_alone() {
     let items = (1..=10).map(|s| text(1, s)).collect();
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
     let failing = FakeForwarder {
-        fail_with: Some(AwsError::new("MalformedDetail", "no")),
+        fail_with: Some(RemoteError::new("MalformedDetail", "no")),
         fail_only: Some(4),
         ..Default::default()
     };

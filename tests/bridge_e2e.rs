@@ -24,7 +24,7 @@ use bridge_lambda::{BridgeProcess, CACHE, Stage, arrived, metric_total, wait_for
 use common::{moto_sdk_config, unique};
 use momento_server::{API_KEY, MISSING_CACHE, WRONG_API_KEY};
 use momento_webhook_receiver::bridge::{
-    Checkpoints, DynamoDbCheckpoints, Lease, NOT_OWNER, Position, Role, TopicRef, TopicState,
+    Checkpoints, DynamoDbCheckpoints, Lease, Position, Released, Role, TopicRef, TopicState,
 };
 use serde_json::{Value, json};
 
@@ -235,10 +235,10 @@ async fn the_checkpoint_table_keeps_one_owner_one_successor_and_positions_moving
     assert!(!store.renew(&topic, Role::Successor, &c).await.unwrap().followed_by("c"));
 
     // The hand-over: b owns the topic on its registration's lease, and the new page is stored.
-    assert_eq!(store.release(&topic, "a", Some(at(2, 1)), now).await.unwrap(), Some("b".to_owned()));
+    assert_eq!(store.release(&topic, "a", Some(at(2, 1)), now).await.unwrap(), Released::To(Some("b".to_owned())));
     let state = store.load(&topic).await.unwrap();
     assert_eq!((state.next, state.owner.clone(), state.successor), (Some(at(2, 1)), Some(b.clone()), None));
-    assert_eq!(store.release(&topic, "a", None, now).await.unwrap_err().code, NOT_OWNER);
+    assert_eq!(store.release(&topic, "a", None, now).await.unwrap(), Released::NotOwner);
 
     // b's lease runs out (its run died before renewing as the owner): c takes the topic over.
     assert!(!store.acquire(&topic, &c, now + 2_000, false).await.unwrap());
@@ -250,7 +250,11 @@ async fn the_checkpoint_table_keeps_one_owner_one_successor_and_positions_moving
     store.withdraw(&topic, "d").await.unwrap();
     assert_eq!(store.load(&topic).await.unwrap().successor, None);
     assert!(store.follow(&topic, &d, now + 2_500).await.unwrap());
-    assert_eq!(store.release(&topic, "c", None, now + 3_001).await.unwrap(), None, "d's registration lapsed");
+    assert_eq!(
+        store.release(&topic, "c", None, now + 3_001).await.unwrap(),
+        Released::To(None),
+        "d's registration lapsed"
+    );
     let state = store.load(&topic).await.unwrap();
     assert_eq!((state.next, state.owner), (Some(at(2, 1)), None));
     // Which leaves d, if it is still alive, to take the free topic as the successor it was.

@@ -1,4 +1,4 @@
-//! Handler behaviour with small fakes behind the `Forward` and `KeepDeadLetter` ports: every
+//! Handler behaviour with small fakes behind the `Forward` and `DeadLetterQueue` ports: every
 //! status code the README documents, in the order the checks run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
@@ -12,10 +12,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::fakes::{FakeDeadLetters, FakeForwarder};
 use common::*;
-use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::bounds::MAX_BODY_BYTES;
 use momento_webhook_receiver::event::WebhookEvent;
 use momento_webhook_receiver::receiver::Receiver;
+use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::SecretSet;
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
@@ -215,7 +215,7 @@ async fn routes_pick_the_target_and_unmatched_events_are_ignored_with_200() {
 #[tokio::test]
 async fn when_delivery_fails_without_a_dead_letter_queue_should_answer_502_with_the_aws_code() {
     let forwarder = FakeForwarder {
-        fail_with: Some(AwsError::new("ResourceNotFoundException", "Event bus bus does not exist.")),
+        fail_with: Some(RemoteError::new("ResourceNotFoundException", "Event bus bus does not exist.")),
         ..Default::default()
     };
     let r = receiver(forwarder, None);
@@ -228,7 +228,7 @@ async fn when_delivery_fails_without_a_dead_letter_queue_should_answer_502_with_
 #[tokio::test]
 async fn when_delivery_fails_the_event_is_dead_lettered_with_its_exact_body_and_202() {
     let forwarder =
-        FakeForwarder { fail_with: Some(AwsError::new("ThrottlingException", "slow down")), ..Default::default() };
+        FakeForwarder { fail_with: Some(RemoteError::new("ThrottlingException", "slow down")), ..Default::default() };
     let r = receiver(forwarder, Some(FakeDeadLetters::default()));
     let raw = serde_json::to_vec_pretty(&event_body("orders", "checkout", 9, "{\"a\": 1}")).unwrap();
     let (status, answer) = call(&r, signed(&raw)).await;
@@ -247,7 +247,7 @@ async fn when_delivery_fails_the_event_is_dead_lettered_with_its_exact_body_and_
 
 #[tokio::test]
 async fn when_the_dead_letter_queue_also_fails_should_answer_503() {
-    let forwarder = FakeForwarder { fail_with: Some(AwsError::new("Timeout", "no answer")), ..Default::default() };
+    let forwarder = FakeForwarder { fail_with: Some(RemoteError::new("Timeout", "no answer")), ..Default::default() };
     let r = receiver(forwarder, Some(FakeDeadLetters { broken: true, ..Default::default() }));
     let (raw, request) = signed_json(&body());
     let (answer, log) = logs::captured(call(&r, request)).await;

@@ -9,11 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::fakes::{FakeDeadLetters, FakeForwarder, SharedBuffer};
 use common::*;
-use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::bounds::MAX_BODY_BYTES;
 use momento_webhook_receiver::metrics::{Metric, Metrics};
 use momento_webhook_receiver::outcome::Code;
 use momento_webhook_receiver::receiver::Receiver;
+use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::routing::RoutingTable;
 use momento_webhook_receiver::signature::{SecretSet, SigningSecret};
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
@@ -46,7 +46,7 @@ fn receiver(
 }
 
 fn failing() -> FakeForwarder {
-    FakeForwarder { fail_with: Some(AwsError::new("ThrottlingException", "slow down")), ..Default::default() }
+    FakeForwarder { fail_with: Some(RemoteError::new("ThrottlingException", "slow down")), ..Default::default() }
 }
 
 /// Sends `request` and returns the one metrics document it produced.

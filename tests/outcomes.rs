@@ -10,10 +10,10 @@ mod common;
 use std::collections::HashSet;
 
 use common::outcomes::every_outcome;
-use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::event::EventError;
 use momento_webhook_receiver::forward::Delivered;
 use momento_webhook_receiver::outcome::{Code, Outcome, Refusal, RefusalCode};
+use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::routing::TargetKind;
 
 #[test]
@@ -64,7 +64,7 @@ fn a_400_names_the_field_and_a_502_the_aws_error_code() {
     assert_eq!(body["field"], "topic");
     let body = Outcome::DeliveryFailed {
         target: TargetKind::EventBridge,
-        error: AwsError::new("ResourceNotFoundException", "Event bus nope does not exist."),
+        error: RemoteError::new("ResourceNotFoundException", "Event bus nope does not exist."),
     }
     .body();
     assert_eq!(body["aws_error_code"], "ResourceNotFoundException");

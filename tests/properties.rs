@@ -21,7 +21,6 @@ use std::time::SystemTime;
 use base64::Engine;
 use common::fakes::FakeForwarder;
 use common::{SECRET, now_ms};
-use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::bounds::MAX_BODY_BYTES;
 use momento_webhook_receiver::dead_letter::DeadLetter;
 use momento_webhook_receiver::event::Epoch;
@@ -29,6 +28,7 @@ use momento_webhook_receiver::forward::Forward;
 use momento_webhook_receiver::forward::eventbridge::{MAX_DETAIL_TYPE_LEN, detail_type};
 use momento_webhook_receiver::forward::stepfunctions::{MAX_EXECUTION_NAME_LEN, execution_name};
 use momento_webhook_receiver::receiver::Receiver;
+use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 use momento_webhook_receiver::signature::{SecretSet, SigningSecret};
 use momento_webhook_receiver::signing_secrets::SignatureCheck;
@@ -50,8 +50,8 @@ fn config(cases: u32) -> Config {
 }
 
 struct DeadLetters;
-impl momento_webhook_receiver::dead_letter::KeepDeadLetter for DeadLetters {
-    async fn keep(&self, _: &DeadLetter, _: &str, _: &str) -> Result<(), AwsError> {
+impl momento_webhook_receiver::dead_letter::DeadLetterQueue for DeadLetters {
+    async fn send(&self, _: &DeadLetter, _: &str, _: &str) -> Result<(), RemoteError> {
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 
-use super::SourceError;
+use super::RemoteError;
 
 /// A key, ready to send: the token Momento expects in `authorization`, and the region's endpoint
 /// when the key names it.
@@ -45,13 +45,13 @@ struct Claims {
     c: Option<String>,
 }
 
-fn invalid(why: &str) -> SourceError {
-    SourceError::new("InvalidApiKey", format!("the Momento API key is {why} (the key itself is not shown)"))
+fn invalid(why: &str) -> RemoteError {
+    RemoteError::new("InvalidApiKey", format!("the Momento API key is {why} (the key itself is not shown)"))
 }
 
 impl MomentoKey {
     /// Reads `text` (a secret's value, surrounding white space ignored).
-    pub fn parse(text: &str) -> Result<Self, SourceError> {
+    pub fn parse(text: &str) -> Result<Self, RemoteError> {
         let text = text.trim();
         if text.is_empty() {
             return Err(invalid("empty"));
@@ -91,11 +91,11 @@ impl MomentoKey {
 
     /// The region's endpoint: the one configured (an override, or what a v2 key needs), else the
     /// one the key names.
-    pub fn endpoint(&self, configured: Option<&str>) -> Result<String, SourceError> {
+    pub fn endpoint(&self, configured: Option<&str>) -> Result<String, RemoteError> {
         match (configured, &self.endpoint) {
             (Some(configured), _) => Ok(configured.to_owned()),
             (None, Some(named)) => Ok(named.clone()),
-            (None, None) => Err(SourceError::new(
+            (None, None) => Err(RemoteError::new(
                 "MissingEndpoint",
                 "the Momento API key is a v2 key, which names no endpoint: set MOMENTO_ENDPOINT (the template's \
                  MomentoEndpoint) to the region's endpoint, e.g. cell-4-us-west-2-1.prod.a.momentohq.com",

@@ -10,14 +10,14 @@
 //! write and a low write rate; a Momento cache item can be evicted and has a time to live.)
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use serde::Deserialize;
 
-use super::{Checkpoints, Lease, Position, Role, SourceError, TopicRef, TopicState};
+use super::{Checkpoints, Lease, Position, Released, RemoteError, Role, TopicRef, TopicState};
 
 const CACHE: &str = "cache";
 const TOPIC: &str = "topic";
@@ -25,9 +25,6 @@ const TOPIC: &str = "topic";
 /// A release retried this often when a successor registers (or goes) between its read and its
 /// write.
 const RELEASE_ATTEMPTS: usize = 3;
-
-/// The error a run gets when it no longer owns the topic it releases.
-pub const NOT_OWNER: &str = "NotOwner";
 
 /// The item as stored: numbers are milliseconds since the Unix epoch, or a position's parts.
 #[derive(Debug, Default, Deserialize)]
@@ -63,10 +60,10 @@ impl From<Item> for TopicState {
     }
 }
 
-fn state(item: Option<std::collections::HashMap<String, AttributeValue>>) -> Result<TopicState, SourceError> {
+fn state(item: Option<std::collections::HashMap<String, AttributeValue>>) -> Result<TopicState, RemoteError> {
     let item: Item = match item {
         Some(item) => serde_dynamo::from_item(item)
-            .map_err(|e| SourceError::new("InvalidCheckpoint", format!("the checkpoint item cannot be read: {e}")))?,
+            .map_err(|e| RemoteError::new("InvalidCheckpoint", format!("the checkpoint item cannot be read: {e}")))?,
         None => Item::default(),
     };
     Ok(item.into())
@@ -76,13 +73,6 @@ fn state(item: Option<std::collections::HashMap<String, AttributeValue>>) -> Res
 pub struct DynamoDbCheckpoints {
     client: Client,
     table: String,
-}
-
-fn source_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    e: &SdkError<E, R>,
-) -> SourceError {
-    let error = crate::aws_error::AwsError::from_sdk(e);
-    SourceError::new(error.code, error.message)
 }
 
 fn conditional_check_failed(e: &SdkError<UpdateItemError, HttpResponse>) -> bool {
@@ -197,7 +187,7 @@ impl DynamoDbCheckpoints {
     }
 
     /// The item's state after a successful update, or read anew when the answer lacks it.
-    async fn after(&self, topic: &TopicRef, written: Option<TopicState>) -> Result<TopicState, SourceError> {
+    async fn after(&self, topic: &TopicRef, written: Option<TopicState>) -> Result<TopicState, RemoteError> {
         match written {
             Some(state) => Ok(state),
             None => self.load(topic).await,
@@ -206,7 +196,7 @@ impl DynamoDbCheckpoints {
 }
 
 impl Checkpoints for DynamoDbCheckpoints {
-    async fn load(&self, topic: &TopicRef) -> Result<TopicState, SourceError> {
+    async fn load(&self, topic: &TopicRef) -> Result<TopicState, RemoteError> {
         let answer = self
             .client
             .get_item()
@@ -216,7 +206,7 @@ impl Checkpoints for DynamoDbCheckpoints {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| source_error(&e))?;
+            .map_err(|e| RemoteError::from_sdk(&e))?;
         state(answer.item)
     }
 
@@ -226,7 +216,7 @@ impl Checkpoints for DynamoDbCheckpoints {
         lease: &Lease,
         now_ms: u64,
         as_successor: bool,
-    ) -> Result<bool, SourceError> {
+    ) -> Result<bool, RemoteError> {
         // Free, already ours, or its owner's lease is over. The successor takes its own
         // registration off; any other live successor stays, to follow this owner (or leave).
         let free = "(attribute_not_exists(#owner) OR #owner = :owner OR #owner_until < :now)";
@@ -244,11 +234,11 @@ impl Checkpoints for DynamoDbCheckpoints {
         match written {
             Ok(_) => Ok(true),
             Err(e) if conditional_check_failed(&e) => Ok(false),
-            Err(e) => Err(source_error(&e)),
+            Err(e) => Err(RemoteError::from_sdk(&e)),
         }
     }
 
-    async fn follow(&self, topic: &TopicRef, lease: &Lease, now_ms: u64) -> Result<bool, SourceError> {
+    async fn follow(&self, topic: &TopicRef, lease: &Lease, now_ms: u64) -> Result<bool, RemoteError> {
         let written = self
             .update(topic)
             .successor(lease)
@@ -263,11 +253,11 @@ impl Checkpoints for DynamoDbCheckpoints {
         match written {
             Ok(_) => Ok(true),
             Err(e) if conditional_check_failed(&e) => Ok(false),
-            Err(e) => Err(source_error(&e)),
+            Err(e) => Err(RemoteError::from_sdk(&e)),
         }
     }
 
-    async fn renew(&self, topic: &TopicRef, role: Role, lease: &Lease) -> Result<TopicState, SourceError> {
+    async fn renew(&self, topic: &TopicRef, role: Role, lease: &Lease) -> Result<TopicState, RemoteError> {
         let written = match role {
             Role::Owner { next: Some(next), seen } => {
                 let update = self.update(topic).owner(lease).seen(seen).next(next);
@@ -294,7 +284,7 @@ impl Checkpoints for DynamoDbCheckpoints {
             Ok(state) => self.after(topic, state).await,
             // No longer in that role: the state as it is.
             Err(e) if conditional_check_failed(&e) => self.load(topic).await,
-            Err(e) => Err(source_error(&e)),
+            Err(e) => Err(RemoteError::from_sdk(&e)),
         }
     }
 
@@ -304,11 +294,11 @@ impl Checkpoints for DynamoDbCheckpoints {
         run: &str,
         next: Option<Position>,
         now_ms: u64,
-    ) -> Result<Option<String>, SourceError> {
+    ) -> Result<Released, RemoteError> {
         for _ in 0..RELEASE_ATTEMPTS {
             let loaded = self.load(topic).await?;
             if !loaded.owned_by(run) {
-                return Err(SourceError::new(NOT_OWNER, "another run owns the topic now"));
+                return Ok(Released::NotOwner);
             }
             let heir = loaded.successor.filter(|successor| successor.live(now_ms));
             let mut update = self.update(topic).name("owner").value("run", s(run)).value("now", n(now_ms));
@@ -336,21 +326,21 @@ impl Checkpoints for DynamoDbCheckpoints {
                 }
             };
             match written {
-                Ok(_) => return Ok(heir.map(|heir| heir.run)),
+                Ok(_) => return Ok(Released::To(heir.map(|heir| heir.run))),
                 // A successor registered, renewed or went between the read and the write: read again.
                 Err(e) if conditional_check_failed(&e) => continue,
-                Err(e) => return Err(source_error(&e)),
+                Err(e) => return Err(RemoteError::from_sdk(&e)),
             }
         }
-        Err(SourceError::new("Contention", "the topic's item kept changing while it was being released"))
+        Err(RemoteError::new("Contention", "the topic's item kept changing while it was being released"))
     }
 
-    async fn withdraw(&self, topic: &TopicRef, run: &str) -> Result<(), SourceError> {
+    async fn withdraw(&self, topic: &TopicRef, run: &str) -> Result<(), RemoteError> {
         let written = self.update(topic).remove(&SUCCESSOR_FIELDS).value("run", s(run)).send("#successor = :run").await;
         match written {
             Ok(_) => Ok(()),
             Err(e) if conditional_check_failed(&e) => Ok(()),
-            Err(e) => Err(source_error(&e)),
+            Err(e) => Err(RemoteError::from_sdk(&e)),
         }
     }
 }

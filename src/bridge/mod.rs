@@ -29,7 +29,7 @@ mod succession;
 mod topic_run;
 
 pub use api_key::MomentoKey;
-pub use checkpoint::{DynamoDbCheckpoints, NOT_OWNER};
+pub use checkpoint::DynamoDbCheckpoints;
 pub use momento::{KeySource, MomentoSubscriber};
 pub use run::Run;
 pub use succession::{Claim, Why, claim};
@@ -48,6 +48,7 @@ use crate::bounds::{BRIDGE_HELD_BYTES, BRIDGE_SCHEDULE_PERIOD};
 use crate::event::WebhookEvent;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::remote_error::RemoteError;
 
 /// The field that says how `text` holds a binary item's bytes.
 pub const TEXT_ENCODING_FIELD: &str = "text_encoding";
@@ -115,25 +116,7 @@ pub enum Received {
     /// The stream is alive.
     Heartbeat,
     /// The subscription failed with this status; nothing more comes from this stream.
-    Failed(SourceError),
-}
-
-/// A failure of Momento or of the checkpoint store, with the service's error code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct SourceError {
-    pub code: String,
-    pub message: String,
-}
-
-impl SourceError {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
-    }
-
-    fn timeout(what: &str, budget: std::time::Duration) -> Self {
-        Self::new("Timeout", format!("no answer from {what} within {} ms", budget.as_millis()))
-    }
+    Failed(RemoteError),
 }
 
 /// The port to the topics: a stream of what the service sends for the items after `resume`
@@ -145,7 +128,7 @@ pub trait Subscribe: Send + Sync {
         &self,
         topic: &TopicRef,
         resume: Option<Position>,
-    ) -> impl Future<Output = Result<Self::Items, SourceError>> + Send;
+    ) -> impl Future<Output = Result<Self::Items, RemoteError>> + Send;
 }
 
 /// A run's hold on a topic, as its owner or as its successor: which run, until when its lease
@@ -204,11 +187,20 @@ pub enum Role {
     Successor,
 }
 
+/// How a release ([`Checkpoints::release`]) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Released {
+    /// The topic is now the named successor's, or (`None`) nobody's.
+    To(Option<String>),
+    /// Another run owns the topic now: this run must stop delivering it.
+    NotOwner,
+}
+
 /// The port to the checkpoint store: per topic, the next position to read and who holds the
 /// topic. Every change is conditional, so that one run at a time owns a topic, a position never
 /// moves backwards, and only the owner moves it.
 pub trait Checkpoints: Send + Sync {
-    fn load(&self, topic: &TopicRef) -> impl Future<Output = Result<TopicState, SourceError>> + Send;
+    fn load(&self, topic: &TopicRef) -> impl Future<Output = Result<TopicState, RemoteError>> + Send;
     /// Makes `lease.run` the owner unless another run's lease is live at `now_ms` (`Ok(false)`).
     /// `as_successor`: the run is the registered successor, and its registration goes.
     fn acquire(
@@ -217,7 +209,7 @@ pub trait Checkpoints: Send + Sync {
         lease: &Lease,
         now_ms: u64,
         as_successor: bool,
-    ) -> impl Future<Output = Result<bool, SourceError>> + Send;
+    ) -> impl Future<Output = Result<bool, RemoteError>> + Send;
     /// Registers `lease.run` as the successor of the live owner, unless there is none, or
     /// another live successor is registered (`Ok(false)`).
     fn follow(
@@ -225,7 +217,7 @@ pub trait Checkpoints: Send + Sync {
         topic: &TopicRef,
         lease: &Lease,
         now_ms: u64,
-    ) -> impl Future<Output = Result<bool, SourceError>> + Send;
+    ) -> impl Future<Output = Result<bool, RemoteError>> + Send;
     /// Extends `lease.run`'s lease in `role` to `lease.until_ms` (as the owner, storing the
     /// position too, never backwards) while it holds that role. Returns the topic's state after
     /// the write, or as it is when the run no longer holds the role.
@@ -234,19 +226,19 @@ pub trait Checkpoints: Send + Sync {
         topic: &TopicRef,
         role: Role,
         lease: &Lease,
-    ) -> impl Future<Output = Result<TopicState, SourceError>> + Send;
+    ) -> impl Future<Output = Result<TopicState, RemoteError>> + Send;
     /// Ends `run`'s ownership with the position `next`, in one write: a successor live at
-    /// `now_ms` becomes the owner (returned), on the lease of its registration, or nobody does.
-    /// The error [`NOT_OWNER`] when `run` no longer owns the topic.
+    /// `now_ms` becomes the owner, on the lease of its registration, or nobody does; nothing is
+    /// written when `run` no longer owns the topic.
     fn release(
         &self,
         topic: &TopicRef,
         run: &str,
         next: Option<Position>,
         now_ms: u64,
-    ) -> impl Future<Output = Result<Option<String>, SourceError>> + Send;
+    ) -> impl Future<Output = Result<Released, RemoteError>> + Send;
     /// Removes `run`'s registration as the successor, if it still has one.
-    fn withdraw(&self, topic: &TopicRef, run: &str) -> impl Future<Output = Result<(), SourceError>> + Send;
+    fn withdraw(&self, topic: &TopicRef, run: &str) -> impl Future<Output = Result<(), RemoteError>> + Send;
 }
 
 /// How an item follows the last one handled.

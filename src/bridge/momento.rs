@@ -23,7 +23,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::api_key::MomentoKey;
 use super::config::parse_endpoint;
-use super::{Item, Payload, Position, Received, SourceError, Subscribe, TopicRef};
+use super::{Item, Payload, Position, Received, RemoteError, Subscribe, TopicRef};
 use crate::bounds::MOMENTO_KEY_REREAD_INTERVAL;
 
 /// HTTP/2 pings on the channel: a connection that stopped answering is noticed within
@@ -67,8 +67,8 @@ impl std::fmt::Debug for MomentoSubscriber {
 /// `cell-4-us-west-2-1.prod.a.momentohq.com`, whose cache service is `cache.<endpoint>`, over
 /// TLS), or an `http://` address on this host, reached without TLS, for a local stand-in; checked
 /// to be one of those before the key goes anywhere. Connects on first use.
-fn connect(key: &MomentoKey, configured_endpoint: Option<&str>) -> Result<Client, SourceError> {
-    let invalid = |what: &str, e: &dyn std::fmt::Display| SourceError::new("InvalidArgument", format!("{what}: {e}"));
+fn connect(key: &MomentoKey, configured_endpoint: Option<&str>) -> Result<Client, RemoteError> {
+    let invalid = |what: &str, e: &dyn std::fmt::Display| RemoteError::new("InvalidArgument", format!("{what}: {e}"));
     let endpoint = key.endpoint(configured_endpoint)?;
     let endpoint = parse_endpoint(&endpoint).map_err(|reason| invalid("the Momento endpoint", &reason))?;
     if let (Some(configured), Some(named)) = (configured_endpoint, key.named_endpoint())
@@ -100,7 +100,7 @@ fn connect(key: &MomentoKey, configured_endpoint: Option<&str>) -> Result<Client
 
 impl MomentoSubscriber {
     /// A client for `key`, at `configured_endpoint` if given, else at the endpoint the key names.
-    pub fn new(key: MomentoKey, configured_endpoint: Option<String>) -> Result<Self, SourceError> {
+    pub fn new(key: MomentoKey, configured_endpoint: Option<String>) -> Result<Self, RemoteError> {
         let client = connect(&key, configured_endpoint.as_deref())?;
         Ok(Self { connection: RwLock::new((key, client)), configured_endpoint, key_source: None })
     }
@@ -164,21 +164,21 @@ impl KeySource {
     }
 
     /// The key the secret holds now.
-    pub async fn read(&self) -> Result<MomentoKey, SourceError> {
+    pub async fn read(&self) -> Result<MomentoKey, RemoteError> {
         *self.read_at.lock().await = Some(tokio::time::Instant::now());
         let secret_id = &self.secret_id;
         let output = self.client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
-            let e = crate::aws_error::AwsError::from_sdk(&e);
-            SourceError::new(e.code, format!("could not read the Momento API key from {secret_id}: {}", e.message))
+            let e = crate::remote_error::RemoteError::from_sdk(&e);
+            RemoteError::new(e.code, format!("could not read the Momento API key from {secret_id}: {}", e.message))
         })?;
         let text = output.secret_string().ok_or_else(|| {
-            SourceError::new("NotText", format!("{secret_id} has no SecretString (store the API key as text)"))
+            RemoteError::new("NotText", format!("{secret_id} has no SecretString (store the API key as text)"))
         })?;
         MomentoKey::parse(text)
     }
 
     /// [`Self::read`], unless the last read was less than [`MOMENTO_KEY_REREAD_INTERVAL`] ago.
-    async fn read_if_due(&self) -> Option<Result<MomentoKey, SourceError>> {
+    async fn read_if_due(&self) -> Option<Result<MomentoKey, RemoteError>> {
         let due = self.read_at.lock().await.is_none_or(|at| at.elapsed() >= MOMENTO_KEY_REREAD_INTERVAL);
         match due {
             true => Some(self.read().await),
@@ -188,8 +188,8 @@ impl KeySource {
 }
 
 /// A gRPC status as the bridge reports it: the status code's name, and its message.
-fn status_error(status: &tonic::Status) -> SourceError {
-    SourceError::new(format!("{:?}", status.code()), status.message().to_owned())
+fn status_error(status: &tonic::Status) -> RemoteError {
+    RemoteError::new(format!("{:?}", status.code()), status.message().to_owned())
 }
 
 fn received(item: subscription_item::Kind) -> Received {
@@ -215,7 +215,7 @@ fn received(item: subscription_item::Kind) -> Received {
 impl Subscribe for MomentoSubscriber {
     type Items = Pin<Box<dyn Stream<Item = Received> + Send>>;
 
-    async fn subscribe(&self, topic: &TopicRef, resume: Option<Position>) -> Result<Self::Items, SourceError> {
+    async fn subscribe(&self, topic: &TopicRef, resume: Option<Position>) -> Result<Self::Items, RemoteError> {
         let subscribed = subscribe(self.client(), topic, resume).await;
         match subscribed {
             // With a new key from the secret, at once.
@@ -236,9 +236,9 @@ async fn subscribe(
     mut client: Client,
     topic: &TopicRef,
     resume: Option<Position>,
-) -> Result<<MomentoSubscriber as Subscribe>::Items, SourceError> {
+) -> Result<<MomentoSubscriber as Subscribe>::Items, RemoteError> {
     let cache = AsciiMetadataValue::try_from(topic.cache.as_str())
-        .map_err(|e| SourceError::new("InvalidArgument", format!("cache name {:?}: {e}", topic.cache)))?;
+        .map_err(|e| RemoteError::new("InvalidArgument", format!("cache name {:?}: {e}", topic.cache)))?;
     let mut request = tonic::Request::new(SubscriptionRequest {
         cache_name: topic.cache.clone(),
         topic: topic.topic.clone(),

@@ -4,7 +4,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 // tokio's clock, which the runs' timers use (and which tests can pause).
 use tokio::time::Instant;
 
@@ -22,7 +22,7 @@ pub struct Run {
     /// it in the checkpoint store.
     pub stop_ms: u64,
     /// An early stop (Ctrl-C in a local run): the run stops as at `stop_at`.
-    interrupt: Option<watch::Receiver<bool>>,
+    interrupt: CancellationToken,
 }
 
 /// The wall clock in milliseconds since the Unix epoch, as the leases count.
@@ -44,7 +44,7 @@ impl Run {
     /// The run of the invocation `request_id`, which stops at `stop_at`.
     pub fn new(request_id: &str, stop_at: Instant) -> Self {
         let stop_ms = now_ms().saturating_add(millis(stop_at.saturating_duration_since(Instant::now())));
-        Self { id: format!("{request_id}/{:016x}", random()), stop_at, stop_ms, interrupt: None }
+        Self { id: format!("{request_id}/{:016x}", random()), stop_at, stop_ms, interrupt: CancellationToken::new() }
     }
 
     /// The run of an invocation whose deadline is `deadline_ms` (Lambda's form): it stops
@@ -59,32 +59,21 @@ impl Run {
         Self::new(&format!("local-{}", std::process::id()), stop_at)
     }
 
-    /// The run also stops when `interrupt` turns true.
-    pub fn interrupted_by(self, interrupt: watch::Receiver<bool>) -> Self {
-        Self { interrupt: Some(interrupt), ..self }
+    /// The run also stops when `interrupt` is cancelled.
+    pub fn interrupted_by(self, interrupt: CancellationToken) -> Self {
+        Self { interrupt, ..self }
     }
 
     /// Whether the run has stopped.
     pub fn is_over(&self) -> bool {
-        Instant::now() >= self.stop_at || self.interrupt.as_ref().is_some_and(|i| *i.borrow())
+        Instant::now() >= self.stop_at || self.interrupt.is_cancelled()
     }
 
     /// Resolves when the run stops.
     pub async fn stopped(&self) {
-        let interrupted = async {
-            match self.interrupt.clone() {
-                Some(mut interrupt) => {
-                    // A closed channel never says stop: wait for the time only.
-                    if interrupt.wait_for(|stop| *stop).await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
         tokio::select! {
             () = tokio::time::sleep_until(self.stop_at) => {}
-            () = interrupted => {}
+            () = self.interrupt.cancelled() => {}
         }
     }
 
@@ -103,10 +92,10 @@ mod tests {
         let later = Run::until(Instant::now() + Duration::from_secs(60));
         assert!(!later.is_over());
         assert!(later.left() > Duration::from_secs(59));
-        let (interrupt, interrupted) = watch::channel(false);
-        let run = later.interrupted_by(interrupted);
+        let interrupt = CancellationToken::new();
+        let run = later.interrupted_by(interrupt.clone());
         assert!(!run.is_over());
-        interrupt.send(true).unwrap();
+        interrupt.cancel();
         assert!(run.is_over(), "Ctrl-C stops the run at once");
         tokio::time::timeout(Duration::from_secs(1), run.stopped()).await.expect("stopped resolves when interrupted");
 

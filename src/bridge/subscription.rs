@@ -20,10 +20,11 @@ use tokio::time::Instant;
 
 use futures::StreamExt;
 
-use super::{Item, Position, Received, Run, SourceError, Subscribe, TopicRef};
+use super::{Item, Position, Received, RemoteError, Run, Subscribe, TopicRef};
+use crate::backoff::Backoff;
 use crate::bounds::{RESUBSCRIBE_FIRST_PAUSE, RESUBSCRIBE_MAX_PAUSE, SUBSCRIBE_BUDGET, SUBSCRIPTION_SILENT_FOR};
 
-type Subscribing<'a, S> = Pin<Box<dyn Future<Output = Result<<S as Subscribe>::Items, SourceError>> + Send + 'a>>;
+type Subscribing<'a, S> = Pin<Box<dyn Future<Output = Result<<S as Subscribe>::Items, RemoteError>> + Send + 'a>>;
 
 /// Where the subscription is.
 enum State<'a, S: Subscribe> {
@@ -42,7 +43,8 @@ pub(super) struct Subscription<'a, S: Subscribe> {
     /// Where a renewal resumes: after the last item received, else where the first subscription
     /// did (`None`: new items only).
     resume: Option<Position>,
-    pause: Duration,
+    /// The pause before the next renewal after a failure.
+    backoff: Backoff,
     /// When the stream last said anything (or was opened): the silence is counted from here.
     heard_at: Instant,
     /// When the subscription last went down, or was created: how long it has been down.
@@ -55,7 +57,7 @@ pub(super) struct Subscription<'a, S: Subscribe> {
 
 /// Something went wrong with the subscription; the run logs and counts it.
 pub(super) struct Interruption {
-    pub error: SourceError,
+    pub error: RemoteError,
     pub what: &'static str,
 }
 
@@ -63,7 +65,7 @@ pub(super) struct Interruption {
 fn subscribe<'a, S: Subscribe>(source: &'a S, topic: &'a TopicRef, resume: Option<Position>) -> Subscribing<'a, S> {
     Box::pin(async move {
         let subscribed = tokio::time::timeout(SUBSCRIBE_BUDGET, source.subscribe(topic, resume)).await;
-        subscribed.unwrap_or_else(|_| Err(SourceError::timeout("Momento", SUBSCRIBE_BUDGET)))
+        subscribed.unwrap_or_else(|_| Err(RemoteError::timeout("Momento", SUBSCRIBE_BUDGET)))
     })
 }
 
@@ -77,7 +79,7 @@ impl<'a, S: Subscribe> Subscription<'a, S> {
             topic,
             state: State::Subscribing(subscribe(source, topic, resume)),
             resume,
-            pause: RESUBSCRIBE_FIRST_PAUSE,
+            backoff: Backoff::new(RESUBSCRIBE_FIRST_PAUSE, RESUBSCRIBE_MAX_PAUSE),
             heard_at: now,
             down_since: now,
             opened: false,
@@ -162,7 +164,7 @@ impl<'a, S: Subscribe> Subscription<'a, S> {
                     }
                     let (error, what) = match next {
                         Ok(Some(Received::Item(item))) => {
-                            self.pause = RESUBSCRIBE_FIRST_PAUSE;
+                            self.backoff.reset();
                             self.resume = Some(item.position.after());
                             return Ok(Some(item));
                         }
@@ -173,11 +175,11 @@ impl<'a, S: Subscribe> Subscription<'a, S> {
                         }
                         Ok(Some(Received::Failed(error))) => (error, "the subscription failed"),
                         Ok(None) => (
-                            SourceError::new("StreamEnded", "Momento ended the subscription"),
+                            RemoteError::new("StreamEnded", "Momento ended the subscription"),
                             "the subscription ended",
                         ),
                         Err(_) => (
-                            SourceError::new(
+                            RemoteError::new(
                                 "Stalled",
                                 format!("neither an item nor a heartbeat for {} s", SUBSCRIPTION_SILENT_FOR.as_secs()),
                             ),
@@ -192,10 +194,9 @@ impl<'a, S: Subscribe> Subscription<'a, S> {
     }
 
     /// Down: subscribe again after the pause, which doubles for the next time.
-    fn interrupted(&mut self, error: SourceError, what: &'static str) -> Interruption {
+    fn interrupted(&mut self, error: RemoteError, what: &'static str) -> Interruption {
         self.failed = true;
-        self.state = State::Paused(Instant::now() + self.pause);
-        self.pause = (self.pause * 2).min(RESUBSCRIBE_MAX_PAUSE);
+        self.state = State::Paused(Instant::now() + self.backoff.pause());
         Interruption { error, what }
     }
 }

@@ -40,21 +40,22 @@ use super::run::now_ms;
 use super::subscription::{Interruption, Subscription};
 use super::succession::{Owned, owner_lease};
 use super::{
-    Bridge, Checkpoints, Claim, Continuity, Ended, Item, NOT_OWNER, Position, Role, Run, SourceError, Subscribe,
+    Bridge, Checkpoints, Claim, Continuity, Ended, Item, Position, Released, RemoteError, Role, Run, Subscribe,
     TopicRef, TopicReport, TopicState, claim, event,
 };
+use crate::backoff::Backoff;
 use crate::bounds::{
     BRIDGE_CALLS_IN_FLIGHT, BRIDGE_ITEM_ATTEMPTS, BRIDGE_ITEM_BUDGET, BRIDGE_READ_AHEAD_ITEMS, CHECKPOINT_BUDGET,
     OWNER_FENCE, OWNER_RENEW_EVERY, RESUBSCRIBE_FIRST_PAUSE, SUBSCRIPTION_GIVE_UP,
 };
-use crate::dead_letter::KeepDeadLetter;
+use crate::dead_letter::DeadLetterQueue;
 use crate::event::{WebhookEvent, unix_millis};
 use crate::forward::Forward;
 use crate::forward::eventbridge::MAX_ENTRIES_PER_CALL;
 use crate::metrics::{Gap, RequestFacts};
 use crate::outcome::EventKey;
 use crate::pipeline::{Dispatched, Message};
-use crate::report::{Door, report};
+use crate::report::{Source, report};
 use crate::routing::Target;
 
 /// What the reader hands the delivery loop.
@@ -85,7 +86,7 @@ enum Delivered {
 
 /// A batch whose items have all been handled: the position after its last, and how many of its
 /// items were lost.
-struct Settled {
+struct Handled {
     next: Position,
     lost: u64,
 }
@@ -93,7 +94,7 @@ struct Settled {
 /// A lease renewal under way: when it started, the position it stores, and the call.
 type Renewal<'a> = (Instant, Option<Position>, Pin<Box<dyn Future<Output = Result<TopicState, Ended>> + Send + 'a>>);
 
-impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S, C> {
+impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, S, C> {
     /// Reads every topic until the run stops, all at once, each in order.
     pub async fn run(&self, run: &Run) -> Vec<TopicReport> {
         futures::future::join_all(self.topics.iter().map(|topic| self.run_topic(topic, run))).await
@@ -223,11 +224,15 @@ impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S
             .checkpoint("hand the topic over", topic, self.checkpoints.release(topic, &run.id, next, now_ms()))
             .await;
         match released {
-            Ok(Some(heir)) => {
-                tracing::info!(%topic, ?next, successor = %heir, "handed the topic over");
+            Ok(Released::NotOwner) => {
+                tracing::warn!(%topic, "another run owns the topic now; this run stops delivering it");
+                Ended::Superseded
+            }
+            Ok(Released::To(Some(successor))) => {
+                tracing::info!(%topic, ?next, %successor, "handed the topic over");
                 failed.unwrap_or(Ended::HandedOver)
             }
-            Ok(None) => {
+            Ok(Released::To(None)) => {
                 tracing::info!(%topic, ?next, "released the topic; no run is waiting for it");
                 failed.unwrap_or(Ended::TimeUp)
             }
@@ -275,8 +280,8 @@ impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S
                     tracing::error!(%topic, "the lease could not be renewed in time; stopping delivery before another run may take the topic over");
                     return Delivered::Fenced;
                 }
-                Some(settled) = in_flight.next(), if !in_flight.is_empty() => {
-                    let Settled { next, lost } = settled;
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    let Handled { next, lost } = done;
                     report.lost += lost;
                     handled = Some(next);
                 }
@@ -395,18 +400,19 @@ impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S
     /// nor kept are tried again, up to [`BRIDGE_ITEM_ATTEMPTS`] times in all, then each is logged
     /// and counted once, like a webhook request. A lost item's body is in the error log (the
     /// pipeline's last resort); the topic moves on, since Momento's buffer does not wait.
-    async fn handle(&self, topic: &TopicRef, batch: Vec<Held<'_>>, run: &Run) -> Settled {
+    async fn handle(&self, topic: &TopicRef, batch: Vec<Held<'_>>, run: &Run) -> Handled {
         let next = batch.last().map_or(Position { page: 0, sequence: 0 }, |held| held.item.position.after());
         let events: Vec<WebhookEvent> =
             batch.iter().map(|held| event(topic, &held.item, unix_millis(SystemTime::now()))).collect();
         let mut waiting: Vec<&WebhookEvent> = events.iter().collect();
-        let (mut lost, mut pause, mut attempt) = (0, RESUBSCRIBE_FIRST_PAUSE, 1);
+        let (mut lost, mut attempt) = (0, 1);
+        let mut backoff = Backoff::new(RESUBSCRIBE_FIRST_PAUSE, BRIDGE_ITEM_BUDGET);
         while !waiting.is_empty() {
             let (started, now) = (std::time::Instant::now(), SystemTime::now());
             let messages: Vec<Message<'_>> = waiting.iter().map(|event| Message { event, body: None }).collect();
             let dispatched =
                 self.pipeline.dispatch_all(&messages, None, (started, now), started + BRIDGE_ITEM_BUDGET).await;
-            let retry = attempt < BRIDGE_ITEM_ATTEMPTS && run.left() > pause;
+            let retry = attempt < BRIDGE_ITEM_ATTEMPTS && run.left() > backoff.peek();
             let mut again = Vec::new();
             for (event, Dispatched { outcome, delivery_latency }) in waiting.into_iter().zip(dispatched) {
                 let sequence = event.topic_sequence_number;
@@ -424,18 +430,17 @@ impl<F: Forward, D: KeepDeadLetter, S: Subscribe, C: Checkpoints> Bridge<F, D, S
                     delivery_latency,
                     handler_duration: started.elapsed(),
                 };
-                report(Door::Bridge, &facts, self.metrics.as_ref());
+                report(Source::Bridge, &facts, self.metrics.as_ref());
             }
             waiting = again;
             if !waiting.is_empty() {
-                tokio::time::sleep(pause).await;
-                pause *= 2;
+                tokio::time::sleep(backoff.pause()).await;
                 attempt += 1;
             }
         }
         // The batch's share of the memory budget is given back as it goes.
         drop(batch);
-        Settled { next, lost }
+        Handled { next, lost }
     }
 }
 
@@ -449,15 +454,11 @@ impl<F, D, S, C: Checkpoints> Bridge<F, D, S, C> {
         &self,
         what: &str,
         topic: &TopicRef,
-        call: impl Future<Output = Result<T, SourceError>>,
+        call: impl Future<Output = Result<T, RemoteError>>,
     ) -> Result<T, Ended> {
         let answer = tokio::time::timeout(CHECKPOINT_BUDGET, call).await;
-        match answer.unwrap_or_else(|_| Err(SourceError::timeout("the checkpoint store", CHECKPOINT_BUDGET))) {
+        match answer.unwrap_or_else(|_| Err(RemoteError::timeout("the checkpoint store", CHECKPOINT_BUDGET))) {
             Ok(value) => Ok(value),
-            Err(error) if error.code == NOT_OWNER => {
-                tracing::warn!(%topic, "another run owns the topic now; this run stops delivering it");
-                Err(Ended::Superseded)
-            }
             Err(error) => {
                 tracing::error!(%topic, error_code = %error.code, %error, "could not {what} in the checkpoint store");
                 Err(Ended::CheckpointFailed)

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use aws_smithy_types::date_time::Format;
 use serde::{Deserialize, Serialize};
 
-use crate::aws_error::AwsError;
+use crate::remote_error::RemoteError;
 use crate::routing::Target;
 
 /// Format version of [`DeadLetter`], for readers written later.
@@ -39,7 +39,7 @@ pub struct FailureReason {
 }
 
 impl DeadLetter {
-    pub fn new(raw_body: &[u8], target: &Target, error: &AwsError, failed_at: SystemTime) -> Self {
+    pub fn new(raw_body: &[u8], target: &Target, error: &RemoteError, failed_at: SystemTime) -> Self {
         Self {
             version: DEAD_LETTER_VERSION,
             raw_body: String::from_utf8_lossy(raw_body).into_owned(),
@@ -50,20 +50,25 @@ impl DeadLetter {
     }
 }
 
-/// The port: keep a dead letter somewhere durable.
-pub trait KeepDeadLetter: Send + Sync {
+/// The port: a queue that holds dead letters durably.
+pub trait DeadLetterQueue: Send + Sync {
     /// `cache` and `topic` become message attributes so operators can filter without parsing.
-    fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn send(
+        &self,
+        letter: &DeadLetter,
+        cache: &str,
+        topic: &str,
+    ) -> impl Future<Output = Result<(), RemoteError>> + Send;
 
-    /// Keeps `letters`, all of one cache and topic, in as few writes as the queue takes; one
+    /// Sends `letters`, all of one cache and topic, in as few writes as the queue takes; one
     /// result per letter, in order. By default each on its own write, all at once.
-    fn keep_all(
+    fn send_all(
         &self,
         letters: &[DeadLetter],
         cache: &str,
         topic: &str,
-    ) -> impl Future<Output = Vec<Result<(), AwsError>>> + Send {
-        futures::future::join_all(letters.iter().map(move |letter| self.keep(letter, cache, topic)))
+    ) -> impl Future<Output = Vec<Result<(), RemoteError>>> + Send {
+        futures::future::join_all(letters.iter().map(move |letter| self.send(letter, cache, topic)))
     }
 }
 
@@ -85,7 +90,7 @@ mod tests {
         let letter = DeadLetter::new(
             raw,
             &Target::EventBus("bus".into()),
-            &AwsError::new("ResourceNotFoundException", "Event bus bus does not exist."),
+            &RemoteError::new("ResourceNotFoundException", "Event bus bus does not exist."),
             UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
         );
         let json: serde_json::Value = serde_json::to_value(&letter).unwrap();

@@ -2,8 +2,8 @@
 
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
-use super::{DeadLetter, KeepDeadLetter, dedup_key};
-use crate::aws_error::AwsError;
+use super::{DeadLetter, DeadLetterQueue, dedup_key};
+use crate::remote_error::RemoteError;
 
 /// The SQS dead-letter queue (`DEAD_LETTER_QUEUE_URL`).
 ///
@@ -27,7 +27,7 @@ impl SqsDeadLetterQueue {
 
 /// A queue's (visible, in flight) message counts, as SQS approximates them: for an operator
 /// (`webhook-ops redrive`'s progress) and the tests.
-pub async fn queue_counts(client: &aws_sdk_sqs::Client, queue_url: &str) -> Result<(u64, u64), AwsError> {
+pub async fn queue_counts(client: &aws_sdk_sqs::Client, queue_url: &str) -> Result<(u64, u64), RemoteError> {
     use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
     let answer = client
         .get_queue_attributes()
@@ -36,7 +36,7 @@ pub async fn queue_counts(client: &aws_sdk_sqs::Client, queue_url: &str) -> Resu
         .attribute_names(ApproximateNumberOfMessagesNotVisible)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk(&e))?;
+        .map_err(|e| RemoteError::from_sdk(&e))?;
     let count = |name| answer.attributes().and_then(|a| a.get(&name)).and_then(|n| n.parse().ok()).unwrap_or(0);
     Ok((count(ApproximateNumberOfMessages), count(ApproximateNumberOfMessagesNotVisible)))
 }
@@ -62,8 +62,8 @@ impl Message {
 }
 
 impl SqsDeadLetterQueue {
-    fn message(&self, letter: &DeadLetter) -> Result<Message, AwsError> {
-        let body = serde_json::to_string(letter).map_err(|e| AwsError::new("SerializationFailed", e.to_string()))?;
+    fn message(&self, letter: &DeadLetter) -> Result<Message, RemoteError> {
+        let body = serde_json::to_string(letter).map_err(|e| RemoteError::new("SerializationFailed", e.to_string()))?;
         // One group per event on a FIFO queue: no head-of-line blocking between unrelated events.
         Ok(Message { body, key: self.fifo.then(|| dedup_key(&letter.raw_body)) })
     }
@@ -75,7 +75,7 @@ impl SqsDeadLetterQueue {
         messages: &[&Message],
         cache: &str,
         topic: &str,
-    ) -> Result<Vec<Result<(), AwsError>>, AwsError> {
+    ) -> Result<Vec<Result<(), RemoteError>>, RemoteError> {
         let entries = messages
             .iter()
             .enumerate()
@@ -88,27 +88,28 @@ impl SqsDeadLetterQueue {
                     .set_message_group_id(message.key.clone())
                     .set_message_deduplication_id(message.key.clone())
                     .build()
-                    .map_err(|e| AwsError::new("ConstructionFailure", e.to_string()))
+                    .map_err(|e| RemoteError::new("ConstructionFailure", e.to_string()))
             })
-            .collect::<Result<Vec<_>, AwsError>>()?;
+            .collect::<Result<Vec<_>, RemoteError>>()?;
         let sent = self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await;
-        let output = sent.map_err(|error| AwsError::from_sdk(&error))?;
+        let output = sent.map_err(|error| RemoteError::from_sdk(&error))?;
         let mut results = vec![Ok(()); messages.len()];
         for failed in output.failed() {
             if let Some(result) = failed.id().parse::<usize>().ok().and_then(|index| results.get_mut(index)) {
-                *result = Err(AwsError::new(failed.code(), failed.message().unwrap_or("SQS did not take the message")));
+                *result =
+                    Err(RemoteError::new(failed.code(), failed.message().unwrap_or("SQS did not take the message")));
             }
         }
         // A message SQS names neither successful nor failed was not taken.
         for (index, result) in results.iter_mut().enumerate() {
             if result.is_ok() && !output.successful().iter().any(|s| s.id() == index.to_string()) {
-                *result = Err(AwsError::new("NotSent", "SendMessageBatch did not report the message"));
+                *result = Err(RemoteError::new("NotSent", "SendMessageBatch did not report the message"));
             }
         }
         Ok(results)
     }
 
-    async fn send(&self, message: &Message, cache: &str, topic: &str) -> Result<(), AwsError> {
+    async fn send(&self, message: &Message, cache: &str, topic: &str) -> Result<(), RemoteError> {
         self.client
             .send_message()
             .queue_url(&self.queue_url)
@@ -119,20 +120,20 @@ impl SqsDeadLetterQueue {
             .set_message_deduplication_id(message.key.clone())
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(&e))?;
+            .map_err(|e| RemoteError::from_sdk(&e))?;
         Ok(())
     }
 }
 
-impl KeepDeadLetter for SqsDeadLetterQueue {
-    async fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), AwsError> {
+impl DeadLetterQueue for SqsDeadLetterQueue {
+    async fn send(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), RemoteError> {
         self.send(&self.message(letter)?, cache, topic).await
     }
 
     /// In batches of up to ten (one alone as a plain `SendMessage`); a message a batch did not
     /// take is sent again on its own.
-    async fn keep_all(&self, letters: &[DeadLetter], cache: &str, topic: &str) -> Vec<Result<(), AwsError>> {
-        let messages: Vec<Result<Message, AwsError>> = letters.iter().map(|letter| self.message(letter)).collect();
+    async fn send_all(&self, letters: &[DeadLetter], cache: &str, topic: &str) -> Vec<Result<(), RemoteError>> {
+        let messages: Vec<Result<Message, RemoteError>> = letters.iter().map(|letter| self.message(letter)).collect();
         let ready: Vec<(usize, &Message)> =
             messages.iter().enumerate().filter_map(|(index, m)| m.as_ref().ok().map(|m| (index, m))).collect();
         let sizes = ready.iter().map(|(_, message)| message.size(cache, topic));
@@ -160,7 +161,8 @@ impl KeepDeadLetter for SqsDeadLetterQueue {
             futures::future::join_all(again).await
         }))
         .await;
-        let mut results: Vec<Result<(), AwsError>> = messages.into_iter().map(|message| message.map(|_| ())).collect();
+        let mut results: Vec<Result<(), RemoteError>> =
+            messages.into_iter().map(|message| message.map(|_| ())).collect();
         for (index, result) in sent.into_iter().flatten() {
             results[index] = result;
         }
@@ -170,7 +172,7 @@ impl KeepDeadLetter for SqsDeadLetterQueue {
 
 /// SQS refuses attribute values with characters outside its XML-safe set; an odd cache name
 /// must not cost us the event, so those characters become U+FFFD (the body keeps the original).
-fn string_attribute(value: &str) -> Result<MessageAttributeValue, AwsError> {
+fn string_attribute(value: &str) -> Result<MessageAttributeValue, RemoteError> {
     let safe: String = value
         .chars()
         .map(|c| match c {
@@ -182,7 +184,7 @@ fn string_attribute(value: &str) -> Result<MessageAttributeValue, AwsError> {
         .data_type("String")
         .string_value(safe)
         .build()
-        .map_err(|e| AwsError::new("ConstructionFailure", e.to_string()))
+        .map_err(|e| RemoteError::new("ConstructionFailure", e.to_string()))
 }
 
 #[cfg(test)]

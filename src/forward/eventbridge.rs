@@ -6,7 +6,8 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_smithy_types::DateTime;
 use sha3::{Digest, Sha3_256};
 
-use super::{AwsError, Delivered, Results};
+use super::{Delivered, RemoteError, Results};
+use crate::backoff::Backoff;
 use crate::event::WebhookEvent;
 
 /// EventBridge's limit on `DetailType`, in characters.
@@ -59,10 +60,10 @@ pub fn put_events_entry(
         .build()
 }
 
-/// The pause after failed attempt `attempt` (1-based) of an entry: 50 ms, then 100 ms, so the
-/// three attempts fit well inside the delivery budget.
-pub fn entry_backoff(attempt: u32) -> Duration {
-    ENTRY_BACKOFF * attempt
+/// The pauses between an entry's attempts: 50 ms, then 100 ms, so the three attempts fit well
+/// inside the delivery budget.
+fn entry_backoff() -> Backoff {
+    Backoff::new(ENTRY_BACKOFF, ENTRY_BACKOFF * (ENTRY_ATTEMPTS - 1))
 }
 
 /// EventBridge's limits on one `PutEvents` call: entries, and their total size.
@@ -103,9 +104,9 @@ impl EventBridgeForwarder {
         event: &WebhookEvent,
         bus: &str,
         trace_header: Option<&str>,
-    ) -> Result<Delivered, AwsError> {
+    ) -> Result<Delivered, RemoteError> {
         let mut results = self.put_all(&[event], bus, trace_header).await;
-        results.pop().unwrap_or_else(|| Err(AwsError::new("FailedEntry", "PutEvents gave no result")))
+        results.pop().unwrap_or_else(|| Err(RemoteError::new("FailedEntry", "PutEvents gave no result")))
     }
 
     /// Puts `events` on `bus` in as few calls as EventBridge's limits allow, all at once; one
@@ -122,14 +123,14 @@ impl EventBridgeForwarder {
     async fn put_entries(&self, entries: &[PutEventsRequestEntry]) -> Results {
         let first = self.call(entries).await;
         let each = first.into_iter().zip(entries).map(|(mut result, entry)| async move {
-            let mut attempt = 1;
+            let (mut attempt, mut backoff) = (1, entry_backoff());
             loop {
                 match result {
                     Ok(event_id) => return Ok(Delivered::EventBridge { event_id }),
                     Err(Failed::Entry(error))
                         if RETRYABLE_ENTRY_ERRORS.contains(&error.code.as_str()) && attempt < ENTRY_ATTEMPTS =>
                     {
-                        tokio::time::sleep(entry_backoff(attempt)).await;
+                        tokio::time::sleep(backoff.pause()).await;
                         attempt += 1;
                         result =
                             self.call(std::slice::from_ref(entry)).await.pop().unwrap_or_else(|| Err(error.into()));
@@ -146,7 +147,7 @@ impl EventBridgeForwarder {
         let output = match self.client.put_events().set_entries(Some(entries.to_vec())).send().await {
             Ok(output) => output,
             // The SDK has retried the call already.
-            Err(error) => return vec![Err(Failed::Call(AwsError::from_sdk(&error))); entries.len()],
+            Err(error) => return vec![Err(Failed::Call(RemoteError::from_sdk(&error))); entries.len()],
         };
         let results = output.entries();
         // An answer whose count of failures disagrees with its entries cannot say which entries
@@ -159,7 +160,7 @@ impl EventBridgeForwarder {
                 let result = results.get(index);
                 match (result.and_then(|r| r.event_id()), result.and_then(|r| r.error_code())) {
                     (Some(event_id), None) if trusted => Ok(event_id.to_owned()),
-                    (_, code) => Err(Failed::Entry(AwsError::new(
+                    (_, code) => Err(Failed::Entry(RemoteError::new(
                         code.unwrap_or("FailedEntry"),
                         result.and_then(|r| r.error_message()).unwrap_or("PutEvents did not accept the entry"),
                     ))),
@@ -173,12 +174,12 @@ impl EventBridgeForwarder {
 /// a 200 answer (which the SDK never retries).
 #[derive(Debug, Clone)]
 enum Failed {
-    Call(AwsError),
-    Entry(AwsError),
+    Call(RemoteError),
+    Entry(RemoteError),
 }
 
-impl From<AwsError> for Failed {
-    fn from(error: AwsError) -> Self {
+impl From<RemoteError> for Failed {
+    fn from(error: RemoteError) -> Self {
         Self::Entry(error)
     }
 }
@@ -234,10 +235,11 @@ mod tests {
     }
 
     #[test]
-    fn failed_entries_back_off_linearly_within_the_budget() {
-        assert_eq!(entry_backoff(1), Duration::from_millis(50));
-        assert_eq!(entry_backoff(2), Duration::from_millis(100));
-        let total: Duration = (1..ENTRY_ATTEMPTS).map(entry_backoff).sum();
+    fn failed_entries_back_off_within_the_budget() {
+        let mut backoff = entry_backoff();
+        let pauses: Vec<Duration> = (1..ENTRY_ATTEMPTS).map(|_| backoff.pause()).collect();
+        assert_eq!(pauses, [Duration::from_millis(50), Duration::from_millis(100)]);
+        let total: Duration = pauses.iter().sum();
         assert!(total < crate::bounds::DELIVERY_BUDGET / 4, "{total:?}");
     }
 

@@ -10,8 +10,8 @@ pub mod stepfunctions;
 
 use std::future::Future;
 
-use crate::aws_error::AwsError;
 use crate::event::WebhookEvent;
+use crate::remote_error::RemoteError;
 use crate::routing::{Target, TargetKind};
 
 /// What a successful delivery produced.
@@ -39,7 +39,7 @@ impl Delivered {
 }
 
 /// One result per event of a [`Forward::forward_all`], in the events' order.
-pub type Results = Vec<Result<Delivered, AwsError>>;
+pub type Results = Vec<Result<Delivered, RemoteError>>;
 
 /// The port: deliver events to a target.
 pub trait Forward: Send + Sync {
@@ -51,7 +51,7 @@ pub trait Forward: Send + Sync {
         event: &WebhookEvent,
         target: &Target,
         trace_header: Option<&str>,
-    ) -> impl Future<Output = Result<Delivered, AwsError>> + Send;
+    ) -> impl Future<Output = Result<Delivered, RemoteError>> + Send;
 
     /// Delivers `events`, all bound for `target`, in as few calls as the target takes; each
     /// event's failure is its own (a failed entry of a batch fails that event alone). By
@@ -89,10 +89,10 @@ impl Forward for AwsForwarder {
         event: &WebhookEvent,
         target: &Target,
         trace_header: Option<&str>,
-    ) -> Result<Delivered, AwsError> {
+    ) -> Result<Delivered, RemoteError> {
         match (target, &self.eventbridge) {
             (Target::EventBus(bus), Some(eventbridge)) => eventbridge.put(event, bus, trace_header).await,
-            (Target::EventBus(bus), None) => Err(AwsError::new(
+            (Target::EventBus(bus), None) => Err(RemoteError::new(
                 "NoClient",
                 format!(
                     "no EventBridge client was built for event bus {bus}: the routing table changed after start-up"

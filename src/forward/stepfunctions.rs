@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_sfn::error::ProvideErrorMetadata;
 use sha3::{Digest, Sha3_256};
 
-use super::{AwsError, Delivered};
+use super::{Delivered, RemoteError};
 use crate::arn::{Arn, StateMachineArn};
 use crate::event::{Epoch, WebhookEvent};
 
@@ -78,10 +78,10 @@ impl StepFunctionsForwarder {
         Self { clients }
     }
 
-    fn client(&self, machine: &StateMachineArn<'_>) -> Result<&aws_sdk_sfn::Client, AwsError> {
+    fn client(&self, machine: &StateMachineArn<'_>) -> Result<&aws_sdk_sfn::Client, RemoteError> {
         let region = machine.arn.region;
         self.clients.iter().find(|(r, _)| r == region).map(|(_, client)| client).ok_or_else(|| {
-            AwsError::new("NoClient", format!("no Step Functions client was built for region {region:?}"))
+            RemoteError::new("NoClient", format!("no Step Functions client was built for region {region:?}"))
         })
     }
 
@@ -92,9 +92,9 @@ impl StepFunctionsForwarder {
         event: &WebhookEvent,
         state_machine_arn: &str,
         trace_header: Option<&str>,
-    ) -> Result<Delivered, AwsError> {
+    ) -> Result<Delivered, RemoteError> {
         let machine = StateMachineArn::parse(state_machine_arn)
-            .ok_or_else(|| AwsError::new("InvalidArn", format!("{state_machine_arn} is not a state machine ARN")))?;
+            .ok_or_else(|| RemoteError::new("InvalidArn", format!("{state_machine_arn} is not a state machine ARN")))?;
         let name = execution_name(&event.cache, &event.topic, event.topic_sequence_number, event.epoch());
         let requested_at = SystemTime::now();
         let result = self
@@ -122,7 +122,7 @@ impl StepFunctionsForwarder {
             Err(err) if err.code() == Some("ExecutionAlreadyExists") => {
                 Ok(Delivered::AlreadyStarted { execution_arn: machine.execution_arn(&name) })
             }
-            Err(err) => Err(AwsError::from_sdk(&err)),
+            Err(err) => Err(RemoteError::from_sdk(&err)),
         }
     }
 }

@@ -1,14 +1,14 @@
-//! Small fakes behind the `Forward` and `KeepDeadLetter` ports, for handler tests without AWS,
+//! Small fakes behind the `Forward` and `DeadLetterQueue` ports, for handler tests without AWS,
 //! and a writer that keeps what is written (for the metrics).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use momento_webhook_receiver::aws_error::AwsError;
-use momento_webhook_receiver::dead_letter::{DeadLetter, KeepDeadLetter};
+use momento_webhook_receiver::dead_letter::{DeadLetter, DeadLetterQueue};
 use momento_webhook_receiver::event::WebhookEvent;
 use momento_webhook_receiver::forward::{Delivered, Forward, Results};
+use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::routing::Target;
 
 #[derive(Default)]
@@ -16,7 +16,7 @@ pub struct FakeForwarder {
     pub calls: Mutex<Vec<(WebhookEvent, Target)>>,
     /// The trace header of each call, in order.
     pub trace_headers: Mutex<Vec<Option<String>>>,
-    pub fail_with: Option<AwsError>,
+    pub fail_with: Option<RemoteError>,
     pub delay: Option<Duration>,
     /// Answer starts of state machines as Step Functions does for a second start of an event.
     pub duplicate: bool,
@@ -38,7 +38,7 @@ impl Forward for FakeForwarder {
         event: &WebhookEvent,
         target: &Target,
         trace_header: Option<&str>,
-    ) -> Result<Delivered, AwsError> {
+    ) -> Result<Delivered, RemoteError> {
         self.calls.lock().unwrap().push((event.clone(), target.clone()));
         self.trace_headers.lock().unwrap().push(trace_header.map(str::to_owned));
         {
@@ -78,10 +78,10 @@ pub struct FakeDeadLetters {
     pub broken: bool,
 }
 
-impl KeepDeadLetter for FakeDeadLetters {
-    async fn keep(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), AwsError> {
+impl DeadLetterQueue for FakeDeadLetters {
+    async fn send(&self, letter: &DeadLetter, cache: &str, topic: &str) -> Result<(), RemoteError> {
         if self.broken {
-            return Err(AwsError::new("AccessDenied", "not allowed"));
+            return Err(RemoteError::new("AccessDenied", "not allowed"));
         }
         self.kept.lock().unwrap().push((letter.clone(), cache.into(), topic.into()));
         Ok(())

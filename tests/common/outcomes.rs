@@ -1,15 +1,15 @@
 //! One [`Outcome`] of every [`Code`], built from the code itself: a new code fails to compile
 //! here until it has an example, so every test iterating these sees it.
 
-use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::event::{EventError, StaleEvent};
 use momento_webhook_receiver::forward::Delivered;
 use momento_webhook_receiver::outcome::{Code, Outcome, Refusal, RefusalCode};
+use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::routing::TargetKind;
 use strum::IntoEnumIterator;
 
-fn error() -> AwsError {
-    AwsError::new("Timeout", "slow")
+fn error() -> RemoteError {
+    RemoteError::new("Timeout", "slow")
 }
 
 /// An outcome with `code`, routed to `target` where the outcome has one.

@@ -21,8 +21,8 @@ use aws_config::SdkConfig;
 use common::aws_stub::{AwsStub, Recorded};
 use common::sqs_peer::SqsPeer;
 use common::{event_body, moto_environment, sdk_config_for, unique};
-use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::dead_letter::{DeadLetter, dedup_key};
+use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::routing::Target;
 
 /// Letters in the queue for each measurement.
@@ -31,7 +31,7 @@ const LETTERS: u64 = 6_000;
 /// A FIFO dead-letter queue of `LETTERS` letters in the function's own format (one group each,
 /// as the function writes them), every tenth for a retired cache.
 fn outage() -> SqsPeer {
-    let throttled = AwsError::new("ThrottlingException", "Rate exceeded");
+    let throttled = RemoteError::new("ThrottlingException", "Rate exceeded");
     SqsPeer::holding((1..=LETTERS).map(|n| {
         let cache = if n % 10 == 0 { "retired" } else { "orders" };
         let body = event_body(cache, "checkout", n, &format!("{{\"order\": {n}}}")).to_string();

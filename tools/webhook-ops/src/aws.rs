@@ -4,8 +4,8 @@
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
-use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::config::extra_ca_certificates;
+use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::tls;
 
 use crate::Failure;
@@ -34,5 +34,5 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    AwsError::from_sdk(error).to_string()
+    RemoteError::from_sdk(error).to_string()
 }

@@ -9,7 +9,9 @@
 //! the queue holds nothing it has not handled, however long that takes; and they are made
 //! visible again as the run ends, whatever ends it (the queue drained, `--max`, an error from
 //! SQS part-way, Ctrl-C). A letter is deleted only after its delivery succeeded (a duplicate
-//! Step Functions start counts as success).
+//! Step Functions start counts as success); one received again while it was delivered (its
+//! hiding lapsed), whose delete SQS may ignore as the receipt was not its latest, is deleted
+//! again under its latest as the run ends.
 //!
 //! Signature and freshness are not checked again: each event was verified when it arrived,
 //! and by now it is older than any freshness window.
@@ -24,10 +26,10 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::time::Instant;
 
-use momento_webhook_receiver::aws_error::AwsError;
 use momento_webhook_receiver::dead_letter::{DeadLetter, dedup_key, queue_counts};
 use momento_webhook_receiver::event::WebhookEvent;
 use momento_webhook_receiver::forward::{Delivered, Forward};
+use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::routing::{RoutingTable, Target};
 
 /// Batches of ten letters worked on at once: at 20 ms an AWS call, a batch takes about 60 ms
@@ -77,6 +79,15 @@ pub enum Fate {
         label: String,
         reason: String,
     },
+}
+
+impl Fate {
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Redriven { label, .. } | Self::DuplicateRemoved { label } => label,
+            Self::WouldRedrive { label, .. } | Self::StillFailing { label, .. } => label,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -140,14 +151,19 @@ pub struct Progress<'a> {
     pub left: Option<u64>,
 }
 
-/// A letter kept in the queue: hidden while the run lasts, made visible again at its end.
+/// A letter kept in the queue: hidden while the run lasts, made visible again at its end (or, if
+/// it was delivered, deleted then). SQS honours only a letter's latest receipt: `receive` orders
+/// them.
 struct Kept {
     receipt: String,
+    receive: u64,
 }
 
 /// What one batch came to.
 struct Batch {
     received: usize,
+    /// The batch's receive, in the order of the run's receives.
+    receive: u64,
     fates: Vec<Fate>,
     /// Message id and receipt of each letter to keep.
     kept: Vec<(String, String)>,
@@ -164,6 +180,12 @@ struct Run<'a, F> {
     delivered_keys: Mutex<HashSet<String>>,
     /// Message ids handled in this run: one received again is not handled twice.
     seen: Mutex<HashSet<String>>,
+    /// Message ids delivered in this run, with their labels. One received again meanwhile (its
+    /// hiding lapsed) is still in the queue: SQS refuses a delete under any but the latest
+    /// receipt. Kept, it is deleted under its latest as the run ends.
+    redriven: Mutex<HashMap<String, String>>,
+    /// Receives so far.
+    receives: std::sync::atomic::AtomicU64,
     /// When the next delivery may start, for `--rate`.
     next_slot: Mutex<Instant>,
 }
@@ -188,6 +210,8 @@ pub async fn redrive<F: Forward>(
         options,
         delivered_keys: Mutex::default(),
         seen: Mutex::default(),
+        redriven: Mutex::default(),
+        receives: std::sync::atomic::AtomicU64::new(0),
         next_slot: Mutex::new(Instant::now()),
     };
     let mut summary = Summary::default();
@@ -220,7 +244,11 @@ pub async fn redrive<F: Forward>(
                     Ok(batch) => {
                         drained = batch.received == 0;
                         for (id, receipt) in batch.kept {
-                            kept.insert(id, Kept { receipt });
+                            let letter = Kept { receipt, receive: batch.receive };
+                            match kept.get(&id) {
+                                Some(newer) if newer.receive > letter.receive => {}
+                                _ => _ = kept.insert(id, letter),
+                            }
                         }
                         for fate in batch.fates {
                             summary.record(fate);
@@ -254,7 +282,21 @@ pub async fn redrive<F: Forward>(
             }
         }
     }
-    let receipts: Vec<&str> = kept.values().map(|k| k.receipt.as_str()).collect();
+    // Letters delivered whose delete did not take (received again meanwhile, or SQS failed):
+    // deleted under their latest receipt; visible again if that fails too, and said.
+    let redriven = run.redriven.lock().map(|redriven| redriven.clone()).unwrap_or_default();
+    let (delivered, mut kept): (Vec<_>, Vec<_>) = kept.into_iter().partition(|(id, _)| redriven.contains_key(id));
+    for chunk in delivered.chunks(SQS_BATCH) {
+        let receipts: Vec<&str> = chunk.iter().map(|(_, letter)| letter.receipt.as_str()).collect();
+        for (i, error) in run.delete(&receipts).await {
+            let (id, letter) = &chunk[i];
+            let label = redriven.get(id).cloned().unwrap_or_default();
+            let reason = format!("delivered, but not deleted from the queue: {error}");
+            summary.record(Fate::StillFailing { label, reason });
+            kept.push((id.clone(), Kept { receipt: letter.receipt.clone(), receive: letter.receive }));
+        }
+    }
+    let receipts: Vec<&str> = kept.iter().map(|(_, k)| k.receipt.as_str()).collect();
     summary.not_released = run.change_visibility(&receipts, Duration::ZERO).await;
     summary
 }
@@ -300,7 +342,7 @@ fn read(message: &Message, routes: &RoutingTable) -> Read {
 
 impl<F: Forward> Run<'_, F> {
     /// One batch: up to `room` letters received, delivered, and the delivered deleted.
-    async fn batch(&self, room: usize) -> Result<Batch, AwsError> {
+    async fn batch(&self, room: usize) -> Result<Batch, RemoteError> {
         // Their turn under `--rate` before they are received: a letter waiting here would not be
         // hidden, a letter received would hide only so long.
         if !self.options.dry_run {
@@ -315,9 +357,12 @@ impl<F: Forward> Run<'_, F> {
             .wait_time_seconds(RECEIVE_WAIT_SECONDS)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(&e))?;
-        let mut batch = Batch { received: received.messages().len(), fates: Vec::new(), kept: Vec::new() };
+            .map_err(|e| RemoteError::from_sdk(&e))?;
+        let receive = self.receives.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut batch = Batch { received: received.messages().len(), receive, fates: Vec::new(), kept: Vec::new() };
         let mut routable: Vec<(&Message, String, String, WebhookEvent, Target)> = Vec::new();
+        // Letters delivered (or duplicates of one delivered), to delete: id, receipt, fate.
+        let mut to_delete: Vec<(String, String, Fate)> = Vec::new();
         for message in received.messages() {
             let id = message.message_id().unwrap_or_default().to_owned();
             let receipt = message.receipt_handle().unwrap_or_default().to_owned();
@@ -341,7 +386,6 @@ impl<F: Forward> Run<'_, F> {
             }
         }
         // Each body once per run: a standard queue may hold a letter twice.
-        let mut to_delete: Vec<(String, String, Fate)> = Vec::new();
         let mut deliver: Vec<(String, String, String, String, WebhookEvent, Target)> = Vec::new();
         for (message, label, key, event, target) in routable {
             let id = message.message_id().unwrap_or_default().to_owned();
@@ -380,25 +424,36 @@ impl<F: Forward> Run<'_, F> {
                 }
             }
         }
-        self.delete(to_delete, &mut batch).await;
+        if let Ok(mut redriven) = self.redriven.lock() {
+            redriven.extend(to_delete.iter().map(|(id, _, fate)| (id.clone(), fate.label().to_owned())));
+        }
+        let receipts: Vec<&str> = to_delete.iter().map(|(_, receipt, _)| receipt.as_str()).collect();
+        let failed = self.delete(&receipts).await;
+        for (i, (id, receipt, fate)) in to_delete.into_iter().enumerate() {
+            // Delivered either way; one not deleted is kept, and deleted as the run ends.
+            if failed.contains_key(&i) {
+                batch.kept.push((id, receipt));
+            }
+            batch.fates.push(fate);
+        }
         Ok(batch)
     }
 
-    /// Deletes the letters delivered, in one batch; one that cannot be deleted is reported (a later
-    /// run delivers it again, which its target sees as a duplicate) and kept.
-    async fn delete(&self, delivered: Vec<(String, String, Fate)>, batch: &mut Batch) {
-        if delivered.is_empty() {
-            return;
+    /// Deletes up to ten letters by their receipts, in one call; the reason each that was not
+    /// deleted was not, by its index.
+    async fn delete(&self, receipts: &[&str]) -> HashMap<usize, String> {
+        if receipts.is_empty() {
+            return HashMap::new();
         }
-        let entries: Vec<DeleteMessageBatchRequestEntry> = delivered
+        let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
             .iter()
             .enumerate()
-            .filter_map(|(i, (_, receipt, _))| {
-                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build().ok()
+            .filter_map(|(i, receipt)| {
+                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(*receipt).build().ok()
             })
             .collect();
         let answer = self.sqs.delete_message_batch().queue_url(self.queue_url).set_entries(Some(entries)).send().await;
-        let failed: HashMap<usize, String> = match answer {
+        match answer {
             Ok(answer) => answer
                 .failed()
                 .iter()
@@ -407,22 +462,8 @@ impl<F: Forward> Run<'_, F> {
                 })
                 .collect(),
             Err(e) => {
-                let error = AwsError::from_sdk(&e).to_string();
-                (0..delivered.len()).map(|i| (i, error.clone())).collect()
-            }
-        };
-        for (i, (id, receipt, fate)) in delivered.into_iter().enumerate() {
-            match failed.get(&i) {
-                None => batch.fates.push(fate),
-                Some(error) => {
-                    let label = match &fate {
-                        Fate::Redriven { label, .. } | Fate::DuplicateRemoved { label } => label.clone(),
-                        Fate::WouldRedrive { label, .. } | Fate::StillFailing { label, .. } => label.clone(),
-                    };
-                    let reason = format!("delivered, but not deleted from the queue: {error}");
-                    batch.fates.push(Fate::StillFailing { label, reason });
-                    batch.kept.push((id, receipt));
-                }
+                let error = RemoteError::from_sdk(&e).to_string();
+                (0..receipts.len()).map(|i| (i, error.clone())).collect()
             }
         }
     }

@@ -189,11 +189,11 @@ async fn letters_go_where_the_deployed_function_sends_them_whatever_the_operator
 /// writes them) in a new FIFO queue, every `unroutable`-th for a cache no route matches now; the
 /// queue, and the bodies of the routable ones.
 async fn outage(sdk: &SdkConfig, count: u64, unroutable: u64) -> (String, Vec<String>) {
-    use momento_webhook_receiver::aws_error::AwsError;
     use momento_webhook_receiver::dead_letter::{DeadLetter, dedup_key};
+    use momento_webhook_receiver::remote_error::RemoteError;
     let dlq = create_fifo_queue(sdk, &unique("outage-dlq")).await;
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let throttled = AwsError::new("ThrottlingException", "Rate exceeded");
+    let throttled = RemoteError::new("ThrottlingException", "Rate exceeded");
     let mut routable = Vec::new();
     let letters: Vec<(String, String)> = (1..=count)
         .map(|n| {
@@ -249,10 +249,10 @@ fn redrive_to(aws: &common::aws_stub::AwsStub, function: &str, args: &[&str]) ->
 /// drain), holding what the function would have written; the function's configuration in moto.
 #[tokio::test(flavor = "multi_thread")]
 async fn thousands_of_letters_are_redriven_once_each_and_the_others_kept_visible() {
-    use momento_webhook_receiver::aws_error::AwsError;
     use momento_webhook_receiver::dead_letter::{DeadLetter, dedup_key};
+    use momento_webhook_receiver::remote_error::RemoteError;
     let sdk = moto_sdk_config().await;
-    let throttled = AwsError::new("ThrottlingException", "Rate exceeded");
+    let throttled = RemoteError::new("ThrottlingException", "Rate exceeded");
     let mut routable = Vec::new();
     let letters: Vec<(String, Option<String>)> = (1..=3000u64)
         .map(|n| {
@@ -295,14 +295,23 @@ async fn thousands_of_letters_are_redriven_once_each_and_the_others_kept_visible
 async fn a_run_longer_than_the_letters_hiding_handles_each_once_and_ends() {
     let sdk = moto_sdk_config().await;
     let (dlq, _) = outage(&sdk, 400, 2).await;
-    let aws = common::aws_stub::AwsStub::start("");
+    // The first two deliveries take longer than the hiding: their letters are received again
+    // while they are delivered, and a delete under the older receipt may not take (SQS honours
+    // the latest): they are deleted again under their latest as the run ends.
+    let slow = std::sync::atomic::AtomicUsize::new(0);
+    let aws = common::aws_stub::AwsStub::scripted("", move |request| {
+        if request.operation.ends_with(".PutEvents") && slow.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+            std::thread::sleep(Duration::from_millis(3000));
+        }
+        None
+    });
     let function = deployed(&sdk, "orders-bus", &dlq).await;
     let routes = r#"[{"name": "orders", "cache": "orders", "target": {"event_bus": "orders-bus"}}]"#;
     support::deployed_function_update(&sdk, &function, &[("ROUTES", routes)]).await;
-    // 200 deliverable at 80 a second: 2.5 s, hidden for 1 s at a time.
+    // 200 deliverable at 50 a second: 4 s, hidden for 2 s at a time.
     let started = std::time::Instant::now();
-    let run = tokio::task::block_in_place(|| redrive_to(&aws, &function, &["--hide-for", "1", "--rate", "80"]));
-    assert!(started.elapsed() > Duration::from_secs(2), "longer than the hiding: {:?}", started.elapsed());
+    let run = tokio::task::block_in_place(|| redrive_to(&aws, &function, &["--hide-for", "2", "--rate", "50"]));
+    assert!(started.elapsed() > Duration::from_secs(4), "longer than the hiding: {:?}", started.elapsed());
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains("redriven 200, still failing 200"), "{}", run.stdout);
     assert_eq!(delivered_texts(&aws).len(), 200, "none twice");
@@ -335,12 +344,13 @@ async fn an_sqs_failure_part_way_prints_what_was_done_and_says_not_done() {
     assert_eq!(run.code, 1, "not done, not a usage error: {run:?}");
     assert!(run.stderr.contains("SQS failed part-way"), "{}", run.stderr);
     let redriven: usize = run.stdout.split("redriven ").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
-    // Delivered, and deleted or (the queue gone) not: each said.
+    // Each delivered counted as redriven, and each not deleted (the queue gone) said too.
     let not_deleted: usize = run
         .stdout
         .lines()
         .find(|line| line.contains("still failing: delivered, but not deleted"))
         .map_or(0, |line| line.trim().split(' ').next().unwrap().parse().unwrap());
     assert!(redriven > 0, "{}", run.stdout);
-    assert_eq!(redriven + not_deleted, delivered_texts(&aws).len(), "what was done is said: {}", run.stdout);
+    assert_eq!(redriven, delivered_texts(&aws).len(), "what was delivered is said: {}", run.stdout);
+    assert!(not_deleted <= redriven, "{}", run.stdout);
 }

@@ -1,22 +1,28 @@
-//! The error of any AWS call the function makes, in the one shape its outcomes, logs, metrics and
-//! dead letters use: the service's error code and message, or a name for a failure before any
-//! answer.
+//! The error of any remote call the functions make (AWS, Momento, the checkpoint store), in the
+//! one shape their outcomes, logs, metrics and dead letters use: the service's error code and
+//! message, or a name for a failure before any answer.
 
 use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-/// A call to AWS that did not succeed (a delivery, a dead-letter write, a secret read). `code` is
-/// the AWS error code when AWS answered (e.g. `ResourceNotFoundException`), or a name for a
-/// failure before any answer (`Timeout`, `DispatchFailure`).
+/// A remote call that did not succeed (a delivery, a dead-letter write, a secret read, a
+/// subscription, a checkpoint). `code` is the service's error code when it answered (e.g.
+/// `ResourceNotFoundException`, a gRPC status), or a name for a failure before any answer
+/// (`Timeout`, `DispatchFailure`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
-pub struct AwsError {
+pub struct RemoteError {
     pub code: String,
     pub message: String,
 }
 
-impl AwsError {
+impl RemoteError {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self { code: code.into(), message: message.into() }
+    }
+
+    /// No answer from `what` within `budget`.
+    pub fn timeout(what: &str, budget: std::time::Duration) -> Self {
+        Self::new("Timeout", format!("no answer from {what} within {} ms", budget.as_millis()))
     }
 
     /// Classifies any AWS SDK error (every service crate re-exports the same `SdkError`).
@@ -71,9 +77,9 @@ mod tests {
     #[test]
     fn a_service_error_keeps_aws_code_and_message() {
         let error =
-            AwsError::from_sdk(&service(Some("ResourceNotFoundException"), Some("Event bus x does not exist.")));
-        assert_eq!(error, AwsError::new("ResourceNotFoundException", "Event bus x does not exist."));
-        let bare = AwsError::from_sdk(&service(None, None));
+            RemoteError::from_sdk(&service(Some("ResourceNotFoundException"), Some("Event bus x does not exist.")));
+        assert_eq!(error, RemoteError::new("ResourceNotFoundException", "Event bus x does not exist."));
+        let bare = RemoteError::from_sdk(&service(None, None));
         assert_eq!(bare.code, "ServiceError");
         assert!(!bare.message.is_empty());
     }
@@ -87,7 +93,7 @@ mod tests {
             (SdkError::construction_failure("no entries"), "ConstructionFailure"),
         ];
         for (error, code) in cases {
-            let forwarded = AwsError::from_sdk(&error);
+            let forwarded = RemoteError::from_sdk(&error);
             assert_eq!(forwarded.code, code);
             assert!(!forwarded.message.is_empty(), "{code}");
         }
