@@ -6,7 +6,7 @@
 //! reads them itself.
 
 use crate::bounds::DEFAULT_MAX_EVENT_AGE;
-use crate::routing::{RoutesError, RoutingTable, Target};
+use crate::routing::{RoutingTable, Target};
 use crate::signature::{SecretListError, SecretSet};
 
 pub const MOMENTO_SIGNING_SECRET: &str = "MOMENTO_SIGNING_SECRET";
@@ -181,8 +181,9 @@ impl DeliveryConfig {
         let event_bus = non_empty(&lookup, EVENT_BUS_NAME).unwrap_or_else(|| DEFAULT_EVENT_BUS_NAME.to_owned());
         let routes = match non_empty(&lookup, ROUTES) {
             None => RoutingTable::single(Target::EventBus(event_bus)),
-            Some(json) => RoutingTable::parse(&json)
-                .map_err(|e: RoutesError| ConfigError::Invalid { variable: ROUTES, reason: e.to_string() })?,
+            Some(json) => {
+                RoutingTable::parse(&json).map_err(|reason| ConfigError::Invalid { variable: ROUTES, reason })?
+            }
         };
         Ok(Self { event_source, routes })
     }
@@ -196,7 +197,7 @@ pub fn extra_ca_certificates(lookup: &impl Fn(&str) -> Option<String>) -> Result
     };
     let invalid = |reason: String| ConfigError::Invalid { variable: AWS_CA_BUNDLE, reason };
     let pem = std::fs::read(&path).map_err(|e| invalid(format!("{path}: {e}")))?;
-    crate::tls::check_ca_bundle(&path, &pem).map_err(|e| invalid(e.to_string()))?;
+    crate::tls::check_ca_bundle(&path, &pem).map_err(invalid)?;
     Ok(Some(pem))
 }
 

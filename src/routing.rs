@@ -116,15 +116,6 @@ pub struct RoutingTable {
     routes: Vec<Route>,
 }
 
-/// Why `ROUTES` was refused. Names the route by position (and name, when it has one).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum RoutesError {
-    #[error("it is not a JSON array of routes: {0}")]
-    NotJson(String),
-    #[error("route {route}: {problem}")]
-    Route { route: String, problem: String },
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RouteSpec {
@@ -153,21 +144,19 @@ impl RoutingTable {
         Self { routes: vec![Route { name: None, cache: Pattern::new("*"), topic: Pattern::new("*"), target }] }
     }
 
-    /// Parses and checks a `ROUTES` JSON array.
-    pub fn parse(json: &str) -> Result<Self, RoutesError> {
+    /// Parses and checks a `ROUTES` JSON array; the error names the route by position (and name,
+    /// when it has one).
+    pub fn parse(json: &str) -> Result<Self, String> {
         // Parse as generic values first so one bad route is reported by its position.
         let values: Vec<serde_json::Value> =
-            serde_json::from_str(json).map_err(|e| RoutesError::NotJson(e.to_string()))?;
+            serde_json::from_str(json).map_err(|e| format!("it is not a JSON array of routes: {e}"))?;
         if values.is_empty() {
-            return Err(RoutesError::NotJson(
-                "the array is empty, so every event would be ignored; unset ROUTES to send everything to EVENT_BUS_NAME"
-                    .to_owned(),
-            ));
+            return Err("it is not a JSON array of routes: the array is empty, so every event would be ignored; unset ROUTES to send everything to EVENT_BUS_NAME".to_owned());
         }
         let mut routes: Vec<Route> = Vec::with_capacity(values.len());
         for (i, value) in values.into_iter().enumerate() {
             let label = route_label(i, value.get("name").and_then(|n| n.as_str()));
-            let fail = |problem: String| RoutesError::Route { route: label.clone(), problem };
+            let fail = |problem: String| format!("route {label}: {problem}");
             let spec: RouteSpec = serde_json::from_value(value).map_err(|e| fail(e.to_string()))?;
             let target = match (spec.target.event_bus, spec.target.state_machine_arn) {
                 (Some(bus), None) if !bus.trim().is_empty() => Target::EventBus(bus),

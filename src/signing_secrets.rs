@@ -61,8 +61,8 @@ impl SignatureCheck {
 /// Why the secret could not be read from Secrets Manager. Never carries the secret.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretFetchError {
-    #[error("Secrets Manager did not return the secret ({code}: {message})")]
-    Aws { code: String, message: String },
+    #[error("Secrets Manager did not return the secret ({0})")]
+    Remote(crate::remote_error::RemoteError),
     #[error("the secret has no SecretString (store the signing secret as text)")]
     NotText,
     #[error("the secret's value is not a usable secret list: {0}")]
@@ -219,10 +219,8 @@ async fn fetch(
             .build();
         request = request.config_override(aws_sdk_secretsmanager::config::Builder::new().timeout_config(timeouts));
     }
-    let output = request.send().await.map_err(|e| {
-        let e = crate::remote_error::RemoteError::from_sdk(&e);
-        SecretFetchError::Aws { code: e.code, message: e.message }
-    })?;
+    let output =
+        request.send().await.map_err(|e| SecretFetchError::Remote(crate::remote_error::RemoteError::from_sdk(&e)))?;
     let text = output.secret_string().ok_or(SecretFetchError::NotText)?;
     Ok(SecretSet::parse(text)?)
 }

@@ -15,30 +15,21 @@ use rustls::pki_types::pem::PemObject;
 /// Amazon Root CA 1-4 and Starfield Services Root Certificate Authority - G2, in PEM.
 pub const AWS_TRUST_ROOTS: &str = include_str!("../certs/aws-trust-roots.pem");
 
-/// Why extra CA certificates are unusable. The message names what to fix.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum CaBundleError {
-    #[error("{path}: {reason}")]
-    Unreadable { path: String, reason: String },
-    #[error("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
-    Empty { path: String },
-    #[error("{path}: certificate {position} is not a usable CA certificate: {reason}")]
-    Invalid { path: String, position: usize, reason: String },
-}
-
 /// The PEM certificates in `pem`, each checked the way the TLS client will use it, so that a bad
 /// bundle stops start-up with a clear error instead of failing (or panicking) at the first call.
-pub fn check_ca_bundle(path: &str, pem: &[u8]) -> Result<(), CaBundleError> {
+/// The error names what to fix.
+pub fn check_ca_bundle(path: &str, pem: &[u8]) -> Result<(), String> {
     let mut store = RootCertStore::empty();
     let mut count = 0;
     for (i, cert) in CertificateDer::pem_slice_iter(pem).enumerate() {
-        let invalid = |reason: String| CaBundleError::Invalid { path: path.to_owned(), position: i + 1, reason };
+        let invalid =
+            |reason: String| format!("{path}: certificate {} is not a usable CA certificate: {reason}", i + 1);
         let cert = cert.map_err(|e| invalid(e.to_string()))?;
         store.add(cert).map_err(|e| invalid(e.to_string()))?;
         count += 1;
     }
     if count == 0 {
-        return Err(CaBundleError::Empty { path: path.to_owned() });
+        return Err(format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
     }
     Ok(())
 }
@@ -97,11 +88,11 @@ mod tests {
 
     #[test]
     fn an_extra_bundle_must_hold_usable_certificates() {
-        assert_eq!(check_ca_bundle("empty.pem", b""), Err(CaBundleError::Empty { path: "empty.pem".into() }));
-        assert!(matches!(check_ca_bundle("text.pem", b"not a certificate"), Err(CaBundleError::Empty { .. })));
+        let empty = "empty.pem holds no PEM certificate (-----BEGIN CERTIFICATE-----)";
+        assert_eq!(check_ca_bundle("empty.pem", b""), Err(empty.to_owned()));
+        assert!(check_ca_bundle("text.pem", b"not a certificate").unwrap_err().starts_with("text.pem holds no PEM"));
         let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         let error = check_ca_bundle("bad.pem", garbage).unwrap_err();
-        assert!(matches!(error, CaBundleError::Invalid { position: 1, .. }), "{error}");
-        assert!(error.to_string().starts_with("bad.pem: certificate 1"), "{error}");
+        assert!(error.starts_with("bad.pem: certificate 1 is not a usable CA certificate: "), "{error}");
     }
 }
