@@ -269,6 +269,9 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
         loop {
             while !run.is_over() && in_flight.len() < BRIDGE_CALLS_IN_FLIGHT && !pending.is_empty() {
                 let batch: Vec<Held<'a>> = pending.drain(..pending.len().min(batch_items)).collect();
+                // Counted as handed to the pipeline: one read but still pending at the stop is the
+                // next run's.
+                report.items += batch.len() as u64;
                 in_flight.push_back(self.handle(topic, batch, run));
             }
             if in_flight.is_empty() && (run.is_over() || (!reading && pending.is_empty())) {
@@ -392,7 +395,6 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
             }
             Continuity::Next => {}
         }
-        report.items += 1;
         Ok(true)
     }
 
