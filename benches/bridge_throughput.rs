@@ -39,7 +39,12 @@ use std::time::{Duration, Instant};
 
 use aws_stub::{AwsStub, Recorded};
 use momento_server::{API_KEY, FakeMomento};
-use momento_webhook_receiver::bounds::{BRIDGE_MEMORY_MB, BRIDGE_STOP_MARGIN, BRIDGE_TARGET_MESSAGES_PER_SECOND};
+use momento_webhook_receiver::bounds::{BRIDGE_MEMORY_MB, BRIDGE_STOP_MARGIN};
+
+/// What one busy topic must sustain through the bridge: Momento's rate for a namespace with pro
+/// support (1,000 operations a second). The bridge's memory size (its share of a vCPU) is set
+/// from the CPU a message costs at this rate.
+const BRIDGE_TARGET_MESSAGES_PER_SECOND: u64 = 1_000;
 use process::{cpu_time, peak_rss_kib};
 use runtime_api::{RuntimeApi, lambda_environment};
 use serde_json::json;

@@ -8,6 +8,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv="$here/.venv"
 [ -x "$venv/bin/moto_server" ] || { echo "with-moto: $venv/bin/moto_server missing; run through make" >&2; exit 2; }
+serve="$here/scripts/moto_server.py"
+
 
 servers=${MOTO_SERVERS:-1}
 pids=()
@@ -24,7 +26,7 @@ endpoints=()
 for _ in $(seq 1 "$servers"); do
   port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   log=$(mktemp -t moto-XXXXXX.log)
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  "$venv/bin/python" "$serve" "$port" >"$log" 2>&1 &
   pids+=($!)
   logs+=("$log")
   endpoints+=("http://127.0.0.1:$port")
@@ -73,7 +75,8 @@ PY
 done
 export MOTO_ENDPOINT=${endpoints[0]}
 export MOTO_ENDPOINTS="${endpoints[*]}"
-# A test whose time bounds a shared server would break starts its own with this Python.
+# A test whose time bounds a shared server would break starts its own: this Python, this script.
 export MOTO_PYTHON="$venv/bin/python"
+export MOTO_SERVE="$serve"
 echo "with-moto: moto servers on ${endpoints[*]} (pids ${pids[*]})" >&2
 "$@"

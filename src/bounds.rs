@@ -108,16 +108,6 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// The Lambda timeout in `template.yaml`: only a backstop behind [`ANSWER_DEADLINE`].
 pub const LAMBDA_TIMEOUT: Duration = Duration::from_secs(6);
 
-/// Momento's documented rate per webhook (a soft limit an account can have raised).
-pub const MOMENTO_REQUESTS_PER_SECOND_PER_WEBHOOK: u64 = 5;
-
-/// Instances one webhook needs when every request takes as long as Momento waits (a hanging
-/// target): an instance is busy for Lambda's own set-up before the process runs plus up to
-/// [`ANSWER_DEADLINE`], which Momento's 5 s bound together. Momento's rate times its deadline.
-/// The template's default `ReservedConcurrency`.
-pub const INSTANCES_PER_WEBHOOK: u64 =
-    (MOMENTO_REQUESTS_PER_SECOND_PER_WEBHOOK * MOMENTO_DEADLINE.as_millis() as u64).div_ceil(1000);
-
 /// An operator's redrive (`webhook-ops redrive`) answers no one within a deadline: a delivery
 /// attempt may take this long, and a delivery with its retries this long, before the letter is
 /// kept for a later run.
@@ -189,12 +179,6 @@ pub const BRIDGE_LAMBDA_TIMEOUT: Duration = Duration::from_secs(900);
 /// first is late or lost.
 pub const SUCCESSION_WINDOW_PERIODS: u32 = 2;
 
-/// The bridge function's reserved concurrency in `template.yaml`: a topic's owner, its successor
-/// (the last minutes of the owner's run), and a tick that looks and leaves. A tick that finds all
-/// three busy is throttled and retried by Lambda until it is [`BRIDGE_SCHEDULE_PERIOD`] old
-/// (`MaximumEventAgeInSeconds`), when the next tick replaces it.
-pub const BRIDGE_CONCURRENCY: u64 = 3;
-
 /// The successor subscribes this long before the owner's stop: time for a subscribe call that
 /// goes unanswered and a second one, so that it is subscribed when the owner stops reading.
 /// Until then it holds no subscription and keeps nothing.
@@ -221,13 +205,8 @@ pub const GAP_WAIT: Duration = Duration::from_secs(1);
 /// 300 a second in the largest regions; more would be throttled).
 pub const BRIDGE_CALLS_IN_FLIGHT: usize = 8;
 
-/// What one busy topic must sustain through the bridge: Momento's rate for a namespace with pro
-/// support (1,000 operations a second). `make bench` measures the bridge against it, and sets the
-/// function's memory size (its share of a vCPU) from the CPU a message costs.
-pub const BRIDGE_TARGET_MESSAGES_PER_SECOND: u64 = 1_000;
-
 /// The bridge function's memory size in `template.yaml`, in MB. Lambda gives CPU in proportion
-/// (one vCPU at 1,769 MB): 256 MB is 0.14 vCPU, about 40 times what the target rate costs
+/// (one vCPU at 1,769 MB): 256 MB is 0.14 vCPU, about 40 times what 1,000 messages a second cost
 /// (`make bench`: a few microseconds a message, batched); what binds is memory for the messages
 /// held ([`BRIDGE_HELD_BYTES`]).
 pub const BRIDGE_MEMORY_MB: u64 = 256;

@@ -147,33 +147,8 @@ impl WebhookEvent {
     /// The event as a webhook body (what a dead letter keeps): every field, and not the derived
     /// `text_json`, which [`WebhookEvent::parse`] derives again.
     pub fn to_body(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            cache: &'a str,
-            topic: &'a str,
-            event_timestamp: i64,
-            publish_timestamp: i64,
-            topic_sequence_number: u64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            topic_sequence_page: Option<u64>,
-            token_id: &'a str,
-            text: &'a str,
-            #[serde(flatten)]
-            extra: &'a Map<String, Value>,
-        }
-        let body = Body {
-            cache: &self.cache,
-            topic: &self.topic,
-            event_timestamp: self.event_timestamp,
-            publish_timestamp: self.publish_timestamp,
-            topic_sequence_number: self.topic_sequence_number,
-            topic_sequence_page: self.topic_sequence_page,
-            token_id: &self.token_id,
-            text: &self.text,
-            extra: &self.extra,
-        };
         // Strings, integers and `Value`s always serialise.
-        serde_json::to_vec(&body).unwrap_or_default()
+        serde_json::to_vec(&Self { text_json: None, ..self.clone() }).unwrap_or_default()
     }
 
     /// What tells this event apart from another with the same cache, topic and sequence number

@@ -22,7 +22,7 @@ pub mod outcome;
 pub mod pipeline;
 pub mod receiver;
 pub mod remote_error;
-pub(crate) mod report;
+pub mod report;
 pub mod routing;
 pub mod signature;
 pub mod signing_secrets;

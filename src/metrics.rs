@@ -8,12 +8,12 @@
 //! routed ones, and `Cache` + `Topic` only when the operator opts in (topic names are unbounded,
 //! and every distinct value is a billed custom metric).
 //!
-//! Not here: which outcome a request had ([`crate::outcome`]).
+//! Not here: which outcome a message had, or its log line (`report.rs`).
 
 use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use metrique_writer::core::config::EntryDimensions;
 use metrique_writer::format::Format;
@@ -21,7 +21,8 @@ use metrique_writer::unit::AsCount;
 use metrique_writer::{Entry, EntryWriter};
 use metrique_writer_format_emf::Emf;
 
-use crate::outcome::{Code, EventKey, Outcome};
+use crate::outcome::Code;
+use crate::report::Report;
 use crate::routing::TargetKind;
 
 /// The namespace when `METRICS_NAMESPACE` is not set.
@@ -98,19 +99,6 @@ pub enum Gap {
     Interrupted,
 }
 
-/// What one request contributes to the metrics.
-#[derive(Debug)]
-pub struct RequestFacts<'a> {
-    pub outcome: &'a Outcome,
-    /// The event, once its body was parsed.
-    pub event: Option<&'a EventKey<'a>>,
-    /// A signature mismatch made the function re-read its signing secret.
-    pub secret_refreshed: bool,
-    /// From the event's `publish_timestamp` to its successful delivery.
-    pub delivery_latency: Option<Duration>,
-    pub handler_duration: Duration,
-}
-
 /// The EMF writer of one function instance, built once per cold start.
 pub struct Metrics {
     function_name: String,
@@ -155,10 +143,10 @@ impl Metrics {
         }
     }
 
-    /// Writes the metrics of one request. A failure to write is logged, never returned: metrics
+    /// Writes the metrics of one message. A failure to write is logged, never returned: metrics
     /// must not change what Momento is told.
-    pub fn record(&self, facts: &RequestFacts<'_>) {
-        self.write(&RequestEntry::new(&self.function_name, self.cache_topic_dimensions, facts));
+    pub fn record(&self, report: &Report) {
+        self.write(&RequestEntry::new(&self.function_name, self.cache_topic_dimensions, report));
     }
 
     /// Writes one gap in a topic's subscription.
@@ -216,42 +204,42 @@ struct RequestEntry<'a> {
     timestamp: SystemTime,
     dimensions: EntryDimensions,
     function_name: &'a str,
-    facts: &'a RequestFacts<'a>,
+    report: &'a Report,
 }
 
 impl<'a> RequestEntry<'a> {
-    fn new(function_name: &'a str, cache_topic_dimensions: bool, facts: &'a RequestFacts<'a>) -> Self {
-        let code = facts.outcome.code();
-        let cache_topic = cache_topic_dimensions && facts.event.is_some();
-        let dimensions = dimension_sets(reason(code).is_some(), facts.outcome.target().is_some(), cache_topic);
-        Self { timestamp: SystemTime::now(), dimensions, function_name, facts }
+    fn new(function_name: &'a str, cache_topic_dimensions: bool, report: &'a Report) -> Self {
+        let code = report.outcome.code();
+        let cache_topic = cache_topic_dimensions && report.event.is_some();
+        let dimensions = dimension_sets(reason(code).is_some(), report.outcome.target().is_some(), cache_topic);
+        Self { timestamp: SystemTime::now(), dimensions, function_name, report }
     }
 }
 
 impl Entry for RequestEntry<'_> {
     fn write<'b>(&'b self, writer: &mut impl EntryWriter<'b>) {
         let one: AsCount<u64> = 1.into();
-        let (facts, code) = (self.facts, self.facts.outcome.code());
+        let (report, code) = (self.report, self.report.outcome.code());
         writer.timestamp(self.timestamp);
         writer.config(&self.dimensions);
         writer.value(FUNCTION_NAME, self.function_name);
         writer.value("Outcome", code.as_str());
         writer.value(REASON, &reason(code).map(Code::as_str));
-        writer.value(TARGET, &facts.outcome.target().map(TargetKind::as_str));
+        writer.value(TARGET, &report.outcome.target().map(TargetKind::as_str));
         // Properties for Logs Insights; dimensions only when opted in.
-        writer.value(CACHE, &facts.event.map(|e| e.cache));
-        writer.value(TOPIC, &facts.event.map(|e| e.topic));
+        writer.value(CACHE, &report.event.as_ref().map(|e| e.cache.as_str()));
+        writer.value(TOPIC, &report.event.as_ref().map(|e| e.topic.as_str()));
         // A string property: a number would be taken for a metric.
-        if let Some(event) = facts.event {
+        if let Some(event) = &report.event {
             writer.value("Sequence", &event.sequence.to_string());
         }
         writer.value(Metric::Received.name(), &one);
         writer.value(Metric::of(code).name(), &one);
-        if facts.secret_refreshed {
+        if report.secret_refreshed {
             writer.value(Metric::SecretRefreshed.name(), &one);
         }
-        writer.value(Metric::DeliveryLatency.name(), &facts.delivery_latency);
-        writer.value(Metric::HandlerDuration.name(), &facts.handler_duration);
+        writer.value(Metric::DeliveryLatency.name(), &report.delivery_latency);
+        writer.value(Metric::HandlerDuration.name(), &report.handler_duration);
     }
 }
 

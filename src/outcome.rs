@@ -1,11 +1,10 @@
 //! What happened to one message, named once. Every way a message can end has one [`Code`]; its
-//! status, its JSON body, its log line and (in [`crate::metrics`]) its metrics are derived from
-//! it by exhaustive matches, so a new outcome is one variant the compiler then asks to be given
-//! a status and a metric. A refusal's code is derived from the [`Refusal`] itself: a new one is
-//! its variant with its message, and its status (docs/design.md walks through it).
+//! status and its JSON body are derived from it here, its log line (`report.rs`) and its metrics
+//! (`metrics.rs`) by exhaustive matches, so a new outcome is one variant the compiler then asks to
+//! be given a status and a metric. A refusal's code is derived from the [`Refusal`] itself: a new
+//! one is its variant with its message, and its status (docs/design.md walks through it).
 //!
-//! Not here: deciding the outcome (that is [`crate::receiver`]) or writing HTTP responses (that is
-//! [`crate::http_handler`]).
+//! Not here: deciding the outcome (the receiver and the pipeline) or writing HTTP responses.
 
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
@@ -14,7 +13,6 @@ use crate::bounds::SECRET_TRUSTED_FOR;
 use crate::event::{EventError, StaleEvent};
 use crate::forward::Delivered;
 use crate::remote_error::RemoteError;
-use crate::report::Source;
 use crate::routing::TargetKind;
 use crate::signature::SignatureError;
 
@@ -238,49 +236,4 @@ impl Outcome {
             }),
         }
     }
-
-    /// One structured line per message, whichever its source: `info` for
-    /// successes, `warn` for refusals and dead-lettered messages, `error` for lost ones; a
-    /// webhook's carries the HTTP status answered. Never the secret, never the body or `text`.
-    pub fn log(&self, source: Source, event: Option<&EventKey<'_>>) {
-        let cache = event.map(|e| e.cache);
-        let topic = event.map(|e| e.topic);
-        let sequence = event.map(|e| e.sequence);
-        let outcome = self.code().as_str();
-        let status = (source == Source::Webhook).then(|| self.status().as_u16());
-        let source: &str = source.into();
-        match self {
-            Self::Delivered(_) | Self::Ignored => {
-                tracing::info!(source, cache, topic, sequence, outcome, status, "message handled");
-            }
-            Self::DeadLettered { target, error } => {
-                tracing::warn!(source, cache, topic, sequence, outcome, status, target = target.as_str(), error_code = %error.code, error = %error.message, "message dead-lettered");
-            }
-            Self::Refused(refusal) => {
-                tracing::warn!(source, cache, topic, sequence, outcome, status, error = %refusal, "message refused");
-            }
-            Self::DeliveryFailed { target, error } => {
-                tracing::error!(source, cache, topic, sequence, outcome, status, target = target.as_str(), error_code = %error.code, error = %error.message, "message not delivered");
-            }
-            Self::DeadLetterFailed { target, error, dead_letter } => {
-                tracing::error!(source, cache, topic, sequence, outcome, status, target = target.as_str(), error_code = %error.code, error = %error.message, dead_letter_error = %dead_letter, "message not delivered");
-            }
-            Self::SecretUnavailable => {
-                tracing::error!(
-                    source,
-                    outcome,
-                    status,
-                    "message not checked: the signing secret has not been readable for too long"
-                );
-            }
-        }
-    }
-}
-
-/// What identifies an event in logs and metrics: never its text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventKey<'a> {
-    pub cache: &'a str,
-    pub topic: &'a str,
-    pub sequence: u64,
 }

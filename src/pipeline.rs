@@ -1,5 +1,5 @@
-//! The way of an authentic event, whichever its source (a webhook request, checked by
-//! [`crate::receiver`], or a topic subscription, read by [`crate::bridge`]): routed by cache and
+//! The way of an authentic event, whichever its source (a webhook request, checked by the
+//! receiver, or a topic subscription, read by the bridge): routed by cache and
 //! topic, forwarded to its target within the delivery budget, and, when that fails, kept in the
 //! dead-letter queue. Ends in an [`Outcome`]; never fails.
 
@@ -14,6 +14,7 @@ use crate::event::WebhookEvent;
 use crate::forward::{Delivered, Forward, Results};
 use crate::outcome::Outcome;
 use crate::remote_error::RemoteError;
+use crate::report::{Report, Source};
 use crate::routing::{RoutingTable, Target};
 
 /// A span for one stage of the way of `count` events from `$event` on, carrying what identifies
@@ -36,37 +37,16 @@ pub struct Pipeline<F, D> {
     forwarder: F,
     /// `None`: no dead-letter queue configured; a failed delivery loses the event.
     dead_letters: Option<D>,
-    delivery_budget: Duration,
-}
-
-/// How an event's way ended, and, when it was delivered anew, how long after `publish_timestamp`.
-#[derive(Debug)]
-pub struct Dispatched {
-    pub outcome: Outcome,
-    pub delivery_latency: Option<Duration>,
 }
 
 impl<F, D> Pipeline<F, D> {
     pub fn new(routes: RoutingTable, forwarder: F, dead_letters: Option<D>) -> Self {
-        Self { routes, forwarder, dead_letters, delivery_budget: DELIVERY_BUDGET }
-    }
-
-    /// Upper bound on one delivery (SDK retries and ours included).
-    pub fn with_delivery_budget(self, delivery_budget: Duration) -> Self {
-        Self { delivery_budget, ..self }
+        Self { routes, forwarder, dead_letters }
     }
 
     /// Where events of `cache` and `topic` go; `None`: nowhere (ignored).
     pub fn route(&self, cache: &str, topic: &str) -> Option<&Target> {
         self.routes.route(cache, topic)
-    }
-
-    pub fn forwarder(&self) -> &F {
-        &self.forwarder
-    }
-
-    pub fn dead_letters(&self) -> Option<&D> {
-        self.dead_letters.as_ref()
     }
 }
 
@@ -79,6 +59,15 @@ pub struct Message<'a> {
 }
 
 impl Message<'_> {
+    /// A webhook's message carries its raw body; the bridge's does not.
+    fn source(&self) -> Source {
+        if self.body.is_some() { Source::Webhook } else { Source::Bridge }
+    }
+
+    fn report(&self, outcome: Outcome) -> Report {
+        Report::new(self.source(), outcome, Some(self.event))
+    }
+
     fn body(&self) -> Cow<'_, [u8]> {
         match self.body {
             Some(body) => Cow::Borrowed(body),
@@ -98,27 +87,27 @@ impl<F: Forward, D: DeadLetterQueue> Pipeline<F, D> {
         trace_header: Option<&str>,
         arrived: (Instant, SystemTime),
         deadline: Instant,
-    ) -> Dispatched {
+    ) -> Report {
         let message = Message { event, body: Some(body) };
         let mut dispatched = self.dispatch_all(&[message], trace_header, arrived, deadline).await;
-        // One message in, one outcome out.
-        dispatched.pop().unwrap_or(Dispatched { outcome: Outcome::Ignored, delivery_latency: None })
+        // One message in, one report out.
+        dispatched.pop().unwrap_or_else(|| message.report(Outcome::Ignored))
     }
 
     /// [`Pipeline::dispatch`] for consecutive messages of one cache and topic (one target): they
     /// go out in as few calls as the target takes, and those that fail are dead-lettered
-    /// together. One [`Dispatched`] per message, in order; each message's outcome is its own.
+    /// together. One [`Report`] per message, in order; each message's outcome is its own.
     pub async fn dispatch_all(
         &self,
         messages: &[Message<'_>],
         trace_header: Option<&str>,
         (started, now): (Instant, SystemTime),
         deadline: Instant,
-    ) -> Vec<Dispatched> {
+    ) -> Vec<Report> {
         let Some(first) = messages.first() else { return Vec::new() };
         let span = batch_span!("route", first.event, messages.len());
         let Some(target) = span.in_scope(|| self.routes.route(&first.event.cache, &first.event.topic)) else {
-            return messages.iter().map(|_| Dispatched { outcome: Outcome::Ignored, delivery_latency: None }).collect();
+            return messages.iter().map(|message| message.report(Outcome::Ignored)).collect();
         };
         let events: Vec<&WebhookEvent> = messages.iter().map(|message| message.event).collect();
         let delivered = self
@@ -145,16 +134,15 @@ impl<F: Forward, D: DeadLetterQueue> Pipeline<F, D> {
             .iter()
             .zip(delivered)
             .map(|(message, result)| match result {
-                Ok(delivered) => Dispatched {
+                Ok(delivered) => Report {
                     // A duplicate delivered nothing new, so it has no delivery latency.
                     delivery_latency: (!matches!(delivered, Delivered::AlreadyStarted { .. }))
                         .then(|| delivered_ms(message.event)),
-                    outcome: Outcome::Delivered(delivered),
+                    ..message.report(Outcome::Delivered(delivered))
                 },
-                Err(error) => Dispatched {
-                    outcome: kept.next().unwrap_or(Outcome::DeliveryFailed { target: target.kind(), error }),
-                    delivery_latency: None,
-                },
+                Err(error) => {
+                    message.report(kept.next().unwrap_or(Outcome::DeliveryFailed { target: target.kind(), error }))
+                }
             })
             .collect()
     }
@@ -169,7 +157,7 @@ impl<F: Forward, D: DeadLetterQueue> Pipeline<F, D> {
         deadline: Instant,
     ) -> Results {
         let reserve = if self.dead_letters.is_some() { DEAD_LETTER_BUDGET } else { Duration::ZERO };
-        let budget = self.delivery_budget.min(remaining(deadline).saturating_sub(reserve));
+        let budget = DELIVERY_BUDGET.min(remaining(deadline).saturating_sub(reserve));
         let delivery = self.forwarder.forward_all(events, target, trace_header);
         match tokio::time::timeout(budget, delivery).await {
             Ok(results) => results,

@@ -1,5 +1,5 @@
 //! The request flow: from the bytes and headers of one request, and a clock, to its
-//! [`Outcome`]. Knows nothing of HTTP types (that is [`crate::http_handler`]) or of AWS (the
+//! [`Outcome`]. Knows nothing of HTTP types (that is `http_handler.rs`) or of AWS (the
 //! ports in [`crate::forward`] and [`crate::dead_letter`]).
 //!
 //! Order matters: method and size are checked first (cheap), then the signature over the raw
@@ -10,7 +10,7 @@
 //! through the cold start within it of the process start ([`StartUp`], [`crate::bounds`]).
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use tracing::Instrument;
 
@@ -18,10 +18,10 @@ use crate::bounds::{ANSWER_DEADLINE, DEFAULT_MAX_EVENT_AGE, MAX_BODY_BYTES, WAIT
 use crate::dead_letter::DeadLetterQueue;
 use crate::event::{WebhookEvent, check_freshness, unix_millis};
 use crate::forward::Forward;
-use crate::metrics::{Metrics, RequestFacts};
-use crate::outcome::{EventKey, Outcome, Refusal};
-use crate::pipeline::{Dispatched, Pipeline};
-use crate::report::{self, Source};
+use crate::metrics::Metrics;
+use crate::outcome::{Outcome, Refusal};
+use crate::pipeline::Pipeline;
+use crate::report::{Report, Source};
 use crate::routing::RoutingTable;
 use crate::signing_secrets::{SignatureCheck, Verdict};
 
@@ -73,8 +73,7 @@ impl StartUp {
 }
 
 impl<F, D> Receiver<F, D> {
-    /// A receiver with Momento's 60 s freshness window, the production delivery budget and no
-    /// metrics.
+    /// A receiver with Momento's 60 s freshness window and no metrics.
     pub fn new(signatures: SignatureCheck, routes: RoutingTable, forwarder: F, dead_letters: Option<D>) -> Self {
         Self {
             signatures,
@@ -96,38 +95,10 @@ impl<F, D> Receiver<F, D> {
         self
     }
 
-    /// Upper bound on one delivery (SDK retries and ours included).
-    pub fn with_delivery_budget(self, budget: Duration) -> Self {
-        Self { pipeline: self.pipeline.with_delivery_budget(budget), ..self }
-    }
-
     /// Where each request's metrics go (CloudWatch Embedded Metric Format).
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
         self
-    }
-
-    pub fn forwarder(&self) -> &F {
-        self.pipeline.forwarder()
-    }
-
-    pub fn dead_letters(&self) -> Option<&D> {
-        self.pipeline.dead_letters()
-    }
-}
-
-/// What the flow learnt on the way to the outcome, for the log line and the metrics.
-struct Report {
-    outcome: Outcome,
-    event: Option<WebhookEvent>,
-    secret_refreshed: bool,
-    /// From `publish_timestamp` to the successful delivery.
-    delivery_latency: Option<Duration>,
-}
-
-impl Report {
-    fn new(outcome: Outcome, event: Option<WebhookEvent>) -> Self {
-        Self { outcome, event, secret_refreshed: false, delivery_latency: None }
     }
 }
 
@@ -139,40 +110,29 @@ impl<F: Forward, D: DeadLetterQueue> Receiver<F, D> {
         let cold_start = self.cold_start.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         let arrived = cold_start.map_or(started, |start_up| start_up.first_request_clock(started));
         let deadline = arrived + ANSWER_DEADLINE;
-        let report = self.process(inbound, now, started, deadline).await;
-        let key = report.event.as_ref().map(|e| EventKey {
-            cache: &e.cache,
-            topic: &e.topic,
-            sequence: e.topic_sequence_number,
-        });
-        report::report(
-            Source::Webhook,
-            &RequestFacts {
-                outcome: &report.outcome,
-                event: key.as_ref(),
-                secret_refreshed: report.secret_refreshed,
-                delivery_latency: report.delivery_latency,
-                handler_duration: started.elapsed(),
-            },
-            self.metrics.as_ref(),
-        );
+        let mut report = self.process(inbound, now, started, deadline).await;
+        report.handler_duration = started.elapsed();
+        report.log();
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&report);
+        }
         report.outcome
     }
 
     async fn process(&self, inbound: Inbound<'_>, now: SystemTime, started: Instant, deadline: Instant) -> Report {
         if inbound.method != "POST" {
-            return Report::new(Outcome::Refused(Refusal::MethodNotAllowed(inbound.method.to_owned())), None);
+            return early(Outcome::Refused(Refusal::MethodNotAllowed(inbound.method.to_owned())));
         }
         if inbound.body.len() > MAX_BODY_BYTES {
             let refusal = Refusal::PayloadTooLarge { size: inbound.body.len(), limit: MAX_BODY_BYTES };
-            return Report::new(Outcome::Refused(refusal), None);
+            return early(Outcome::Refused(refusal));
         }
         let checked =
             self.signatures.check(inbound.body, inbound.signature).instrument(tracing::info_span!("verify")).await;
         let mut report = match checked.verdict {
             Verdict::Authentic => self.accept(inbound, now, started, deadline).await,
-            Verdict::Refused(error) => Report::new(Outcome::Refused(error.into()), None),
-            Verdict::SecretUnavailable => Report::new(Outcome::SecretUnavailable, None),
+            Verdict::Refused(error) => early(Outcome::Refused(error.into())),
+            Verdict::SecretUnavailable => early(Outcome::SecretUnavailable),
         };
         report.secret_refreshed = checked.secret_refreshed;
         report
@@ -182,21 +142,25 @@ impl<F: Forward, D: DeadLetterQueue> Receiver<F, D> {
     async fn accept(&self, inbound: Inbound<'_>, now: SystemTime, started: Instant, deadline: Instant) -> Report {
         let event = match tracing::info_span!("parse").in_scope(|| WebhookEvent::parse(inbound.body)) {
             Ok(event) => event,
-            Err(error) => return Report::new(Outcome::Refused(error.into()), None),
+            Err(error) => return early(Outcome::Refused(error.into())),
         };
         let now_ms = unix_millis(now);
         if let Err(stale) = check_freshness(event.publish_timestamp, now_ms, self.max_event_age_ms) {
-            return Report::new(Outcome::Refused(stale.into()), Some(event));
+            return Report::new(Source::Webhook, Outcome::Refused(stale.into()), Some(&event));
         }
-        let Dispatched { outcome, delivery_latency } =
-            self.pipeline.dispatch(inbound.body, &event, inbound.trace_header, (started, now), deadline).await;
-        Report { delivery_latency, ..Report::new(outcome, Some(event)) }
+        self.pipeline.dispatch(inbound.body, &event, inbound.trace_header, (started, now), deadline).await
     }
+}
+
+/// A request that ended before its body was read as an event.
+fn early(outcome: Outcome) -> Report {
+    Report::new(Source::Webhook, outcome, None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_request_handed_over_as_the_start_up_ends_counts_from_the_process_start() {

@@ -119,8 +119,7 @@ impl SecretSet {
     }
 }
 
-/// Why a request's signature was not accepted (worded for clients in
-/// [`Refusal`](crate::outcome::Refusal)).
+/// Why a request's signature was not accepted (worded for clients as the outcome's refusal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureError {
     /// No `momento-signature` header, or an empty one.

@@ -97,7 +97,6 @@ struct Cache {
     read_at: Instant,
     /// The last attempt, successful or not.
     tried_at: Instant,
-    reads: u64,
 }
 
 /// Secrets read from Secrets Manager at start-up, then kept fresh by the requests themselves (a
@@ -139,13 +138,8 @@ impl RefreshingSecrets {
         let secret_id = secret_id.into();
         let secrets = fetch(&client, &secret_id, true).await?;
         let now = Instant::now();
-        let cache = Cache { secrets: Arc::new(secrets), read_at: now, tried_at: now, reads: 1 };
+        let cache = Cache { secrets: Arc::new(secrets), read_at: now, tried_at: now };
         Ok(Self { client, secret_id, policy, cache: tokio::sync::Mutex::new(cache) })
-    }
-
-    /// How many times the secret has been read (start-up included).
-    pub async fn reads(&self) -> u64 {
-        self.cache.lock().await.reads
     }
 
     async fn check(&self, body: &[u8], header: Option<&[u8]>) -> Checked {
@@ -181,7 +175,6 @@ impl RefreshingSecrets {
             return false;
         }
         cache.tried_at = Instant::now();
-        cache.reads += 1;
         match fetch(&self.client, &self.secret_id, false).await {
             Ok(secrets) => {
                 tracing::debug!(secret_id = %self.secret_id, secrets = secrets.len(), "read the signing secret");

@@ -39,6 +39,9 @@ fn text(page: u64, sequence: u64) -> Item {
     }
 }
 
+/// What a fake and its clones record together.
+type Shared<T> = Arc<Mutex<T>>;
+
 /// A topic's items as Momento keeps them: replayed from a position (inclusive), then silence.
 /// `live_from`: a subscription without a position gets the items from this sequence number on
 /// (what was published after it subscribed; all of them when unset); `replay_nothing`: so does
@@ -46,7 +49,7 @@ fn text(page: u64, sequence: u64) -> Item {
 /// ends with that status after its items; `refuse_renewals`: every subscribe after the first is
 /// refused (a key revoked mid-run); `first_call_silent`: the first subscribe call is never
 /// answered.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct FakeSource {
     items: HashMap<String, Vec<Item>>,
     refuse: Option<RemoteError>,
@@ -55,7 +58,7 @@ struct FakeSource {
     first_stream_fails: Option<RemoteError>,
     refuse_renewals: bool,
     first_call_silent: bool,
-    subscribed: Mutex<Vec<(String, Option<Position>)>>,
+    subscribed: Shared<Vec<(String, Option<Position>)>>,
 }
 
 impl Subscribe for FakeSource {
@@ -100,19 +103,19 @@ impl Subscribe for FakeSource {
 /// The checkpoint store's rules (a live owner is never displaced; one live successor; only the
 /// owner writes; positions move forward; a release hands over to a live successor only), kept
 /// in memory.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct MemoryCheckpoints {
-    states: Mutex<HashMap<String, TopicState>>,
+    states: Shared<HashMap<String, TopicState>>,
     unreadable: bool,
     /// Writes fail after this many have been made (`Some(0)`: nothing can be written).
     writes_fail_after: Option<usize>,
-    writes: Mutex<usize>,
+    writes: Shared<usize>,
     /// Each position an owner wrote, with the calls ended by then (from `ended`, when given).
-    saves: Mutex<Vec<(Position, Vec<u64>)>>,
+    saves: Shared<Vec<(Position, Vec<u64>)>>,
     ended: Option<Arc<Mutex<Vec<u64>>>>,
-    loads: Mutex<u32>,
+    loads: Shared<u32>,
     /// Each renewal, by role.
-    renewals: Mutex<Vec<Role>>,
+    renewals: Shared<Vec<Role>>,
 }
 
 impl MemoryCheckpoints {
@@ -121,7 +124,7 @@ impl MemoryCheckpoints {
     }
 
     fn with_state(topic: &str, state: TopicState) -> Self {
-        Self { states: Mutex::new(HashMap::from([(topic.to_owned(), state)])), ..Default::default() }
+        Self { states: Arc::new(Mutex::new(HashMap::from([(topic.to_owned(), state)]))), ..Default::default() }
     }
 
     fn state(&self, topic: &str) -> TopicState {
@@ -242,7 +245,28 @@ impl Checkpoints for MemoryCheckpoints {
     }
 }
 
-type TestBridge = Bridge<FakeForwarder, FakeDeadLetters, FakeSource, MemoryCheckpoints>;
+/// A bridge of fakes, with a handle on each (a clone shares what the original records).
+struct TestBridge {
+    bridge: Bridge<FakeForwarder, FakeDeadLetters, FakeSource, MemoryCheckpoints>,
+    forwarder: FakeForwarder,
+    dead_letters: FakeDeadLetters,
+    source: FakeSource,
+    checkpoints: MemoryCheckpoints,
+}
+
+impl TestBridge {
+    fn with_schedule_period(self, period: Duration) -> Self {
+        Self { bridge: self.bridge.with_schedule_period(period), ..self }
+    }
+}
+
+impl std::ops::Deref for TestBridge {
+    type Target = Bridge<FakeForwarder, FakeDeadLetters, FakeSource, MemoryCheckpoints>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.bridge
+    }
+}
 
 fn new_bridge(topics: &[&str], source: FakeSource, checkpoints: MemoryCheckpoints) -> (TestBridge, SharedBuffer) {
     bridge_with(topics, source, checkpoints, FakeForwarder::default(), Some(FakeDeadLetters::default()))
@@ -256,10 +280,11 @@ fn bridge_with(
     dead_letters: Option<FakeDeadLetters>,
 ) -> (TestBridge, SharedBuffer) {
     let metrics = SharedBuffer::default();
-    let pipeline = Pipeline::new(RoutingTable::single(Target::EventBus("bus".into())), forwarder, dead_letters);
-    let bridge = Bridge::new(topics.iter().map(|t| topic(t)).collect(), pipeline, source, checkpoints)
+    let kept = dead_letters.clone().unwrap_or_default();
+    let pipeline = Pipeline::new(RoutingTable::single(Target::EventBus("bus".into())), forwarder.clone(), dead_letters);
+    let bridge = Bridge::new(topics.iter().map(|t| topic(t)).collect(), pipeline, source.clone(), checkpoints.clone())
         .with_metrics(Metrics::new("Ns", "bridge", false, metrics.clone()));
-    (bridge, metrics)
+    (TestBridge { bridge, forwarder, dead_letters: kept, source, checkpoints }, metrics)
 }
 
 /// A run that stops 300 ms from now.
@@ -272,8 +297,8 @@ fn for_ms(ms: u64) -> Run {
     Run::until(Instant::now() + Duration::from_millis(ms))
 }
 
-fn forwarded(bridge: &TestBridge) -> Vec<(u64, String)> {
-    let calls = bridge.pipeline().forwarder().calls.lock().unwrap();
+fn forwarded(forwarder: &FakeForwarder) -> Vec<(u64, String)> {
+    let calls = forwarder.calls.lock().unwrap();
     calls.iter().map(|(event, _)| (event.topic_sequence_number, event.topic.clone())).collect()
 }
 
@@ -301,16 +326,16 @@ async fn every_item_is_delivered_in_order_and_the_position_names_the_next() {
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
     let (bridge, metrics) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
     let reports = bridge.run(&soon()).await;
-    assert_eq!(forwarded(&bridge), (1..=5).map(|s| (s, "checkout".to_owned())).collect::<Vec<_>>());
+    assert_eq!(forwarded(&bridge.forwarder), (1..=5).map(|s| (s, "checkout".to_owned())).collect::<Vec<_>>());
     assert_eq!(reports[0].items, 5);
     assert_eq!(reports[0].ended, Ended::TimeUp);
     assert_eq!(reports[0].next, Some(Position { page: 1, sequence: 6 }));
-    assert_eq!(bridge.checkpoints().state("checkout").next, Some(Position { page: 1, sequence: 6 }));
+    assert_eq!(bridge.checkpoints.state("checkout").next, Some(Position { page: 1, sequence: 6 }));
     assert_eq!(metric_total(&metrics, Metric::Delivered), 5.0);
     assert_eq!(metric_total(&metrics, Metric::MissedMessages), 0.0);
     // Not one write per item: the first item's position before it is handled (a crash then
     // reads it again), then the interval, then the hand-over at the end of the run.
-    assert_eq!(bridge.checkpoints().saves.lock().unwrap().len(), 1);
+    assert_eq!(bridge.checkpoints.saves.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -321,10 +346,10 @@ async fn a_second_run_resumes_at_the_stored_position_and_delivers_nothing_twice(
     let (bridge, _) = new_bridge(&["checkout"], source, checkpoints);
     let reports = bridge.run(&soon()).await;
     // Items 1 to 4 were handled by an earlier run, which stored 5 as the next to read.
-    assert_eq!(forwarded(&bridge), [(5, "checkout".to_owned()), (6, "checkout".to_owned())]);
+    assert_eq!(forwarded(&bridge.forwarder), [(5, "checkout".to_owned()), (6, "checkout".to_owned())]);
     assert_eq!(reports[0].replayed, 0);
     assert_eq!(reports[0].next, Some(Position { page: 1, sequence: 7 }));
-    let subscribed = bridge.source().subscribed.lock().unwrap().clone();
+    let subscribed = bridge.source.subscribed.lock().unwrap().clone();
     assert_eq!(subscribed, [("checkout".to_owned(), Some(Position { page: 1, sequence: 5 }))]);
 }
 
@@ -355,7 +380,7 @@ async fn an_item_neither_delivered_nor_kept_is_tried_again_then_counted_lost_and
     let (bridge, metrics) = bridge_with(&["checkout"], source, checkpoints, failing, None);
     let reports = bridge.run(&for_ms(4000)).await;
     assert_eq!(reports[0].ended, Ended::TimeUp);
-    assert_eq!(forwarded(&bridge).len(), 2 * BRIDGE_ITEM_ATTEMPTS as usize, "each item, each attempt");
+    assert_eq!(forwarded(&bridge.forwarder).len(), 2 * BRIDGE_ITEM_ATTEMPTS as usize, "each item, each attempt");
     assert_eq!(reports[0].lost, 2);
     assert_eq!(metric_total(&metrics, Metric::Lost), 2.0, "counted once per item");
     assert_eq!(reports[0].next, Some(Position { page: 1, sequence: 3 }), "the topic moved on");
@@ -373,7 +398,7 @@ async fn an_item_its_target_refuses_is_dead_lettered_and_the_run_goes_on() {
         bridge_with(&["checkout"], source, MemoryCheckpoints::default(), failing, Some(FakeDeadLetters::default()));
     let reports = bridge.run(&soon()).await;
     assert_eq!(reports[0].next, Some(Position { page: 1, sequence: 4 }));
-    let kept = bridge.pipeline().dead_letters().unwrap().kept.lock().unwrap().clone();
+    let kept = bridge.dead_letters.kept.lock().unwrap().clone();
     assert_eq!(kept.len(), 3);
     let body: serde_json::Value = serde_json::from_str(&kept[2].0.raw_body).unwrap();
     assert_eq!((body["topic_sequence_number"].as_u64(), body["topic_sequence_page"].as_u64()), (Some(3), Some(1)));
@@ -386,7 +411,7 @@ async fn without_a_readable_checkpoint_the_topic_is_not_subscribed() {
     let (bridge, _) = new_bridge(&["checkout"], FakeSource::default(), checkpoints);
     let reports = bridge.run(&soon()).await;
     assert_eq!(reports[0].ended, Ended::CheckpointFailed);
-    assert!(bridge.source().subscribed.lock().unwrap().is_empty());
+    assert!(bridge.source.subscribed.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -422,8 +447,8 @@ async fn a_failed_stream_is_counted_and_renewed_from_the_last_item_handled() {
     assert_eq!(reports[0].ended, Ended::TimeUp);
     assert_eq!(reports[0].subscription_errors, 1);
     assert_eq!(metric_total(&metrics, Metric::SubscriptionErrors), 1.0);
-    assert_eq!(forwarded(&bridge), [(1, "checkout".into()), (2, "checkout".into())]);
-    let subscribed = bridge.source().subscribed.lock().unwrap().clone();
+    assert_eq!(forwarded(&bridge.forwarder), [(1, "checkout".into()), (2, "checkout".into())]);
+    let subscribed = bridge.source.subscribed.lock().unwrap().clone();
     assert_eq!(subscribed, [("checkout".into(), None), ("checkout".into(), Some(Position { page: 1, sequence: 3 }))]);
 }
 
@@ -457,8 +482,8 @@ async fn a_run_that_cannot_write_its_checkpoints_delivers_nothing_and_fails() {
     let (bridge, _) = new_bridge(&["checkout"], source, checkpoints);
     let reports = bridge.run(&soon()).await;
     assert_eq!((reports[0].items, reports[0].ended), (0, Ended::CheckpointFailed), "{:?}", reports[0]);
-    assert!(forwarded(&bridge).is_empty());
-    assert!(bridge.source().subscribed.lock().unwrap().is_empty());
+    assert!(forwarded(&bridge.forwarder).is_empty());
+    assert!(bridge.source.subscribed.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -471,7 +496,7 @@ async fn binary_items_arrive_as_base64_text_with_their_encoding_named() {
     let source = FakeSource { items: HashMap::from([("checkout".into(), vec![binary])]), ..Default::default() };
     let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
     bridge.run(&soon()).await;
-    let calls = bridge.pipeline().forwarder().calls.lock().unwrap();
+    let calls = bridge.forwarder.calls.lock().unwrap();
     let detail: serde_json::Value = serde_json::from_str(&calls[0].0.detail_json()).unwrap();
     assert_eq!(detail["text"], "AJ+Slg==");
     assert_eq!(detail["text_encoding"], "base64");
@@ -488,7 +513,7 @@ async fn topics_are_read_side_by_side() {
     };
     let (bridge, _) = new_bridge(&["checkout", "refunds"], source, MemoryCheckpoints::default());
     let reports = bridge.run(&soon()).await;
-    let mut seen = forwarded(&bridge);
+    let mut seen = forwarded(&bridge.forwarder);
     seen.sort();
     assert_eq!(seen, [(1, "checkout".into()), (2, "checkout".into()), (7, "refunds".into())]);
     assert_eq!(reports[1].next, Some(Position { page: 5, sequence: 8 }));
@@ -502,9 +527,10 @@ async fn topics_are_read_side_by_side() {
 async fn a_thousand_runs_in_one_process_each_subscribe_and_deliver() {
     let momento = momento_server::FakeMomento::start();
     let source = subscriber(&momento);
+    let forwarder = FakeForwarder::default();
     let pipeline = Pipeline::new(
         RoutingTable::single(Target::EventBus("bus".into())),
-        FakeForwarder::default(),
+        forwarder.clone(),
         Some(FakeDeadLetters::default()),
     );
     // The topic has a position: message 1 was handled by an earlier run.
@@ -521,7 +547,7 @@ async fn a_thousand_runs_in_one_process_each_subscribe_and_deliver() {
     // A last, longer run takes whatever a short one left waiting.
     bridge.run(&for_ms(500)).await;
     assert_eq!(momento.subscribe_calls(), runs + 1);
-    let calls = bridge.pipeline().forwarder().calls.lock().unwrap();
+    let calls = forwarder.calls.lock().unwrap();
     let delivered: Vec<u64> = calls.iter().map(|(event, _)| event.topic_sequence_number).collect();
     assert_eq!(delivered, (2..=runs as u64 + 1).collect::<Vec<_>>(), "each message once, in order");
     drop(calls);
@@ -538,9 +564,10 @@ async fn without_replay_what_was_published_between_runs_is_counted_as_missed() {
     momento.replay_nothing();
     momento.publish_text("orders", "gaps", "message 1");
     let source = subscriber(&momento);
+    let forwarder = FakeForwarder::default();
     let pipeline = Pipeline::new(
         RoutingTable::single(Target::EventBus("bus".into())),
-        FakeForwarder::default(),
+        forwarder.clone(),
         Some(FakeDeadLetters::default()),
     );
     let checkpoints = MemoryCheckpoints::with_next("gaps", Position { page: 1, sequence: 2 });
@@ -563,7 +590,7 @@ async fn without_replay_what_was_published_between_runs_is_counted_as_missed() {
     later.await.unwrap();
     assert_eq!(report.missed, 4, "{report:?}");
     assert_eq!(metric_total(&metrics, Metric::MissedMessages), 4.0);
-    let calls = bridge.pipeline().forwarder().calls.lock().unwrap();
+    let calls = forwarder.calls.lock().unwrap();
     assert_eq!(calls.iter().map(|(event, _)| event.topic_sequence_number).collect::<Vec<_>>(), [6]);
 }
 
@@ -581,10 +608,11 @@ async fn overlapping_runs_hand_a_topic_over_with_no_gap_and_no_duplicate() {
     let momento = std::sync::Arc::new(momento_server::FakeMomento::start());
     momento.replay_nothing();
     let source = subscriber(&momento);
+    let forwarder = FakeForwarder::default();
     let (bridge, metrics) = {
         let pipeline = Pipeline::new(
             RoutingTable::single(Target::EventBus("bus".into())),
-            FakeForwarder::default(),
+            forwarder.clone(),
             Some(FakeDeadLetters::default()),
         );
         let metrics = SharedBuffer::default();
@@ -619,8 +647,7 @@ async fn overlapping_runs_hand_a_topic_over_with_no_gap_and_no_duplicate() {
     assert_eq!(second.ended, Ended::TimeUp, "{second:?}");
     assert!(second.replayed > 0, "the second run received messages the first delivered: {second:?}");
     assert_eq!((first.missed, second.missed), (0, 0));
-    let delivered: Vec<u64> =
-        bridge.pipeline().forwarder().calls.lock().unwrap().iter().map(|(e, _)| e.topic_sequence_number).collect();
+    let delivered: Vec<u64> = forwarder.calls.lock().unwrap().iter().map(|(e, _)| e.topic_sequence_number).collect();
     assert_eq!(delivered, (1..=last).collect::<Vec<_>>(), "each message once, in order, across the hand-over");
     assert_eq!(first.items + second.items, last);
     assert_eq!(metric_total(&metrics, Metric::MissedMessages), 0.0);
@@ -655,13 +682,13 @@ async fn a_successor_takes_over_from_the_stored_position_when_the_owner_crashed(
     let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::with_state("checkout", state));
     let bridge = bridge.with_schedule_period(Duration::from_millis(200));
     let reports = bridge.run(&for_ms(1500)).await;
-    assert_eq!(forwarded(&bridge), [(3, "checkout".into()), (4, "checkout".into()), (5, "checkout".into())]);
+    assert_eq!(forwarded(&bridge.forwarder), [(3, "checkout".into()), (4, "checkout".into()), (5, "checkout".into())]);
     assert_eq!(reports[0].replayed, 2, "kept while waiting, before the stored position");
     assert_eq!(reports[0].ended, Ended::TimeUp);
-    let state = bridge.checkpoints().state("checkout");
+    let state = bridge.checkpoints.state("checkout");
     assert_eq!((state.next, state.owner), (Some(Position { page: 1, sequence: 6 }), None));
     // Its own subscription had everything from the stored position on: nothing asked again.
-    assert_eq!(bridge.source().subscribed.lock().unwrap().len(), 1);
+    assert_eq!(bridge.source.subscribed.lock().unwrap().len(), 1);
 }
 
 /// A run that finds the topic's owner gone (its lease over, no hand-over: it crashed, was killed
@@ -678,8 +705,8 @@ async fn a_run_that_finds_the_owner_lease_over_takes_the_topic_at_the_stored_pos
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
     let (bridge, _) = new_bridge(&["checkout"], source, MemoryCheckpoints::with_state("checkout", state));
     let reports = bridge.run(&soon()).await;
-    assert_eq!(forwarded(&bridge), [(3, "checkout".into()), (4, "checkout".into()), (5, "checkout".into())]);
-    assert_eq!(bridge.source().subscribed.lock().unwrap()[0].1, Some(Position { page: 1, sequence: 3 }));
+    assert_eq!(forwarded(&bridge.forwarder), [(3, "checkout".into()), (4, "checkout".into()), (5, "checkout".into())]);
+    assert_eq!(bridge.source.subscribed.lock().unwrap()[0].1, Some(Position { page: 1, sequence: 3 }));
     assert_eq!(reports[0].missed, 0);
 }
 
@@ -710,23 +737,23 @@ async fn a_hand_over_before_what_the_successor_kept_asks_momento_for_the_gap() {
         let run = for_ms(1500);
         let handing_over = async {
             // The owner hands over once the successor has registered (and subscribed).
-            while !bridge.checkpoints().state("checkout").followed_by(&run.id) {
+            while !bridge.checkpoints.state("checkout").followed_by(&run.id) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
-            bridge.checkpoints().edit("checkout", |state| {
+            bridge.checkpoints.edit("checkout", |state| {
                 state.owner = state.successor.take();
             });
         };
         let (reports, ()) = tokio::join!(bridge.run(&run), handing_over);
         let report = &reports[0];
-        let subscribed = bridge.source().subscribed.lock().unwrap().clone();
+        let subscribed = bridge.source.subscribed.lock().unwrap().clone();
         assert_eq!(
             subscribed,
             [("checkout".into(), None), ("checkout".into(), Some(Position { page: 1, sequence: 5 }))],
             "replay {replay}: its own subscription, then the gap"
         );
-        let sequences: Vec<u64> = forwarded(&bridge).into_iter().map(|(s, _)| s).collect();
+        let sequences: Vec<u64> = forwarded(&bridge.forwarder).into_iter().map(|(s, _)| s).collect();
         match replay {
             true => {
                 assert_eq!(sequences, (5..=10).collect::<Vec<_>>(), "{report:?}");
@@ -761,7 +788,7 @@ async fn an_owner_hands_over_only_to_a_successor_whose_registration_is_live() {
     };
     let (reports, ()) = tokio::join!(bridge.run(&owner), killed_successor);
     assert_eq!(reports[0].ended, Ended::TimeUp, "released to nobody: {:?}", reports[0]);
-    let state = bridge.checkpoints().state("checkout");
+    let state = bridge.checkpoints.state("checkout");
     assert_eq!(state.owner, None, "not handed to the dead successor");
     assert_eq!(state.next, Some(Position { page: 1, sequence: 4 }));
     assert!(state.successor.is_some_and(|s| s.run == successor.id && !s.live(now_ms())), "its registration lapsed");
@@ -777,7 +804,7 @@ async fn a_successor_that_leaves_withdraws_its_registration() {
     let bridge = bridge.with_schedule_period(SHORT_PERIOD);
     let reports = bridge.run(&for_ms(1300)).await;
     assert_eq!(reports[0].ended, Ended::NotHandedOver);
-    assert_eq!(bridge.checkpoints().state("checkout").successor, None);
+    assert_eq!(bridge.checkpoints.state("checkout").successor, None);
 }
 
 /// A third run (a tick retried late) finds an owner and a successor, both live: it leaves the
@@ -799,8 +826,8 @@ async fn a_run_the_topic_does_not_need_leaves_it_at_once_without_subscribing() {
         let reports = bridge.run(&for_ms(1_000)).await;
         assert_eq!(reports[0].ended, Ended::NotNeeded, "{owner:?}");
         assert!(started.elapsed() < Duration::from_millis(500), "left at once");
-        assert!(bridge.source().subscribed.lock().unwrap().is_empty());
-        assert_eq!(bridge.checkpoints().state("checkout").owner, Some(owner));
+        assert!(bridge.source.subscribed.lock().unwrap().is_empty());
+        assert_eq!(bridge.checkpoints.state("checkout").owner, Some(owner));
     }
 }
 
@@ -834,7 +861,7 @@ async fn a_silent_stream_is_taken_for_stalled_and_renewed() {
     let reports = bridge.run(&run).await;
     assert_eq!(reports[0].subscription_errors, 2, "{:?}", reports[0]);
     assert_eq!(metric_total(&metrics, Metric::SubscriptionErrors), 2.0);
-    assert_eq!(bridge.source().subscribed.lock().unwrap().len(), 3, "subscribed, then renewed twice");
+    assert_eq!(bridge.source.subscribed.lock().unwrap().len(), 3, "subscribed, then renewed twice");
     assert_eq!(reports[0].ended, Ended::TimeUp);
 }
 
@@ -852,12 +879,12 @@ async fn a_first_subscription_that_never_answers_is_made_again_within_the_run() 
     let checkpoints = MemoryCheckpoints::with_next("checkout", Position { page: 1, sequence: 3 });
     let (bridge, metrics) = new_bridge(&["checkout"], source, checkpoints);
     let reports = bridge.run(&Run::until(Instant::now() + SUBSCRIBE_BUDGET * 3)).await;
-    assert_eq!(forwarded(&bridge), [(3, "checkout".into()), (4, "checkout".into())]);
+    assert_eq!(forwarded(&bridge.forwarder), [(3, "checkout".into()), (4, "checkout".into())]);
     assert_eq!((reports[0].subscription_errors, reports[0].ended), (1, Ended::TimeUp), "{:?}", reports[0]);
     assert_eq!(metric_total(&metrics, Metric::SubscriptionErrors), 1.0);
     let at_three = Some(Position { page: 1, sequence: 3 });
     assert_eq!(
-        *bridge.source().subscribed.lock().unwrap(),
+        *bridge.source.subscribed.lock().unwrap(),
         [("checkout".into(), at_three), ("checkout".into(), at_three)]
     );
 }
@@ -876,7 +903,7 @@ async fn an_owner_that_cannot_subscribe_gives_the_topic_up_and_fails() {
     assert_eq!(reports[0].ended, Ended::SubscribeFailed, "{:?}", reports[0]);
     assert!(took >= SUBSCRIPTION_GIVE_UP && took < SUBSCRIPTION_GIVE_UP * 2, "gave up after {took:?}");
     assert!(reports[0].subscription_errors >= 4, "{:?}", reports[0]);
-    assert_eq!(bridge.checkpoints().state("checkout").owner, None, "released");
+    assert_eq!(bridge.checkpoints.state("checkout").owner, None, "released");
 }
 
 /// An owner that cannot renew its lease (the checkpoint store fails) stops delivering before
@@ -916,17 +943,17 @@ async fn a_successor_whose_stream_breaks_while_it_waits_subscribes_again() {
     let handing_over = async {
         // Past the renewal pause (0.5 s), several of the successor's polls later.
         tokio::time::sleep(Duration::from_millis(1200)).await;
-        bridge.checkpoints().edit("checkout", |state| state.owner = state.successor.take());
+        bridge.checkpoints.edit("checkout", |state| state.owner = state.successor.take());
     };
     let (reports, ()) = tokio::join!(bridge.run(&run), handing_over);
     assert_eq!(reports[0].subscription_errors, 1, "{:?}", reports[0]);
-    let subscribed = bridge.source().subscribed.lock().unwrap().clone();
+    let subscribed = bridge.source.subscribed.lock().unwrap().clone();
     assert_eq!(
         subscribed[..2],
         [("checkout".into(), None), ("checkout".into(), Some(Position { page: 1, sequence: 5 }))],
         "renewed while waiting, after its last item"
     );
-    assert_eq!(forwarded(&bridge).into_iter().map(|(s, _)| s).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(forwarded(&bridge.forwarder).into_iter().map(|(s, _)| s).collect::<Vec<_>>(), [1, 2, 3, 4]);
 }
 
 /// A crash on a topic's very first run, while its first message is in hand: that message's
@@ -941,22 +968,26 @@ async fn a_crash_on_a_topics_first_run_reads_its_first_message_again() {
     // The process dies while the first message is being delivered: the run is simply gone.
     let crashed = for_ms(30_000);
     assert!(tokio::time::timeout(Duration::from_millis(200), bridge.run(&crashed)).await.is_err());
-    assert_eq!(bridge.checkpoints().state("checkout").next, Some(Position { page: 4, sequence: 1 }));
+    assert_eq!(bridge.checkpoints.state("checkout").next, Some(Position { page: 4, sequence: 1 }));
     // Its lease runs out.
-    bridge.checkpoints().edit("checkout", |state| state.owner = Some(lapsed(&crashed.id)));
+    bridge.checkpoints.edit("checkout", |state| state.owner = Some(lapsed(&crashed.id)));
 
     let (bridge, _) = {
         let items = (1..=2).map(|s| text(4, s)).collect();
         let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
         let checkpoints = MemoryCheckpoints {
-            states: Mutex::new(bridge.checkpoints().states.lock().unwrap().clone()),
+            states: Arc::new(Mutex::new(bridge.checkpoints.states.lock().unwrap().clone())),
             ..Default::default()
         };
         new_bridge(&["checkout"], source, checkpoints)
     };
     let reports = bridge.run(&soon()).await;
-    assert_eq!(forwarded(&bridge), [(1, "checkout".into()), (2, "checkout".into())], "the first message again");
-    assert_eq!(bridge.source().subscribed.lock().unwrap()[0].1, Some(Position { page: 4, sequence: 1 }));
+    assert_eq!(
+        forwarded(&bridge.forwarder),
+        [(1, "checkout".into()), (2, "checkout".into())],
+        "the first message again"
+    );
+    assert_eq!(bridge.source.subscribed.lock().unwrap()[0].1, Some(Position { page: 4, sequence: 1 }));
     assert_eq!(reports[0].ended, Ended::TimeUp);
 }
 
@@ -987,14 +1018,14 @@ async fn a_successor_over_the_memory_budget_lets_its_oldest_messages_go_and_asks
     let run = for_ms(3000);
     let handing_over = async {
         tokio::time::sleep(Duration::from_millis(800)).await;
-        bridge.checkpoints().edit("checkout", |state| state.owner = state.successor.take());
+        bridge.checkpoints.edit("checkout", |state| state.owner = state.successor.take());
     };
     let (reports, ()) = tokio::join!(bridge.run(&run), handing_over);
     let report = &reports[0];
     assert!(report.evicted >= 6, "{report:?}");
     assert_eq!(report.recovered, report.evicted, "each asked for again: {report:?}");
     assert_eq!(report.missed, 0, "{report:?}");
-    let sequences: Vec<u64> = forwarded(&bridge).into_iter().map(|(s, _)| s).collect();
+    let sequences: Vec<u64> = forwarded(&bridge.forwarder).into_iter().map(|(s, _)| s).collect();
     assert_eq!(sequences, (1..=count).collect::<Vec<_>>());
 }
 
@@ -1014,10 +1045,10 @@ async fn an_expired_successor_is_replaced_and_a_far_hand_over_is_awaited_at_leis
     let bridge = bridge.with_schedule_period(Duration::from_secs(20));
     let run = for_ms(60_000);
     assert!(tokio::time::timeout(Duration::from_millis(700), bridge.run(&run)).await.is_err(), "still waiting");
-    assert_eq!(bridge.checkpoints().state("checkout").successor.map(|s| s.run), Some(run.id.clone()));
-    assert_eq!(*bridge.checkpoints().loads.lock().unwrap(), 1, "read once");
-    assert!(bridge.checkpoints().renewals.lock().unwrap().is_empty(), "no renewal before the first is due");
-    assert!(bridge.source().subscribed.lock().unwrap().is_empty(), "not subscribed 30 s ahead");
+    assert_eq!(bridge.checkpoints.state("checkout").successor.map(|s| s.run), Some(run.id.clone()));
+    assert_eq!(*bridge.checkpoints.loads.lock().unwrap(), 1, "read once");
+    assert!(bridge.checkpoints.renewals.lock().unwrap().is_empty(), "no renewal before the first is due");
+    assert!(bridge.source.subscribed.lock().unwrap().is_empty(), "not subscribed 30 s ahead");
 }
 
 /// A busy topic: what is waiting goes out ten to a `PutEvents`, in order, every item once.
@@ -1027,8 +1058,8 @@ async fn waiting_items_go_out_in_batches_of_ten_in_order() {
     let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
     let (bridge, metrics) = new_bridge(&["checkout"], source, MemoryCheckpoints::default());
     let reports = bridge.run(&soon()).await;
-    assert_eq!(forwarded(&bridge), (1..=95).map(|s| (s, "checkout".to_owned())).collect::<Vec<_>>());
-    let batches = bridge.pipeline().forwarder().batches.lock().unwrap().clone();
+    assert_eq!(forwarded(&bridge.forwarder), (1..=95).map(|s| (s, "checkout".to_owned())).collect::<Vec<_>>());
+    let batches = bridge.forwarder.batches.lock().unwrap().clone();
     assert!(batches.iter().all(|&size| size <= 10), "{batches:?}");
     assert!(batches.len() <= 12, "mostly full batches: {batches:?}");
     assert_eq!(metric_total(&metrics, Metric::Delivered), 95.0, "each message counted once");
@@ -1048,7 +1079,7 @@ async fn a_refused_item_in_a_batch_is_dead_lettered_alone() {
     let (bridge, metrics) =
         bridge_with(&["checkout"], source, MemoryCheckpoints::default(), failing, Some(FakeDeadLetters::default()));
     let reports = bridge.run(&soon()).await;
-    let kept = bridge.pipeline().dead_letters().unwrap().kept.lock().unwrap().clone();
+    let kept = bridge.dead_letters.kept.lock().unwrap().clone();
     assert_eq!(kept.len(), 1);
     let body: serde_json::Value = serde_json::from_str(&kept[0].0.raw_body).unwrap();
     assert_eq!(body["topic_sequence_number"], 4);
@@ -1069,25 +1100,25 @@ async fn calls_run_side_by_side_and_the_position_never_passes_one_in_flight() {
     let checkpoints = MemoryCheckpoints { ended: Some(Arc::clone(&slow.ended)), ..Default::default() };
     let pipeline = Pipeline::new(
         RoutingTable::single(Target::StateMachine("arn:aws:states:us-east-1:1:stateMachine:m".into())),
-        slow,
+        slow.clone(),
         Some(FakeDeadLetters::default()),
     );
-    let bridge = Bridge::new(vec![topic("checkout")], pipeline, source, checkpoints);
+    let bridge = Bridge::new(vec![topic("checkout")], pipeline, source, checkpoints.clone());
     let reports = bridge.run(&for_ms(2 * OWNER_RENEW_EVERY.as_millis() as u64 + 500)).await;
 
-    let forwarder = bridge.pipeline().forwarder();
+    let forwarder = &slow;
     assert_eq!(forwarder.in_flight.lock().unwrap().1, BRIDGE_CALLS_IN_FLIGHT, "side by side, and no more");
     assert_eq!(forwarder.batches.lock().unwrap().iter().max(), Some(&1), "one start a call");
     let ended = forwarder.ended.lock().unwrap().clone();
     assert!(ended.windows(2).any(|w| w[1] < w[0]), "calls ended out of order");
-    let saves = bridge.checkpoints().saves.lock().unwrap().clone();
+    let saves = checkpoints.saves.lock().unwrap().clone();
     assert!(saves.len() >= 3, "the first position, two intervals: {saves:?}");
     for (next, ended_by_then) in &saves {
         assert!((1..next.sequence).all(|s| ended_by_then.contains(&s)), "{next:?} passed a call in flight");
     }
     let next = reports[0].next.unwrap().sequence;
     assert!((1..next).all(|s| ended.contains(&s)) && next > 50, "the position as the run left it: {next}");
-    let mut delivered: Vec<u64> = forwarded(&bridge).into_iter().map(|(s, _)| s).collect();
+    let mut delivered: Vec<u64> = forwarded(&slow).into_iter().map(|(s, _)| s).collect();
     delivered.sort();
     assert_eq!(delivered, (1..next).collect::<Vec<_>>(), "each once, and none past the position");
 }

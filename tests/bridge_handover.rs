@@ -31,8 +31,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bridge_lambda::{CACHE, Lambda, Stage, Tally, metric_total, publish_steadily, wait_for};
+use common::sizing::BRIDGE_CONCURRENCY;
 use common::unique;
-use momento_webhook_receiver::bounds::{BRIDGE_CONCURRENCY, DELIVERY_ATTEMPT_TIMEOUT, OWNER_RENEW_EVERY};
+use momento_webhook_receiver::bounds::{DELIVERY_ATTEMPT_TIMEOUT, OWNER_RENEW_EVERY};
 use momento_webhook_receiver::bridge::{Checkpoints, DynamoDbCheckpoints, TopicRef, TopicState};
 use serde_json::json;
 

@@ -38,9 +38,7 @@ fn receiver_with(
     forwarder: FakeForwarder,
     dead_letters: Option<FakeDeadLetters>,
 ) -> Receiver<FakeForwarder, FakeDeadLetters> {
-    Receiver::new(signatures, routes, forwarder, dead_letters)
-        .with_max_event_age_ms(Some(60_000))
-        .with_delivery_budget(Duration::from_secs(2))
+    Receiver::new(signatures, routes, forwarder, dead_letters).with_max_event_age_ms(Some(60_000))
 }
 
 async fn call(r: &Receiver<FakeForwarder, FakeDeadLetters>, request: lambda_http::Request) -> (u16, Value) {
@@ -59,12 +57,13 @@ fn assert_error(status_and_body: &(u16, Value), status: u16, code: &str) {
 
 #[tokio::test]
 async fn when_event_is_valid_should_forward_it_and_answer_200_with_the_event_id() {
-    let r = receiver(FakeForwarder::default(), None);
+    let forwarder = FakeForwarder::default();
+    let r = receiver(forwarder.clone(), None);
     let (bytes, request) = signed_json(&body());
     let (status, answer) = call(&r, request).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer, json!({"status": "delivered", "target": "eventbridge", "event_id": "evt-1"}));
-    let calls = r.forwarder().calls.lock().unwrap();
+    let calls = forwarder.calls.lock().unwrap();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].0, WebhookEvent::parse(&bytes).unwrap());
     assert_eq!(calls[0].1, Target::EventBus("bus".into()));
@@ -72,14 +71,15 @@ async fn when_event_is_valid_should_forward_it_and_answer_200_with_the_event_id(
 
 #[tokio::test]
 async fn when_method_is_not_post_should_answer_405_with_allow_header() {
-    let r = receiver(FakeForwarder::default(), None);
+    let forwarder = FakeForwarder::default();
+    let r = receiver(forwarder.clone(), None);
     let bytes = serde_json::to_vec(&body()).unwrap();
     for method in ["GET", "PUT", "DELETE"] {
         let response = r.handle(request(method, &bytes, Some(&sign(&bytes)), false), SystemTime::now()).await;
         assert_eq!(response.headers()["allow"], "POST");
         assert_error(&json_of(response).await, 405, "method_not_allowed");
     }
-    assert!(r.forwarder().calls.lock().unwrap().is_empty());
+    assert!(forwarder.calls.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -103,7 +103,8 @@ async fn when_signature_is_missing_should_answer_401() {
 
 #[tokio::test]
 async fn when_signature_is_wrong_or_malformed_should_answer_401_and_forward_nothing() {
-    let r = receiver(FakeForwarder::default(), None);
+    let forwarder = FakeForwarder::default();
+    let r = receiver(forwarder.clone(), None);
     let bytes = serde_json::to_vec(&body()).unwrap();
     let other = momento_webhook_receiver::signature::SigningSecret::new("other").sign(&bytes);
     assert_error(&call(&r, request("POST", &bytes, Some(&other), false)).await, 401, "invalid_signature");
@@ -111,7 +112,7 @@ async fn when_signature_is_wrong_or_malformed_should_answer_401_and_forward_noth
     // A valid signature for different bytes of the same JSON.
     let pretty = serde_json::to_vec_pretty(&body()).unwrap();
     assert_error(&call(&r, request("POST", &pretty, Some(&sign(&bytes)), false)).await, 401, "invalid_signature");
-    assert!(r.forwarder().calls.lock().unwrap().is_empty());
+    assert!(forwarder.calls.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -131,16 +132,18 @@ async fn upper_case_hex_signatures_are_accepted() {
 
 #[tokio::test]
 async fn base64_encoded_bodies_are_verified_over_the_decoded_bytes() {
-    let r = receiver(FakeForwarder::default(), None);
+    let forwarder = FakeForwarder::default();
+    let r = receiver(forwarder.clone(), None);
     let bytes = serde_json::to_vec(&event_body("orders", "checkout", 2, "héllo 🚀")).unwrap();
     let (status, answer) = call(&r, request("POST", &bytes, Some(&sign(&bytes)), true)).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(r.forwarder().calls.lock().unwrap()[0].0.text, "héllo 🚀");
+    assert_eq!(forwarder.calls.lock().unwrap()[0].0.text, "héllo 🚀");
 }
 
 #[tokio::test]
 async fn when_a_field_is_invalid_should_answer_400_naming_it() {
-    let r = receiver(FakeForwarder::default(), None);
+    let forwarder = FakeForwarder::default();
+    let r = receiver(forwarder.clone(), None);
     let mut bad = body();
     bad["topic_sequence_number"] = json!(-3);
     let (status, answer) = call(&r, signed_json(&bad).1).await;
@@ -152,7 +155,7 @@ async fn when_a_field_is_invalid_should_answer_400_naming_it() {
     let (status, answer) = call(&r, signed_json(&missing).1).await;
     assert_eq!((status, answer["field"].as_str()), (400, Some("cache")), "{answer}");
     assert_error(&call(&r, signed(b"[]")).await, 400, "invalid_event");
-    assert!(r.forwarder().calls.lock().unwrap().is_empty());
+    assert!(forwarder.calls.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -196,8 +199,8 @@ async fn routes_pick_the_target_and_unmatched_events_are_ignored_with_200() {
             {{"cache": "chat", "target": {{"event_bus": "chat-bus"}}}}]"#
     ))
     .unwrap();
-    let r =
-        receiver_with(SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()), routes, FakeForwarder::default(), None);
+    let forwarder = FakeForwarder::default();
+    let r = receiver_with(SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()), routes, forwarder.clone(), None);
     let (status, answer) = call(&r, signed_json(&event_body("orders", "checkout-eu", 1, "x")).1).await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -208,7 +211,7 @@ async fn routes_pick_the_target_and_unmatched_events_are_ignored_with_200() {
     assert_eq!(answer["target"], "eventbridge");
     let (status, answer) = call(&r, signed_json(&event_body("metrics", "cpu", 1, "x")).1).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("ignored")), "{answer}");
-    let targets: Vec<Target> = r.forwarder().calls.lock().unwrap().iter().map(|c| c.1.clone()).collect();
+    let targets: Vec<Target> = forwarder.calls.lock().unwrap().iter().map(|c| c.1.clone()).collect();
     assert_eq!(targets, vec![Target::StateMachine(arn.into()), Target::EventBus("chat-bus".into())]);
 }
 
@@ -229,14 +232,15 @@ async fn when_delivery_fails_without_a_dead_letter_queue_should_answer_502_with_
 async fn when_delivery_fails_the_event_is_dead_lettered_with_its_exact_body_and_202() {
     let forwarder =
         FakeForwarder { fail_with: Some(RemoteError::new("ThrottlingException", "slow down")), ..Default::default() };
-    let r = receiver(forwarder, Some(FakeDeadLetters::default()));
+    let dead_letters = FakeDeadLetters::default();
+    let r = receiver(forwarder, Some(dead_letters.clone()));
     let raw = serde_json::to_vec_pretty(&event_body("orders", "checkout", 9, "{\"a\": 1}")).unwrap();
     let (status, answer) = call(&r, signed(&raw)).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["status"], "dead_lettered");
     assert_eq!(answer["error"], "ThrottlingException");
     assert_eq!(answer["target"], "eventbridge");
-    let kept = r.dead_letters().unwrap().kept.lock().unwrap();
+    let kept = dead_letters.kept.lock().unwrap();
     assert_eq!(kept.len(), 1);
     let (letter, cache, topic) = &kept[0];
     assert_eq!(letter.raw_body.as_bytes(), &raw[..]);
@@ -264,10 +268,11 @@ async fn when_the_dead_letter_queue_also_fails_should_answer_503() {
 #[tokio::test]
 async fn a_delivery_slower_than_the_budget_is_cut_short_and_dead_lettered() {
     let forwarder = FakeForwarder { delay: Some(Duration::from_secs(30)), ..Default::default() };
-    let r = receiver(forwarder, Some(FakeDeadLetters::default())).with_delivery_budget(Duration::from_millis(50));
+    let dead_letters = FakeDeadLetters::default();
+    let r = receiver(forwarder, Some(dead_letters.clone()));
     let (status, answer) = call(&r, signed_json(&body()).1).await;
     assert_eq!((status, answer["error"].as_str()), (202, Some("Timeout")), "{answer}");
-    assert_eq!(r.dead_letters().unwrap().kept.lock().unwrap().len(), 1);
+    assert_eq!(dead_letters.kept.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -280,14 +285,15 @@ async fn responses_are_json() {
 #[tokio::test]
 async fn the_invocations_trace_header_is_handed_to_the_forwarder() {
     use lambda_http::RequestExt;
-    let r = receiver(FakeForwarder::default(), None);
+    let forwarder = FakeForwarder::default();
+    let r = receiver(forwarder.clone(), None);
     let trace = "Root=1-6745e5a0-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1";
     let mut context = lambda_http::lambda_runtime::Context::default();
     context.xray_trace_id = Some(trace.into());
     let request = signed_json(&body()).1.with_lambda_context(context);
     assert_eq!(call(&r, request).await.0, 200);
     assert_eq!(call(&r, signed_json(&body()).1).await.0, 200);
-    assert_eq!(*r.forwarder().trace_headers.lock().unwrap(), vec![Some(trace.to_owned()), None]);
+    assert_eq!(*forwarder.trace_headers.lock().unwrap(), vec![Some(trace.to_owned()), None]);
 }
 
 /// Momento's own test vector (../shared/reference/momento-signature-vector.md): its body is signed
@@ -296,10 +302,11 @@ async fn the_invocations_trace_header_is_handed_to_the_forwarder() {
 #[tokio::test]
 async fn momentos_own_signature_vector_passes_the_signature_check_and_fails_on_the_fields() {
     let body = br#"{"text":"some text", "another_field": "another field" }"#;
+    let forwarder = FakeForwarder::default();
     let r = receiver_with(
         SignatureCheck::Fixed(SecretSet::parse("1234567890").unwrap()),
         bus_routes(),
-        FakeForwarder::default(),
+        forwarder.clone(),
         None,
     );
     let valid = "b43f72787eb66410ff110295b036ef828e5686af21b414ce092f02c05deea3da";
@@ -322,5 +329,5 @@ async fn momentos_own_signature_vector_passes_the_signature_check_and_fails_on_t
     let signature = momento_webhook_receiver::signature::SigningSecret::new("1234567890").sign(&bytes);
     let (status, answer) = call(&r, request("POST", &bytes, Some(&signature), false)).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(r.forwarder().calls.lock().unwrap()[0].0.token_id, "mo-the-squirrel");
+    assert_eq!(forwarder.calls.lock().unwrap()[0].0.token_id, "mo-the-squirrel");
 }

@@ -56,11 +56,11 @@ impl momento_webhook_receiver::dead_letter::DeadLetterQueue for DeadLetters {
     }
 }
 
-fn receiver() -> Receiver<FakeForwarder, DeadLetters> {
+fn receiver(forwarder: FakeForwarder) -> Receiver<FakeForwarder, DeadLetters> {
     Receiver::new(
         SignatureCheck::Fixed(SecretSet::parse(SECRET).unwrap()),
         RoutingTable::parse(ROUTES).unwrap(),
-        FakeForwarder::default(),
+        forwarder,
         None,
     )
 }
@@ -86,13 +86,14 @@ fn function_url_request(
 
 /// Sends one request; returns the status, the JSON body and the events forwarded.
 fn send(request: lambda_http::Request) -> (u16, Value, Vec<(momento_webhook_receiver::event::WebhookEvent, Target)>) {
-    let receiver = receiver();
+    let forwarder = FakeForwarder::default();
+    let receiver = receiver(forwarder.clone());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let response = runtime.block_on(receiver.handle(request, SystemTime::now()));
     let status = response.status().as_u16();
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = serde_json::from_slice(response.body().as_ref()).expect("every answer is JSON");
-    let calls = receiver.forwarder().calls.lock().unwrap().clone();
+    let calls = forwarder.calls.lock().unwrap().clone();
     (status, body, calls)
 }
 

@@ -137,10 +137,10 @@ fn the_time_bounds_the_readme_promises_are_the_functions() {
         ("within 60 s", bounds::SECRET_TRUSTED_FOR),
         ("within 10 s", bounds::SECRET_MIN_READ_INTERVAL),
         ("after 5 s", bounds::MOMENTO_DEADLINE),
-        ("25 per webhook", std::time::Duration::from_secs(bounds::INSTANCES_PER_WEBHOOK)),
+        ("25 per webhook", std::time::Duration::from_secs(common::sizing::INSTANCES_PER_WEBHOOK)),
         ("stops 5 s before", bounds::BRIDGE_STOP_MARGIN),
         ("Runs of up to 15 minutes", bounds::BRIDGE_LAMBDA_TIMEOUT / 60),
-        ("reserved concurrency 3", std::time::Duration::from_secs(bounds::BRIDGE_CONCURRENCY)),
+        ("reserved concurrency 3", std::time::Duration::from_secs(common::sizing::BRIDGE_CONCURRENCY)),
         ("within the next 2 minutes", bounds::BRIDGE_SCHEDULE_PERIOD * bounds::SUCCESSION_WINDOW_PERIODS / 60),
         ("subscribes 8 s before", bounds::SUCCESSOR_LEAD),
         ("renews its lease every 5 s", bounds::OWNER_RENEW_EVERY),
@@ -154,7 +154,7 @@ fn the_time_bounds_the_readme_promises_are_the_functions() {
         ("after 3 tries", std::time::Duration::from_secs(bounds::BRIDGE_ITEM_ATTEMPTS.into())),
         ("(at most every 10 s)", bounds::MOMENTO_KEY_REREAD_INTERVAL),
         ("use it within 18 s", bounds::MOMENTO_KEY_REREAD_INTERVAL + bounds::RESUBSCRIBE_MAX_PAUSE),
-        ("reserves 3 instances", std::time::Duration::from_secs(bounds::BRIDGE_CONCURRENCY)),
+        ("reserves 3 instances", std::time::Duration::from_secs(common::sizing::BRIDGE_CONCURRENCY)),
     ] {
         assert!(README.contains(promise), "README no longer says {promise:?}");
         let number: f64 = promise.split(' ').find_map(|w| w.parse().ok()).unwrap();

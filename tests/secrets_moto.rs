@@ -8,7 +8,14 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 
 use common::*;
 use momento_webhook_receiver::clients;
@@ -28,17 +35,49 @@ fn signature(secret: &str, body: &[u8]) -> String {
     SigningSecret::new(secret).sign(body)
 }
 
-async fn secret(value: &str) -> (aws_sdk_secretsmanager::Client, String) {
+/// The `GetSecretValue` calls a client sends (every attempt, answered or not).
+#[derive(Debug, Clone, Default)]
+struct Reads(Arc<AtomicU64>);
+
+impl Reads {
+    fn count(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for Reads {
+    fn name(&self) -> &'static str {
+        "Reads"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if context.request().headers().get("x-amz-target") == Some("secretsmanager.GetSecretValue") {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// A secret holding `value` in moto, and the function's client for it, whose reads are counted.
+async fn secret(value: &str) -> (aws_sdk_secretsmanager::Client, String, Reads) {
     let sdk = moto_sdk_config().await;
     let name = unique("momento-signing-secret");
+    let reads = Reads::default();
     let client = clients::secretsmanager(&sdk, &name);
+    let client =
+        aws_sdk_secretsmanager::Client::from_conf(client.config().to_builder().interceptor(reads.clone()).build());
     client.create_secret().name(&name).secret_string(value).send().await.unwrap();
-    (client, name)
+    (client, name, reads)
 }
 
 #[tokio::test]
 async fn the_secret_is_read_at_start_up_and_several_are_accepted() {
-    let (client, name) = secret("current, previous").await;
+    let (client, name, _) = secret("current, previous").await;
     let check = SignatureCheck::SecretsManager(RefreshingSecrets::load(client, &name, ON_MISMATCH).await.unwrap());
     let printed = format!("{check:?}");
     assert!(printed.contains(&name) && !printed.contains("current") && !printed.contains("previous"), "{printed}");
@@ -54,9 +93,9 @@ async fn the_secret_is_read_at_start_up_and_several_are_accepted() {
 
 #[tokio::test]
 async fn after_a_rotation_the_new_secret_is_picked_up_without_a_restart() {
-    let (client, name) = secret("old-secret").await;
+    let (client, name, reads) = secret("old-secret").await;
     let refreshing = RefreshingSecrets::load(client.clone(), &name, ON_MISMATCH).await.unwrap();
-    assert_eq!(refreshing.reads().await, 1);
+    assert_eq!(reads.count(), 1);
     let check = SignatureCheck::SecretsManager(refreshing);
 
     // The operator rotates in Momento, then stores the new value.
@@ -65,8 +104,7 @@ async fn after_a_rotation_the_new_secret_is_picked_up_without_a_restart() {
 
     let signed_new = signature("new-secret", b"event");
     assert_eq!(check.check(b"event", Some(signed_new.as_bytes())).await.verdict, Verdict::Authentic);
-    let SignatureCheck::SecretsManager(refreshing) = &check else { unreachable!() };
-    assert_eq!(refreshing.reads().await, 2);
+    assert_eq!(reads.count(), 2);
     // The old secret is gone now.
     let signed_old = signature("old-secret", b"event");
     assert_eq!(check.check(b"event", Some(signed_old.as_bytes())).await.verdict, MISMATCH);
@@ -77,7 +115,7 @@ async fn events_waiting_on_a_re_read_are_checked_against_its_result() {
     // Right after a rotation several events signed with the new secret arrive together: one
     // reads the secret, the others wait for that read and must then be accepted, not refused
     // because the interval has not passed again.
-    let (client, name) = secret("old-secret").await;
+    let (client, name, reads) = secret("old-secret").await;
     let check = Arc::new(SignatureCheck::SecretsManager(
         RefreshingSecrets::load(client.clone(), &name, ON_MISMATCH).await.unwrap(),
     ));
@@ -96,23 +134,21 @@ async fn events_waiting_on_a_re_read_are_checked_against_its_result() {
         let (i, result) = result.unwrap();
         assert_eq!(result, Verdict::Authentic, "event {i}");
     }
-    let SignatureCheck::SecretsManager(refreshing) = &*check else { unreachable!() };
-    assert_eq!(refreshing.reads().await, 2, "one re-read for all of them");
+    assert_eq!(reads.count(), 2, "one re-read for all of them");
 }
 
 #[tokio::test]
 async fn a_storm_of_forged_requests_reads_the_secret_at_most_once_per_interval() {
-    let (client, name) = secret("real-secret").await;
+    let (client, name, reads) = secret("real-secret").await;
     let check =
         Arc::new(SignatureCheck::SecretsManager(RefreshingSecrets::load(client, &name, ON_MISMATCH).await.unwrap()));
-    let SignatureCheck::SecretsManager(refreshing) = &*check else { unreachable!() };
 
     // Within the interval of the start-up read: no re-read at all.
     for i in 0..50 {
         let forged = signature("guess", format!("{i}").as_bytes());
         assert_eq!(check.check(b"x", Some(forged.as_bytes())).await.verdict, MISMATCH);
     }
-    assert_eq!(refreshing.reads().await, 1);
+    assert_eq!(reads.count(), 1);
 
     // After it: 100 concurrent forged requests cause one read between them.
     tokio::time::sleep(INTERVAL + Duration::from_millis(50)).await;
@@ -127,18 +163,18 @@ async fn a_storm_of_forged_requests_reads_the_secret_at_most_once_per_interval()
     while let Some(result) = tasks.join_next().await {
         assert_eq!(result.unwrap(), MISMATCH);
     }
-    assert_eq!(refreshing.reads().await, 2);
+    assert_eq!(reads.count(), 2);
 
     // Malformed or missing signatures never trigger a read.
     tokio::time::sleep(INTERVAL + Duration::from_millis(50)).await;
     assert_eq!(check.check(b"x", Some(b"zz")).await.verdict, Verdict::Refused(SignatureError::Malformed));
     assert_eq!(check.check(b"x", None).await.verdict, Verdict::Refused(SignatureError::Missing));
-    assert_eq!(refreshing.reads().await, 2);
+    assert_eq!(reads.count(), 2);
 }
 
 #[tokio::test]
 async fn if_the_secret_cannot_be_re_read_the_cached_one_keeps_working() {
-    let (client, name) = secret("kept-secret").await;
+    let (client, name, _) = secret("kept-secret").await;
     let check =
         SignatureCheck::SecretsManager(RefreshingSecrets::load(client.clone(), &name, ON_MISMATCH).await.unwrap());
     client.delete_secret().secret_id(&name).force_delete_without_recovery(true).send().await.unwrap();
@@ -162,7 +198,7 @@ async fn a_secret_removed_from_secrets_manager_stops_working_once_the_cache_is_o
     // `rotate --finish` after a leak: only the new secret is stored. The old one is accepted
     // until the cache is `refresh_after` old, never later, even though the new one keeps matching
     // (so no mismatch ever triggers a read).
-    let (client, name) = secret("new-secret,leaked-secret").await;
+    let (client, name, _) = secret("new-secret,leaked-secret").await;
     let check = SignatureCheck::SecretsManager(RefreshingSecrets::load(client.clone(), &name, AGEING).await.unwrap());
     client.put_secret_value().secret_id(&name).secret_string("new-secret").send().await.unwrap();
     let leaked = signature("leaked-secret", b"x");
@@ -182,7 +218,7 @@ async fn a_secret_removed_from_secrets_manager_stops_working_once_the_cache_is_o
 
 #[tokio::test]
 async fn without_a_readable_secret_nothing_is_trusted_after_the_bound() {
-    let (client, name) = secret("kept-secret").await;
+    let (client, name, reads) = secret("kept-secret").await;
     let check = SignatureCheck::SecretsManager(RefreshingSecrets::load(client.clone(), &name, AGEING).await.unwrap());
     client.delete_secret().secret_id(&name).force_delete_without_recovery(true).send().await.unwrap();
     let good = signature("kept-secret", b"x");
@@ -199,8 +235,7 @@ async fn without_a_readable_secret_nothing_is_trusted_after_the_bound() {
     }
     assert!(last_accepted >= AGEING.refresh_after, "the cached secret kept working through a failed read");
     assert!(last_accepted <= AGEING.trusted_for, "trusted past its bound: {last_accepted:?}");
-    let SignatureCheck::SecretsManager(refreshing) = &check else { unreachable!() };
-    let reads = refreshing.reads().await;
+    let reads = reads.count();
     assert!(reads <= 1 + (AGEING.trusted_for.as_millis() / AGEING.min_read_interval.as_millis()) as u64 + 1, "{reads}");
     // Restored: the next read (at most one interval later) trusts it again.
     client.create_secret().name(&name).secret_string("kept-secret").send().await.unwrap();
@@ -223,7 +258,7 @@ async fn a_re_read_after_a_rotation_is_counted_in_the_metrics() {
     use momento_webhook_receiver::receiver::Receiver;
     use momento_webhook_receiver::routing::{RoutingTable, Target};
 
-    let (client, name) = secret("before-rotation").await;
+    let (client, name, _) = secret("before-rotation").await;
     let check =
         SignatureCheck::SecretsManager(RefreshingSecrets::load(client.clone(), &name, ON_MISMATCH).await.unwrap());
     let buffer = SharedBuffer::default();

@@ -15,15 +15,16 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::fakes::SharedBuffer;
+use common::sizing::{BRIDGE_CONCURRENCY, INSTANCES_PER_WEBHOOK};
 use momento_webhook_receiver::bounds::{
-    BRIDGE_CONCURRENCY, BRIDGE_LAMBDA_TIMEOUT, BRIDGE_MEMORY_MB, BRIDGE_SCHEDULE_PERIOD, INSTANCES_PER_WEBHOOK,
-    LAMBDA_TIMEOUT,
+    BRIDGE_LAMBDA_TIMEOUT, BRIDGE_MEMORY_MB, BRIDGE_SCHEDULE_PERIOD, LAMBDA_TIMEOUT,
 };
 use momento_webhook_receiver::bridge::config::{ApiKey, BridgeConfig, parse_endpoint, parse_topics};
 use momento_webhook_receiver::config::{Config, Signing};
 use momento_webhook_receiver::forward::Delivered;
-use momento_webhook_receiver::metrics::{Gap, Metrics, RequestFacts};
-use momento_webhook_receiver::outcome::{EventKey, Outcome};
+use momento_webhook_receiver::metrics::{Gap, Metrics};
+use momento_webhook_receiver::outcome::Outcome;
+use momento_webhook_receiver::report::{EventKey, Report, Source};
 use momento_webhook_receiver::routing::Target;
 use momento_webhook_receiver::signature::PLACEHOLDER_KEY;
 use serde_json::Value;
@@ -238,20 +239,19 @@ type MetricKey = (String, String, BTreeMap<String, String>);
 /// Every (metric, dimensions) the function emits for `namespace` and `function`, found by
 /// recording every outcome through its own metrics writer.
 fn emitted(namespace: &str, function: &str, cache_topic: bool) -> BTreeSet<MetricKey> {
-    let outcomes = common::outcomes::every_outcome();
     let buffer = SharedBuffer::default();
     let metrics = Metrics::new(namespace, function, cache_topic, buffer.clone());
-    let key = EventKey { cache: "c", topic: "t", sequence: 1 };
     for gap in [Gap::Missed(2), Gap::Reset, Gap::Interrupted] {
-        metrics.record_gap(key.cache, key.topic, gap);
+        metrics.record_gap("c", "t", gap);
     }
-    for outcome in &outcomes {
-        for secret_refreshed in [false, true] {
+    for secret_refreshed in [false, true] {
+        for outcome in common::outcomes::every_outcome() {
             let delivered =
                 matches!(outcome, Outcome::Delivered(Delivered::EventBridge { .. } | Delivered::StepFunctions { .. }));
-            metrics.record(&RequestFacts {
+            metrics.record(&Report {
+                source: Source::Webhook,
                 outcome,
-                event: Some(&key),
+                event: Some(EventKey { cache: "c".into(), topic: "t".into(), sequence: 1 }),
                 secret_refreshed,
                 delivery_latency: delivered.then_some(Duration::from_millis(5)),
                 handler_duration: Duration::from_millis(1),

@@ -394,18 +394,6 @@ impl<F, D, S, C> Bridge<F, D, S, C> {
     pub fn with_schedule_period(self, schedule_period: Duration) -> Self {
         Self { schedule_period, ..self }
     }
-
-    pub fn pipeline(&self) -> &Pipeline<F, D> {
-        &self.pipeline
-    }
-
-    pub fn source(&self) -> &S {
-        &self.source
-    }
-
-    pub fn checkpoints(&self) -> &C {
-        &self.checkpoints
-    }
 }
 
 /// An item as an event of the webhook's shape (see `docs/events.md`): the time the bridge hands

@@ -52,10 +52,8 @@ use crate::dead_letter::DeadLetterQueue;
 use crate::event::{WebhookEvent, unix_millis};
 use crate::forward::Forward;
 use crate::forward::eventbridge::MAX_ENTRIES_PER_CALL;
-use crate::metrics::{Gap, RequestFacts};
-use crate::outcome::EventKey;
-use crate::pipeline::{Dispatched, Message};
-use crate::report::{Source, report};
+use crate::metrics::Gap;
+use crate::pipeline::Message;
 use crate::routing::Target;
 
 /// What the reader hands the delivery loop.
@@ -416,23 +414,20 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
                 self.pipeline.dispatch_all(&messages, None, (started, now), started + BRIDGE_ITEM_BUDGET).await;
             let retry = attempt < BRIDGE_ITEM_ATTEMPTS && run.left() > backoff.peek();
             let mut again = Vec::new();
-            for (event, Dispatched { outcome, delivery_latency }) in waiting.into_iter().zip(dispatched) {
-                let sequence = event.topic_sequence_number;
-                if outcome.code().is_lost() && retry {
+            for (event, mut report) in waiting.into_iter().zip(dispatched) {
+                let is_lost = report.outcome.code().is_lost();
+                if is_lost && retry {
+                    let sequence = event.topic_sequence_number;
                     tracing::warn!(%topic, sequence, attempt, "the message could be neither delivered nor kept; trying again");
                     again.push(event);
                     continue;
                 }
-                lost += u64::from(outcome.code().is_lost());
-                let key = EventKey { cache: &topic.cache, topic: &topic.topic, sequence };
-                let facts = RequestFacts {
-                    outcome: &outcome,
-                    event: Some(&key),
-                    secret_refreshed: false,
-                    delivery_latency,
-                    handler_duration: started.elapsed(),
-                };
-                report(Source::Bridge, &facts, self.metrics.as_ref());
+                lost += u64::from(is_lost);
+                report.handler_duration = started.elapsed();
+                report.log();
+                if let Some(metrics) = &self.metrics {
+                    metrics.record(&report);
+                }
             }
             waiting = again;
             if !waiting.is_empty() {

@@ -3,7 +3,7 @@
 //!
 //! Turning an event into an SDK request is a pure function in each adapter module so it can be
 //! tested without a network. Retrying, timeouts and dead-lettering policy live with the caller
-//! and in [`crate::clients`], not here.
+//! and in `clients.rs`, not here.
 
 pub mod eventbridge;
 pub mod stepfunctions;

@@ -11,11 +11,12 @@ use momento_webhook_receiver::forward::{Delivered, Forward, Results};
 use momento_webhook_receiver::remote_error::RemoteError;
 use momento_webhook_receiver::routing::Target;
 
-#[derive(Default)]
+/// A clone shares what the original records, so a test keeps one while the receiver owns another.
+#[derive(Clone, Default)]
 pub struct FakeForwarder {
-    pub calls: Mutex<Vec<(WebhookEvent, Target)>>,
+    pub calls: Arc<Mutex<Vec<(WebhookEvent, Target)>>>,
     /// The trace header of each call, in order.
-    pub trace_headers: Mutex<Vec<Option<String>>>,
+    pub trace_headers: Arc<Mutex<Vec<Option<String>>>>,
     pub fail_with: Option<RemoteError>,
     pub delay: Option<Duration>,
     /// Answer starts of state machines as Step Functions does for a second start of an event.
@@ -25,11 +26,11 @@ pub struct FakeForwarder {
     /// How long each event takes, by sequence number (instead of `delay`).
     pub delay_of: Option<fn(u64) -> Duration>,
     /// The size of each `forward_all` call, in order.
-    pub batches: Mutex<Vec<usize>>,
+    pub batches: Arc<Mutex<Vec<usize>>>,
     /// The sequence numbers of the events whose call has ended, in the order they ended.
     pub ended: Arc<Mutex<Vec<u64>>>,
     /// Events being forwarded now, and the most there ever were at once.
-    pub in_flight: Mutex<(usize, usize)>,
+    pub in_flight: Arc<Mutex<(usize, usize)>>,
 }
 
 impl Forward for FakeForwarder {
@@ -72,9 +73,10 @@ impl Forward for FakeForwarder {
     }
 }
 
-#[derive(Default)]
+/// A clone shares what the original keeps.
+#[derive(Clone, Default)]
 pub struct FakeDeadLetters {
-    pub kept: Mutex<Vec<(DeadLetter, String, String)>>,
+    pub kept: Arc<Mutex<Vec<(DeadLetter, String, String)>>>,
     pub broken: bool,
 }
 

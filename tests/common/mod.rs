@@ -17,6 +17,7 @@ pub mod http;
 pub mod outcomes;
 pub mod runtime_api;
 pub mod silent_endpoint;
+pub mod sizing;
 pub mod sqs_peer;
 
 pub use silent_endpoint::silent_endpoint;
@@ -132,29 +133,16 @@ pub fn own_moto() {
     OWN_MOTO.get_or_init(start_moto);
 }
 
-/// A moto server on a free port (the Python `with-moto.sh` names in `MOTO_PYTHON`), with the
-/// services the tests use loaded, that exits when its parent does.
+/// A moto server on a free port (`scripts/moto_server.py`, run by the Python `with-moto.sh` names
+/// in `MOTO_PYTHON`), with the services the tests use loaded, that exits when its parent does.
 // Never waited for: it runs as long as this process and exits with it.
 #[allow(clippy::zombie_processes)]
 fn start_moto() -> String {
-    const SERVE: &str = "
-import os, sys, threading, time
-parent = os.getppid()
-def orphaned():
-    while os.getppid() == parent:
-        time.sleep(0.2)
-    os._exit(0)
-threading.Thread(target=orphaned, daemon=True).start()
-from moto.backends import get_backend
-for service in ('dynamodb', 'events', 'sqs', 'lambda', 'secretsmanager', 'stepfunctions', 'cloudwatch'):
-    get_backend(service)
-from moto.server import main
-main(['-H', '127.0.0.1', '-p', sys.argv[1]])
-";
     let python = std::env::var("MOTO_PYTHON").expect("MOTO_PYTHON is not set: run the tests with `make test`");
+    let serve = std::env::var("MOTO_SERVE").expect("MOTO_SERVE is not set: run the tests with `make test`");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     std::process::Command::new(python)
-        .args(["-c", SERVE, &port.to_string()])
+        .args([serve.as_str(), &port.to_string(), "--exit-with-parent"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
