@@ -246,9 +246,9 @@ fn parse_text_json(text: &str) -> Option<Value> {
     }
 }
 
-/// An event published too long ago, or too far in the future, to be trusted.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("publish_timestamp is {skew_ms} ms {direction} this function's clock; at most {max_age_ms} ms is accepted")]
+/// How far an event published too long ago, or too far in the future, to be trusted is from this
+/// function's clock (worded for clients in the outcome's refusal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StaleEvent {
     pub skew_ms: u64,
     pub direction: &'static str,

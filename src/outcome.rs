@@ -64,8 +64,11 @@ pub enum Refusal {
     InvalidSignature,
     #[error("{}", event_message(.0))]
     InvalidEvent(#[from] EventError),
-    #[error("The event is refused as a possible replay: {0}.")]
-    StaleEvent(#[from] StaleEvent),
+    #[error(
+        "The event is refused as a possible replay: publish_timestamp is {} ms {} this function's clock; at most {} ms is accepted.",
+        .0.skew_ms, .0.direction, .0.max_age_ms
+    )]
+    StaleEvent(StaleEvent),
 }
 
 impl RefusalCode {

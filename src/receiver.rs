@@ -146,7 +146,7 @@ impl<F: Forward, D: DeadLetterQueue> Receiver<F, D> {
         };
         let now_ms = unix_millis(now);
         if let Err(stale) = check_freshness(event.publish_timestamp, now_ms, self.max_event_age_ms) {
-            return Report::new(Source::Webhook, Outcome::Refused(stale.into()), Some(&event));
+            return Report::new(Source::Webhook, Outcome::Refused(Refusal::StaleEvent(stale)), Some(&event));
         }
         self.pipeline.dispatch(inbound.body, &event, inbound.trace_header, (started, now), deadline).await
     }

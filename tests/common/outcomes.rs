@@ -39,7 +39,9 @@ pub fn refusal(code: RefusalCode) -> Refusal {
         RefusalCode::MalformedSignature => Refusal::MalformedSignature,
         RefusalCode::InvalidSignature => Refusal::InvalidSignature,
         RefusalCode::InvalidEvent => EventError::MissingField("cache").into(),
-        RefusalCode::StaleEvent => StaleEvent { skew_ms: 61_000, direction: "behind", max_age_ms: 60_000 }.into(),
+        RefusalCode::StaleEvent => {
+            Refusal::StaleEvent(StaleEvent { skew_ms: 61_000, direction: "behind", max_age_ms: 60_000 })
+        }
     }
 }
 
