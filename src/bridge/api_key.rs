@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 
-use super::RemoteError;
+use crate::remote_error::RemoteError;
 
 /// A key, ready to send: the token Momento expects in `authorization`, and the region's endpoint
 /// when the key names it.

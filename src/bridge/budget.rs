@@ -7,7 +7,7 @@
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::{Item, Payload};
+use super::topic::{Item, Payload};
 
 /// What an item costs beyond its payload and publisher id: its struct, the deque slot, the
 /// allocator's rounding.

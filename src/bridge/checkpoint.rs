@@ -17,7 +17,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use serde::Deserialize;
 
-use super::{Checkpoints, Lease, Position, Released, RemoteError, Role, TopicRef, TopicState};
+use super::ports::{Checkpoints, Lease, Released, Role, TopicState};
+use super::topic::{Position, TopicRef};
+use crate::remote_error::RemoteError;
 
 const CACHE: &str = "cache";
 const TOPIC: &str = "topic";

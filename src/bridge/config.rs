@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::TopicRef;
+use super::topic::TopicRef;
 use crate::bounds::BRIDGE_SCHEDULE_PERIOD;
 use crate::config::{
     ConfigError, DeliveryConfig, MetricsConfig, dead_letter_queue_url, extra_ca_certificates, non_empty,

@@ -6,7 +6,7 @@
 //!
 //! The second subscription is read until it reaches the first message of the run's own (then
 //! nothing is missing), or says nothing for [`GAP_WAIT`] (what it did not return is counted
-//! missed by the delivery loop, [`super::Continuity`]). Meanwhile the run's own subscription is
+//! missed by the delivery loop, [`super::topic::Continuity`]). Meanwhile the run's own subscription is
 //! read on and kept, so Momento never waits on either.
 //!
 //! Everything held counts against the process's [`Budget`]: what is kept lets its oldest message
@@ -19,8 +19,10 @@ use std::collections::VecDeque;
 use tokio::time::Instant;
 
 use super::budget::{Budget, Held};
+use super::ports::Subscribe;
+use super::run::Run;
 use super::subscription::{Interruption, Subscription};
-use super::{Item, Position, Run, Subscribe};
+use super::topic::{Item, Position};
 use crate::bounds::{GAP_WAIT, SUBSCRIBE_BUDGET};
 
 /// A topic's reading.

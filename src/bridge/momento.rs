@@ -23,8 +23,10 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::api_key::MomentoKey;
 use super::config::parse_endpoint;
-use super::{Item, Payload, Position, Received, RemoteError, Subscribe, TopicRef};
+use super::ports::Subscribe;
+use super::topic::{Item, Payload, Position, Received, TopicRef};
 use crate::bounds::MOMENTO_KEY_REREAD_INTERVAL;
+use crate::remote_error::RemoteError;
 
 /// HTTP/2 pings on the channel: a connection that stopped answering is noticed within
 /// interval + timeout even on a topic with no messages and no heartbeats.

@@ -1,5 +1,6 @@
-//! One run of the bridge, as its invocation defines it: who it is (for the checkpoint store's
-//! leases), and when it stops taking messages.
+//! The bridge and one run of it: the bridge's topics, ports and pipeline, built once per cold
+//! start; a run as its invocation defines it, who it is (for the checkpoint store's leases) and
+//! when it stops taking messages; and a run of every topic at once.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,7 +9,58 @@ use tokio_util::sync::CancellationToken;
 // tokio's clock, which the runs' timers use (and which tests can pause).
 use tokio::time::Instant;
 
-use crate::bounds::BRIDGE_STOP_MARGIN;
+use super::budget::Budget;
+use super::ports::{Checkpoints, Subscribe};
+use super::report::TopicReport;
+use super::topic::TopicRef;
+use crate::bounds::{BRIDGE_HELD_BYTES, BRIDGE_SCHEDULE_PERIOD, BRIDGE_STOP_MARGIN};
+use crate::dead_letter::DeadLetterQueue;
+use crate::forward::Forward;
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+
+/// The bridge: its topics, its ports and the shared pipeline.
+pub struct Bridge<F, D, S, C> {
+    pub(super) topics: Vec<TopicRef>,
+    pub(super) pipeline: Pipeline<F, D>,
+    pub(super) source: S,
+    pub(super) checkpoints: C,
+    pub(super) metrics: Option<Metrics>,
+    /// How often a run starts: when a run waits to succeed an owner.
+    pub(super) schedule_period: Duration,
+    /// What the process may hold of messages, all topics together.
+    pub(super) budget: Budget,
+}
+
+impl<F, D, S, C> Bridge<F, D, S, C> {
+    pub fn new(topics: Vec<TopicRef>, pipeline: Pipeline<F, D>, source: S, checkpoints: C) -> Self {
+        Self {
+            topics,
+            pipeline,
+            source,
+            checkpoints,
+            metrics: None,
+            schedule_period: BRIDGE_SCHEDULE_PERIOD,
+            budget: Budget::new(BRIDGE_HELD_BYTES),
+        }
+    }
+
+    pub fn with_metrics(self, metrics: Metrics) -> Self {
+        Self { metrics: Some(metrics), ..self }
+    }
+
+    /// Runs start this often (the schedule's rate).
+    pub fn with_schedule_period(self, schedule_period: Duration) -> Self {
+        Self { schedule_period, ..self }
+    }
+}
+
+impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, S, C> {
+    /// Reads every topic until the run stops, all at once, each in order.
+    pub async fn run(&self, run: &Run) -> Vec<TopicReport> {
+        futures::future::join_all(self.topics.iter().map(|topic| self.run_topic(topic, run))).await
+    }
+}
 
 /// A run: its id and its stop.
 #[derive(Debug, Clone)]

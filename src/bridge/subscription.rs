@@ -5,7 +5,7 @@
 //! `SubscriptionErrors`) and subscribed again, from the position after the last item received,
 //! after a pause that doubles up to [`RESUBSCRIBE_MAX_PAUSE`]. Momento's discontinuities are
 //! logged in its own terms; the gaps themselves are counted from the items
-//! ([`super::Continuity`]).
+//! ([`super::topic::Continuity`]).
 //!
 //! [`Subscription::next`] may be abandoned at any await (a run selects it against its timers)
 //! and called again: a subscribe call under way, a pause, and the silence counted so far carry
@@ -20,9 +20,12 @@ use tokio::time::Instant;
 
 use futures::StreamExt;
 
-use super::{Item, Position, Received, RemoteError, Run, Subscribe, TopicRef};
+use super::ports::Subscribe;
+use super::run::Run;
+use super::topic::{Item, Position, Received, TopicRef};
 use crate::backoff::Backoff;
 use crate::bounds::{RESUBSCRIBE_FIRST_PAUSE, RESUBSCRIBE_MAX_PAUSE, SUBSCRIBE_BUDGET, SUBSCRIPTION_SILENT_FOR};
+use crate::remote_error::RemoteError;
 
 type Subscribing<'a, S> = Pin<Box<dyn Future<Output = Result<<S as Subscribe>::Items, RemoteError>> + Send + 'a>>;
 

@@ -20,9 +20,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::feed::Feed;
+use super::ports::{Checkpoints, Lease, Role, Subscribe, TopicState};
+use super::report::{Ended, TopicReport};
+use super::run::{Bridge, Run};
 use super::run::{millis, now_ms};
 use super::subscription::Subscription;
-use super::{Bridge, Checkpoints, Ended, Lease, Position, Role, Run, Subscribe, TopicRef, TopicReport, TopicState};
+use super::topic::{Position, TopicRef};
 use crate::bounds::{
     CHECKPOINT_BUDGET, HANDOVER_POLL, HANDOVER_SLOW_POLL, OWNER_LEASE, SUCCESSION_WINDOW_PERIODS, SUCCESSOR_GRACE,
     SUCCESSOR_LEAD,

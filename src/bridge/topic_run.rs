@@ -1,4 +1,4 @@
-//! One topic in one run: the role the run takes ([`super::claim`]), and, as the owner, the
+//! One topic in one run: the role the run takes ([`super::succession::claim`]), and, as the owner, the
 //! reading and delivery loop and the hand-over at the end.
 //!
 //! 1. A run that finds no live owner takes the topic (a conditional write) and subscribes at the
@@ -36,13 +36,14 @@ use tokio::sync::mpsc;
 
 use super::budget::Held;
 use super::feed::Feed;
+use super::ports::{Checkpoints, Released, Role, Subscribe, TopicState};
+use super::report::{Ended, TopicReport};
 use super::run::now_ms;
+use super::run::{Bridge, Run};
 use super::subscription::{Interruption, Subscription};
+use super::succession::{Claim, claim};
 use super::succession::{Owned, owner_lease};
-use super::{
-    Bridge, Checkpoints, Claim, Continuity, Ended, Item, Position, Released, RemoteError, Role, Run, Subscribe,
-    TopicRef, TopicReport, TopicState, claim, event,
-};
+use super::topic::{Continuity, Item, Position, TopicRef, event};
 use crate::backoff::Backoff;
 use crate::bounds::{
     BRIDGE_CALLS_IN_FLIGHT, BRIDGE_ITEM_ATTEMPTS, BRIDGE_ITEM_BUDGET, BRIDGE_READ_AHEAD_ITEMS, CHECKPOINT_BUDGET,
@@ -54,6 +55,7 @@ use crate::forward::Forward;
 use crate::forward::eventbridge::MAX_ENTRIES_PER_CALL;
 use crate::metrics::Gap;
 use crate::pipeline::Message;
+use crate::remote_error::RemoteError;
 use crate::routing::Target;
 
 /// What the reader hands the delivery loop.
@@ -93,12 +95,8 @@ struct Handled {
 type Renewal<'a> = (Instant, Option<Position>, Pin<Box<dyn Future<Output = Result<TopicState, Ended>> + Send + 'a>>);
 
 impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, S, C> {
-    /// Reads every topic until the run stops, all at once, each in order.
-    pub async fn run(&self, run: &Run) -> Vec<TopicReport> {
-        futures::future::join_all(self.topics.iter().map(|topic| self.run_topic(topic, run))).await
-    }
-
-    async fn run_topic(&self, topic: &TopicRef, run: &Run) -> TopicReport {
+    /// One topic until the run stops: its role, and, as its owner, its messages.
+    pub(super) async fn run_topic(&self, topic: &TopicRef, run: &Run) -> TopicReport {
         let mut report = TopicReport::new(topic);
         report.ended = match self.claim_topic(topic, run, &mut report).await {
             Ok(owned) => self.own(topic, run, owned, &mut report).await,
