@@ -22,8 +22,7 @@ use tokio::time::Instant;
 use super::feed::Feed;
 use super::ports::{Checkpoints, Lease, Role, Subscribe, TopicState};
 use super::report::{Ended, TopicReport};
-use super::run::{Bridge, Run};
-use super::run::{millis, now_ms};
+use super::run::{Bridge, Run, millis, now_ms};
 use super::subscription::Subscription;
 use super::topic::{Position, TopicRef};
 use crate::bounds::{

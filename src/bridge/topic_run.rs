@@ -24,7 +24,6 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::Pin;
 use std::time::SystemTime;
 
 // tokio's clock, which the timers below run on.
@@ -32,17 +31,15 @@ use tokio::time::Instant;
 
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::budget::Held;
 use super::feed::Feed;
 use super::ports::{Checkpoints, Released, Role, Subscribe, TopicState};
 use super::report::{Ended, TopicReport};
-use super::run::now_ms;
-use super::run::{Bridge, Run};
+use super::run::{Bridge, Run, now_ms};
 use super::subscription::{Interruption, Subscription};
-use super::succession::{Claim, claim};
-use super::succession::{Owned, owner_lease};
+use super::succession::{Claim, Owned, claim, owner_lease};
 use super::topic::{Continuity, Item, Position, TopicRef, event};
 use crate::backoff::Backoff;
 use crate::bounds::{
@@ -91,8 +88,13 @@ struct Handled {
     lost: u64,
 }
 
-/// A lease renewal under way: when it started, the position it stores, and the call.
-type Renewal<'a> = (Instant, Option<Position>, Pin<Box<dyn Future<Output = Result<TopicState, Ended>> + Send + 'a>>);
+/// How far the owner has come: the position after the items handled, which the lease's renewals
+/// store, and the last item read.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    handled: Option<Position>,
+    read: Option<Position>,
+}
 
 impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, S, C> {
     /// One topic until the run stops: its role, and, as its owner, its messages.
@@ -237,9 +239,9 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
     }
 
     /// The delivery loop: items from `received` in batches of up to the target's size, up to
-    /// [`BRIDGE_CALLS_IN_FLIGHT`] at once, until the run stops and what is in flight has ended;
-    /// meanwhile the lease is renewed with the position reached. Returns the next position to
-    /// read: after the longest run of items from the start that have all been handled
+    /// [`BRIDGE_CALLS_IN_FLIGHT`] at once, until the run stops and what is in flight has ended,
+    /// while [`Self::keep_lease`] renews the lease with the position reached. Returns the next
+    /// position to read: after the longest run of items from the start that have all been handled
     /// (delivered, kept, or counted lost), never past one in flight.
     async fn deliver<'a>(
         &'a self,
@@ -252,13 +254,9 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
     ) -> Delivered {
         let batch_items =
             self.pipeline.route(&topic.cache, &topic.topic).map_or(MAX_ENTRIES_PER_CALL, Target::batch_items);
-        let mut last_read = next.map(Position::before);
-        let mut handled = next;
-        // What the store holds: only a position that moved is written again.
-        let mut stored = next;
-        let mut fence_at = leased_at + OWNER_FENCE;
-        let mut renew_at = (leased_at + OWNER_RENEW_EVERY).max(Instant::now());
-        let mut renewal: Option<Renewal<'a>> = None;
+        let (progress, watched) = watch::channel(Progress { handled: next, read: next.map(Position::before) });
+        let lease = self.keep_lease(topic, run, leased_at, watched);
+        tokio::pin!(lease);
         let mut pending: VecDeque<Held<'a>> = VecDeque::new();
         let mut in_flight = FuturesOrdered::new();
         let mut reading = true;
@@ -275,44 +273,11 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
             }
             tokio::select! {
                 biased;
-                () = tokio::time::sleep_until(fence_at) => {
-                    tracing::error!(%topic, "the lease could not be renewed in time; stopping delivery before another run may take the topic over");
-                    return Delivered::Fenced;
-                }
+                ended = &mut lease => return ended,
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                     let Handled { next, lost } = done;
                     report.lost += lost;
-                    handled = Some(next);
-                }
-                renewed = async {
-                    match renewal.as_mut() {
-                        Some((_, _, call)) => call.await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    let (started, sent) = renewal.take().map_or((leased_at, None), |(started, sent, _)| (started, sent));
-                    renew_at = Instant::now() + OWNER_RENEW_EVERY;
-                    match renewed {
-                        Ok(state) if state.owned_by(&run.id) => {
-                            fence_at = started + OWNER_FENCE;
-                            stored = sent.or(stored);
-                        }
-                        Ok(_) => {
-                            tracing::warn!(%topic, "another run owns the topic now; this run stops delivering it");
-                            return Delivered::Superseded;
-                        }
-                        // Logged; tried again, and the fence decides.
-                        Err(_) => {}
-                    }
-                }
-                () = tokio::time::sleep_until(renew_at), if renewal.is_none() => {
-                    let lease = owner_lease(run);
-                    let moved = handled.filter(|handled| Some(*handled) != stored);
-                    let role = Role::Owner { next: moved, seen: last_read };
-                    let call = async move {
-                        self.checkpoint("renew the lease", topic, self.checkpoints.renew(topic, role, &lease)).await
-                    };
-                    renewal = Some((Instant::now(), moved, Box::pin(call)));
+                    progress.send_modify(|progress| progress.handled = Some(next));
                 }
                 read = received.recv(), if reading && pending.len() < batch_items && !run.is_over() => {
                     let mut read = read;
@@ -321,14 +286,17 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
                         match read {
                             None => reading = false,
                             Some(Read::Interrupted(interruption)) => self.interrupted(topic, report, &interruption),
-                            Some(Read::Item(held)) => match self.take_in(topic, run, &held.item, last_read, report).await {
-                                Ok(true) => {
-                                    last_read = Some(held.item.position);
-                                    pending.push_back(held);
+                            Some(Read::Item(held)) => {
+                                let last_read = progress.borrow().read;
+                                match self.take_in(topic, run, &held.item, last_read, report).await {
+                                    Ok(true) => {
+                                        progress.send_modify(|progress| progress.read = Some(held.item.position));
+                                        pending.push_back(held);
+                                    }
+                                    Ok(false) => {}
+                                    Err(delivered) => return delivered,
                                 }
-                                Ok(false) => {}
-                                Err(delivered) => return delivered,
-                            },
+                            }
                         }
                         if !reading || pending.len() >= batch_items {
                             break;
@@ -343,7 +311,57 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
                 else => break,
             }
         }
-        Delivered::Done(handled)
+        Delivered::Done(progress.borrow().handled)
+    }
+
+    /// The owner's lease while it delivers: renewed every [`OWNER_RENEW_EVERY`], storing the
+    /// position handled when it has moved and the last item read. Ends only when another run owns
+    /// the topic, or when the lease could not be renewed for [`OWNER_FENCE`]: delivery must then
+    /// stop before another run may take the topic over.
+    async fn keep_lease(
+        &self,
+        topic: &TopicRef,
+        run: &Run,
+        leased_at: Instant,
+        progress: watch::Receiver<Progress>,
+    ) -> Delivered {
+        // What the store holds: only a position that moved is written again.
+        let mut stored = progress.borrow().handled;
+        let mut fence_at = leased_at + OWNER_FENCE;
+        let mut renew_at = leased_at + OWNER_RENEW_EVERY;
+        loop {
+            let fenced = tokio::time::sleep_until(fence_at);
+            tokio::pin!(fenced);
+            tokio::select! {
+                biased;
+                () = &mut fenced => break,
+                () = tokio::time::sleep_until(renew_at) => {}
+            }
+            let started = Instant::now();
+            let Progress { handled, read } = *progress.borrow();
+            let moved = handled.filter(|handled| Some(*handled) != stored);
+            let (role, lease) = (Role::Owner { next: moved, seen: read }, owner_lease(run));
+            let renewed = tokio::select! {
+                biased;
+                () = &mut fenced => break,
+                renewed = self.checkpoint("renew the lease", topic, self.checkpoints.renew(topic, role, &lease)) => renewed,
+            };
+            renew_at = Instant::now() + OWNER_RENEW_EVERY;
+            match renewed {
+                Ok(state) if state.owned_by(&run.id) => {
+                    fence_at = started + OWNER_FENCE;
+                    stored = moved.or(stored);
+                }
+                Ok(_) => {
+                    tracing::warn!(%topic, "another run owns the topic now; this run stops delivering it");
+                    return Delivered::Superseded;
+                }
+                // Logged; tried again, and the fence decides.
+                Err(_) => {}
+            }
+        }
+        tracing::error!(%topic, "the lease could not be renewed in time; stopping delivery before another run may take the topic over");
+        Delivered::Fenced
     }
 
     /// How an item follows the last one read: counted (missed, reset) and logged; `false` for
