@@ -71,16 +71,6 @@ struct ReadEnd {
     evicted: u64,
 }
 
-/// How the delivery loop ended.
-enum Delivered {
-    /// Every call ended; the next position to read.
-    Done(Option<Position>),
-    /// Another run owns the topic now.
-    Superseded,
-    /// The lease could not be renewed in time: delivery stopped before it could end.
-    Fenced,
-}
-
 /// A batch whose items have all been handled: the position after its last, and how many of its
 /// items were lost.
 struct Handled {
@@ -205,9 +195,8 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
         report.replayed += end.skipped;
         report.evicted += end.evicted;
         let next = match delivered {
-            Delivered::Done(next) => next,
-            Delivered::Superseded => return Ended::Superseded,
-            Delivered::Fenced => return Ended::CheckpointFailed,
+            Ok(next) => next,
+            Err(ended) => return ended,
         };
         report.next = next;
         let failed = match (end.down, end.opened) {
@@ -242,7 +231,8 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
     /// [`BRIDGE_CALLS_IN_FLIGHT`] at once, until the run stops and what is in flight has ended,
     /// while [`Self::keep_lease`] renews the lease with the position reached. Returns the next
     /// position to read: after the longest run of items from the start that have all been handled
-    /// (delivered, kept, or counted lost), never past one in flight.
+    /// (delivered, kept, or counted lost), never past one in flight; or how the run's ownership
+    /// ended before (superseded, or its lease not renewed in time).
     async fn deliver<'a>(
         &'a self,
         topic: &'a TopicRef,
@@ -251,7 +241,7 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
         leased_at: Instant,
         mut received: mpsc::Receiver<Read<'a>>,
         report: &mut TopicReport,
-    ) -> Delivered {
+    ) -> Result<Option<Position>, Ended> {
         let batch_items =
             self.pipeline.route(&topic.cache, &topic.topic).map_or(MAX_ENTRIES_PER_CALL, Target::batch_items);
         let (progress, watched) = watch::channel(Progress { handled: next, read: next.map(Position::before) });
@@ -273,7 +263,7 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
             }
             tokio::select! {
                 biased;
-                ended = &mut lease => return ended,
+                ended = &mut lease => return Err(ended),
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                     let Handled { next, lost } = done;
                     report.lost += lost;
@@ -294,7 +284,7 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
                                         pending.push_back(held);
                                     }
                                     Ok(false) => {}
-                                    Err(delivered) => return delivered,
+                                    Err(ended) => return Err(ended),
                                 }
                             }
                         }
@@ -311,20 +301,21 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
                 else => break,
             }
         }
-        Delivered::Done(progress.borrow().handled)
+        Ok(progress.borrow().handled)
     }
 
     /// The owner's lease while it delivers: renewed every [`OWNER_RENEW_EVERY`], storing the
     /// position handled when it has moved and the last item read. Ends only when another run owns
-    /// the topic, or when the lease could not be renewed for [`OWNER_FENCE`]: delivery must then
-    /// stop before another run may take the topic over.
+    /// the topic ([`Ended::Superseded`]), or when the lease could not be renewed for
+    /// [`OWNER_FENCE`] ([`Ended::CheckpointFailed`]): delivery must then stop before another run
+    /// may take the topic over.
     async fn keep_lease(
         &self,
         topic: &TopicRef,
         run: &Run,
         leased_at: Instant,
         progress: watch::Receiver<Progress>,
-    ) -> Delivered {
+    ) -> Ended {
         // What the store holds: only a position that moved is written again.
         let mut stored = progress.borrow().handled;
         let mut fence_at = leased_at + OWNER_FENCE;
@@ -354,14 +345,14 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
                 }
                 Ok(_) => {
                     tracing::warn!(%topic, "another run owns the topic now; this run stops delivering it");
-                    return Delivered::Superseded;
+                    return Ended::Superseded;
                 }
                 // Logged; tried again, and the fence decides.
                 Err(_) => {}
             }
         }
         tracing::error!(%topic, "the lease could not be renewed in time; stopping delivery before another run may take the topic over");
-        Delivered::Fenced
+        Ended::CheckpointFailed
     }
 
     /// How an item follows the last one read: counted (missed, reset) and logged; `false` for
@@ -374,7 +365,7 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
         item: &Item,
         last_read: Option<Position>,
         report: &mut TopicReport,
-    ) -> Result<bool, Delivered> {
+    ) -> Result<bool, Ended> {
         match Continuity::of(last_read, item.position) {
             Continuity::Replayed => {
                 report.replayed += 1;
@@ -404,7 +395,7 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
                     && !state.owned_by(&run.id)
                 {
                     tracing::warn!(%topic, "another run owns the topic now; this run stops delivering it");
-                    return Err(Delivered::Superseded);
+                    return Err(Ended::Superseded);
                 }
             }
             Continuity::Next => {}
