@@ -244,7 +244,8 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
     ) -> Result<Option<Position>, Ended> {
         let batch_items =
             self.pipeline.route(&topic.cache, &topic.topic).map_or(MAX_ENTRIES_PER_CALL, Target::batch_items);
-        let (progress, watched) = watch::channel(Progress { handled: next, read: next.map(Position::before) });
+        let mut last_read = next.map(Position::before);
+        let (progress, watched) = watch::channel(Progress { handled: next, read: last_read });
         let lease = self.keep_lease(topic, run, leased_at, watched);
         tokio::pin!(lease);
         let mut pending: VecDeque<Held<'a>> = VecDeque::new();
@@ -276,17 +277,14 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
                         match read {
                             None => reading = false,
                             Some(Read::Interrupted(interruption)) => self.interrupted(topic, report, &interruption),
-                            Some(Read::Item(held)) => {
-                                let last_read = progress.borrow().read;
-                                match self.take_in(topic, run, &held.item, last_read, report).await {
-                                    Ok(true) => {
-                                        progress.send_modify(|progress| progress.read = Some(held.item.position));
-                                        pending.push_back(held);
-                                    }
-                                    Ok(false) => {}
-                                    Err(ended) => return Err(ended),
+                            Some(Read::Item(held)) => match self.take_in(topic, run, &held.item, last_read, report).await {
+                                Ok(true) => {
+                                    last_read = Some(held.item.position);
+                                    pending.push_back(held);
                                 }
-                            }
+                                Ok(false) => {}
+                                Err(ended) => return Err(ended),
+                            },
                         }
                         if !reading || pending.len() >= batch_items {
                             break;
@@ -297,6 +295,7 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
                             Err(mpsc::error::TryRecvError::Disconnected) => None,
                         };
                     }
+                    progress.send_modify(|progress| progress.read = last_read);
                 }
                 else => break,
             }
