@@ -138,8 +138,8 @@ soak:
 # failure matrix (minutes per mutant).
 # Results in mutants.out/; docs/testing.md lists the survivors and why.
 MUTANTS := target/tools/bin/cargo-mutants
-MUTATED := src/signature.rs src/event.rs src/routing.rs src/forward/mod.rs src/forward/eventbridge.rs \
-  src/forward/stepfunctions.rs src/dead_letter/mod.rs src/signing_secrets.rs src/receiver.rs src/outcome.rs \
+MUTATED := src/signature.rs src/event.rs src/routing.rs src/forward/port.rs src/forward/aws.rs src/forward/eventbridge.rs \
+  src/forward/stepfunctions.rs src/dead_letter/letter.rs src/signing_secrets.rs src/receiver.rs src/outcome.rs \
   src/metrics.rs src/report.rs src/pipeline.rs src/bridge/topic.rs src/bridge/ports.rs src/bridge/config.rs src/bridge/topic_run.rs src/bridge/subscription.rs \
   src/bridge/succession.rs src/bridge/feed.rs src/bridge/budget.rs src/bridge/run.rs src/bridge/checkpoint.rs
 $(MUTANTS):

@@ -41,15 +41,6 @@ impl Target {
         }
     }
 
-    /// How many consecutive events one call delivers: a `PutEvents` takes several entries; a
-    /// Step Functions start is one execution.
-    pub fn batch_items(&self) -> usize {
-        match self {
-            Self::EventBus(_) => crate::forward::eventbridge::MAX_ENTRIES_PER_CALL,
-            Self::StateMachine(_) => 1,
-        }
-    }
-
     /// The bus name or ARN, or the state machine ARN.
     pub fn name(&self) -> &str {
         match self {

@@ -1051,6 +1051,21 @@ async fn an_expired_successor_is_replaced_and_a_far_hand_over_is_awaited_at_leis
     assert!(bridge.source.subscribed.lock().unwrap().is_empty(), "not subscribed 30 s ahead");
 }
 
+/// An owner writes its lease when it takes the topic over, and then only every
+/// `OWNER_RENEW_EVERY` (a topic costs twelve writes a minute): a run shorter than that renews
+/// nothing more, however many items it delivers.
+#[tokio::test]
+async fn an_owner_renews_its_lease_when_it_begins_and_then_only_when_a_renewal_is_due() {
+    let items = (1..=50).map(|s| text(1, s)).collect();
+    let source = FakeSource { items: HashMap::from([("checkout".into(), items)]), ..Default::default() };
+    let checkpoints = MemoryCheckpoints::with_next("checkout", Position { page: 1, sequence: 1 });
+    let (bridge, _) = new_bridge(&["checkout"], source, checkpoints);
+    let reports = bridge.run(&for_ms(1_000)).await;
+    assert_eq!((reports[0].items, reports[0].ended), (50, Ended::TimeUp), "{:?}", reports[0]);
+    let renewals = bridge.checkpoints.renewals.lock().unwrap().clone();
+    assert_eq!(renewals, [Role::Owner { next: None, seen: None }], "the lease as the owner, once");
+}
+
 /// A busy topic: what is waiting goes out ten to a `PutEvents`, in order, every item once.
 #[tokio::test]
 async fn waiting_items_go_out_in_batches_of_ten_in_order() {

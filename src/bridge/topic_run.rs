@@ -242,8 +242,12 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
         mut received: mpsc::Receiver<Read<'a>>,
         report: &mut TopicReport,
     ) -> Result<Option<Position>, Ended> {
-        let batch_items =
-            self.pipeline.route(&topic.cache, &topic.topic).map_or(MAX_ENTRIES_PER_CALL, Target::batch_items);
+        // How many consecutive items one call delivers: a `PutEvents` takes several entries; a
+        // Step Functions start is one execution.
+        let batch_items = match self.pipeline.route(&topic.cache, &topic.topic) {
+            Some(Target::StateMachine(_)) => 1,
+            Some(Target::EventBus(_)) | None => MAX_ENTRIES_PER_CALL,
+        };
         let mut last_read = next.map(Position::before);
         let (progress, watched) = watch::channel(Progress { handled: next, read: last_read });
         let lease = self.keep_lease(topic, run, leased_at, watched);

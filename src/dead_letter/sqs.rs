@@ -2,7 +2,7 @@
 
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
-use super::{DeadLetter, DeadLetterQueue, dedup_key};
+use super::letter::{DeadLetter, DeadLetterQueue, dedup_key};
 use crate::remote_error::RemoteError;
 
 /// The SQS dead-letter queue (`DEAD_LETTER_QUEUE_URL`).

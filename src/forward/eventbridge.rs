@@ -6,9 +6,10 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_smithy_types::DateTime;
 use sha3::{Digest, Sha3_256};
 
-use super::{Delivered, RemoteError, Results};
+use super::port::{Delivered, Results};
 use crate::backoff::Backoff;
 use crate::event::WebhookEvent;
+use crate::remote_error::RemoteError;
 
 /// EventBridge's limit on `DetailType`, in characters.
 pub const MAX_DETAIL_TYPE_LEN: usize = 128;

@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_sfn::error::ProvideErrorMetadata;
 use sha3::{Digest, Sha3_256};
 
-use super::{Delivered, RemoteError};
+use super::port::Delivered;
 use crate::arn::{Arn, StateMachineArn};
 use crate::event::{Epoch, WebhookEvent};
+use crate::remote_error::RemoteError;
 
 /// Step Functions' limit on execution names.
 pub const MAX_EXECUTION_NAME_LEN: usize = 80;
