@@ -1066,6 +1066,46 @@ async fn an_owner_renews_its_lease_when_it_begins_and_then_only_when_a_renewal_i
     assert_eq!(renewals, [Role::Owner { next: None, seen: None }], "the lease as the owner, once");
 }
 
+/// An owner whose renewal finds that another run owns the topic now (its own lease had lapsed)
+/// stops delivering there, not at its run's end: what is published after that renewal is left
+/// to the new owner.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_that_finds_the_topic_taken_at_a_renewal_stops_delivering_at_once() {
+    use momento_webhook_receiver::bounds::OWNER_RENEW_EVERY;
+    let momento = Arc::new(momento_server::FakeMomento::start());
+    let forwarder = FakeForwarder::default();
+    let pipeline = Pipeline::new(
+        RoutingTable::single(Target::EventBus("bus".into())),
+        forwarder.clone(),
+        Some(FakeDeadLetters::default()),
+    );
+    let checkpoints = MemoryCheckpoints::default();
+    let bridge = Bridge::new(vec![topic("taken")], pipeline, subscriber(&momento), checkpoints.clone());
+    let run = for_ms(OWNER_RENEW_EVERY.as_millis() as u64 + 2_500);
+    let publisher = Arc::clone(&momento);
+    let published = tokio::spawn(async move {
+        while publisher.subscriptions().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let started = Instant::now();
+        let mut last = 0;
+        // Until well after the owner's first renewal, and before its run's end.
+        while started.elapsed() < OWNER_RENEW_EVERY + Duration::from_millis(1_500) {
+            if last == 10 {
+                checkpoints.edit("taken", |state| state.owner = Some(live("another run", 60_000)));
+            }
+            last = publisher.publish_text("orders", "taken", &format!("message {last}"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        last
+    });
+    let reports = bridge.run(&run).await;
+    let published = published.await.unwrap();
+    assert_eq!(reports[0].ended, Ended::Superseded, "{:?}", reports[0]);
+    let delivered = forwarder.calls.lock().unwrap().len() as u64;
+    assert!(delivered > 10 && delivered < published, "delivered {delivered} of {published}");
+}
+
 /// A busy topic: what is waiting goes out ten to a `PutEvents`, in order, every item once.
 #[tokio::test]
 async fn waiting_items_go_out_in_batches_of_ten_in_order() {
