@@ -84,6 +84,15 @@ impl Metric {
     }
 }
 
+/// The end of every handled message, whichever its source: its log line, and its metrics when
+/// they are on.
+pub fn log_and_count(report: &Report, metrics: Option<&Metrics>) {
+    report.log();
+    if let Some(metrics) = metrics {
+        metrics.record(report);
+    }
+}
+
 /// The `Reason` dimension of an outcome: its code, for the counts that have reasons.
 pub fn reason(code: Code) -> Option<Code> {
     matches!(Metric::of(code), Metric::Rejected | Metric::Lost).then_some(code)

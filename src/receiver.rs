@@ -18,7 +18,7 @@ use crate::bounds::{ANSWER_DEADLINE, DEFAULT_MAX_EVENT_AGE, MAX_BODY_BYTES, WAIT
 use crate::dead_letter::DeadLetterQueue;
 use crate::event::{WebhookEvent, check_freshness, unix_millis};
 use crate::forward::Forward;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, log_and_count};
 use crate::outcome::{Outcome, Refusal};
 use crate::pipeline::Pipeline;
 use crate::report::{Report, Source};
@@ -112,10 +112,7 @@ impl<F: Forward, D: DeadLetterQueue> Receiver<F, D> {
         let deadline = arrived + ANSWER_DEADLINE;
         let mut report = self.process(inbound, now, started, deadline).await;
         report.handler_duration = started.elapsed();
-        report.log();
-        if let Some(metrics) = &self.metrics {
-            metrics.record(&report);
-        }
+        log_and_count(&report, self.metrics.as_ref());
         report.outcome
     }
 

@@ -1,6 +1,7 @@
 //! One handled message, the same record whichever its source (a webhook request, or an item of a
 //! topic subscription): what identifies it, how it ended, and what was measured on the way. Its
-//! log line is written here ([`Report::log`]); its metrics are made from it in `metrics.rs`.
+//! log line is written here ([`Report::log`]); its metrics are made from it in `metrics.rs`, where
+//! `log_and_count` does both for every message.
 
 use std::time::Duration;
 

@@ -50,7 +50,7 @@ use crate::dead_letter::DeadLetterQueue;
 use crate::event::{WebhookEvent, unix_millis};
 use crate::forward::Forward;
 use crate::forward::eventbridge::MAX_ENTRIES_PER_CALL;
-use crate::metrics::Gap;
+use crate::metrics::{Gap, log_and_count};
 use crate::pipeline::Message;
 use crate::remote_error::RemoteError;
 use crate::routing::Target;
@@ -434,10 +434,7 @@ impl<F: Forward, D: DeadLetterQueue, S: Subscribe, C: Checkpoints> Bridge<F, D, 
                 }
                 lost += u64::from(is_lost);
                 report.handler_duration = started.elapsed();
-                report.log();
-                if let Some(metrics) = &self.metrics {
-                    metrics.record(&report);
-                }
+                log_and_count(&report, self.metrics.as_ref());
             }
             waiting = again;
             if !waiting.is_empty() {
