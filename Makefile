@@ -59,8 +59,17 @@ NEXTEST := $(or $(shell command -v cargo-nextest 2>/dev/null),target/tools/bin/c
 target/tools/bin/cargo-nextest:
 	cargo install --locked --quiet cargo-nextest@0.9.143 --root target/tools
 
-.PHONY: test
-test: $(VENV)/.installed template-check $(NEXTEST)
+# On a fresh clone the two virtual environments install while the test binaries compile, and the
+# template checks (SAM CLI's own code, CPU-bound) run beside the tests, which mostly wait.
+.PHONY: test test-build test-run
+test: $(NEXTEST)
+	@$(MAKE) --no-print-directory -j3 $(VENV)/.installed $(VENV_DEPLOY)/.installed test-build
+	@$(MAKE) --no-print-directory -j2 template-check test-run
+
+test-build: $(NEXTEST)
+	$(NEXTEST) nextest run --workspace --all-targets --no-run
+
+test-run: $(VENV)/.installed $(NEXTEST)
 	MOTO_SERVERS=3 scripts/with-moto.sh $(NEXTEST) nextest run --workspace --all-targets
 
 .PHONY: template-check

@@ -28,17 +28,40 @@ use momento_webhook_receiver::report::{EventKey, Report, Source};
 use momento_webhook_receiver::routing::Target;
 use momento_webhook_receiver::signature::PLACEHOLDER_KEY;
 use serde_json::Value;
+use sha3::{Digest, Sha3_256};
 
-/// The cases, computed once for all the tests of this file.
+/// The cases, computed once for all the tests of this file. cargo-nextest runs each test in a
+/// process of its own (and the template tests one at a time, `.config/nextest.toml`), so the
+/// first computes them and keeps them on disk, keyed by everything they are computed from; the
+/// others read them. Computing them takes the SAM translator half a minute.
 fn cases() -> &'static [Value] {
     static CASES: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
-    CASES.get_or_init(compute_cases)
+    CASES.get_or_init(|| {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let python = std::env::var("TEMPLATE_PYTHON").unwrap_or_else(|_| format!("{root}/.venv-deploy/bin/python"));
+        let patterns = std::env::var("TEMPLATE_RANDOM_PATTERNS").unwrap_or_default();
+        let mut key = Sha3_256::new();
+        for input in ["template.yaml", "scripts/template_cases.py", "requirements-deploy.txt"] {
+            key.update(std::fs::read(format!("{root}/{input}")).unwrap());
+        }
+        key.update(format!("{python}\0{patterns}"));
+        let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("template-cases-{}.json", hex::encode(&key.finalize()[..16])));
+        if let Some(cases) = std::fs::read(&kept).ok().and_then(|json| serde_json::from_slice(&json).ok()) {
+            return cases;
+        }
+        let json = compute_cases(&python);
+        // Written whole, then renamed: a test beside this one never reads half of it.
+        let partial = kept.with_extension(format!("{}.partial", std::process::id()));
+        std::fs::write(&partial, &json).unwrap();
+        std::fs::rename(&partial, &kept).unwrap();
+        serde_json::from_slice(&json).unwrap()
+    })
 }
 
-fn compute_cases() -> Vec<Value> {
+fn compute_cases(python: &str) -> Vec<u8> {
     let root = env!("CARGO_MANIFEST_DIR");
-    let python = std::env::var("TEMPLATE_PYTHON").unwrap_or_else(|_| format!("{root}/.venv-deploy/bin/python"));
-    let output = Command::new(&python)
+    let output = Command::new(python)
         .arg(format!("{root}/scripts/template_cases.py"))
         .envs([
             ("AWS_DEFAULT_REGION", "us-east-1"),
@@ -49,7 +72,7 @@ fn compute_cases() -> Vec<Value> {
         .output()
         .unwrap_or_else(|e| panic!("{python}: {e}; run the tests with `make test`, which installs .venv-deploy"));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
+    output.stdout
 }
 
 /// Whether IAM refuses the stack (a state machine in another account): it never runs.

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::topic::{Position, TopicRef};
 
 /// Why a topic's run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Ended {
@@ -13,6 +13,7 @@ pub enum Ended {
     HandedOver,
     /// The run's time was up and no run was waiting: the topic is unsubscribed until the next
     /// run (which resumes from the position; what Momento does not replay is counted missed).
+    #[default]
     TimeUp,
     /// The topic did not need this run: its owner has a successor already, or stops too far
     /// from now or too close to this run's own stop for this run to follow it (a later tick
@@ -42,7 +43,7 @@ impl Ended {
 }
 
 /// What one topic's run did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TopicReport {
     #[serde(flatten)]
     pub topic: TopicRef,
@@ -69,18 +70,6 @@ pub struct TopicReport {
 
 impl TopicReport {
     pub(super) fn new(topic: &TopicRef) -> Self {
-        Self {
-            topic: topic.clone(),
-            items: 0,
-            replayed: 0,
-            missed: 0,
-            resets: 0,
-            lost: 0,
-            subscription_errors: 0,
-            recovered: 0,
-            evicted: 0,
-            ended: Ended::TimeUp,
-            next: None,
-        }
+        Self { topic: topic.clone(), ..Self::default() }
     }
 }

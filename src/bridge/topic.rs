@@ -13,7 +13,7 @@ use crate::remote_error::RemoteError;
 pub const TEXT_ENCODING_FIELD: &str = "text_encoding";
 
 /// A topic the bridge subscribes to, written `cache/topic`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TopicRef {
     pub cache: String,
     pub topic: String,
