@@ -69,7 +69,7 @@ test: $(NEXTEST)
 test-build: $(NEXTEST)
 	$(NEXTEST) nextest run --workspace --all-targets --no-run
 
-test-run: $(VENV)/.installed $(NEXTEST)
+test-run: $(VENV)/.installed $(VENV_DEPLOY)/.installed $(NEXTEST)
 	MOTO_SERVERS=3 scripts/with-moto.sh $(NEXTEST) nextest run --workspace --all-targets
 
 .PHONY: template-check

@@ -101,8 +101,10 @@ fn a_secret_in_a_far_region_is_read_in_time_at_start_up_after_aging_and_after_a_
             })
         })
         .collect();
-    for run in runs {
-        if let Err(panic) = run.join() {
+    // Both joined before a failure is raised, so neither instance outlives the test.
+    let ended: Vec<_> = runs.into_iter().map(std::thread::JoinHandle::join).collect();
+    for run in ended {
+        if let Err(panic) = run {
             std::panic::resume_unwind(panic);
         }
     }
